@@ -1,0 +1,21 @@
+"""The `mediakit` command: one click group; each command lives in the module of its concern and
+imports its heavy dependencies lazily so that `mediakit --help` stays fast."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mediakit")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """mediakit: secure direct-to-S3 media uploads on AWS, and the same pipeline on your laptop."""
+    ctx.ensure_object(dict)
+
+
+def main() -> None:
+    cli()
+
+
+# Command registration: one line per command module (keep sorted).

@@ -1,0 +1,420 @@
+"""The one settings model: read by the stack from Pulumi config, handed to the Lambdas as
+environment variables, read back here with the same validation, and used by the local emulator.
+
+Every field has a Pulumi config key (camelCase, namespace `mediakit`) and an environment variable
+(`MEDIAKIT_<SNAKE>`); an invalid value raises `SettingsError` naming the key the user wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.errors import SettingsError
+
+# Content types the runtime knows how to sniff and decode, and their canonical file extension.
+KNOWN_TYPES: dict[str, str] = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/tiff": "tiff",
+}
+DERIVATIVE_FORMATS = ("jpeg", "webp", "png")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DerivativeSpec:
+    """One derivative: longest edge in pixels, output format and encoder quality."""
+
+    name: str
+    max_edge: int
+    format: str = "jpeg"
+    quality: int = 82
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DEFAULT_DERIVATIVES: tuple[DerivativeSpec, ...] = (
+    DerivativeSpec("thumb", 320),
+    DerivativeSpec("medium", 1280),
+    DerivativeSpec("large", 2048),
+)
+
+
+def _meta(config: str, doc: str) -> dict[str, str]:
+    return {"config": config, "doc": doc}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Pipeline settings shared by stack, runtime and emulator; validated on construction."""
+
+    max_upload_bytes: int = field(
+        default=50 * MIB, metadata=_meta("maxUploadBytes", "Largest accepted upload, in bytes.")
+    )
+    allowed_types: tuple[str, ...] = field(
+        default=("image/jpeg", "image/png", "image/webp"),
+        metadata=_meta(
+            "allowedTypes",
+            "Content types clients may declare (subset of image/jpeg, image/png, image/webp, "
+            "image/gif, image/tiff).",
+        ),
+    )
+    presign_ttl_seconds: int = field(
+        default=900,
+        metadata=_meta("presignTtlSeconds", "Lifetime of presigned upload URLs (60..43200)."),
+    )
+    multipart_threshold_bytes: int = field(
+        default=100 * MIB,
+        metadata=_meta(
+            "multipartThresholdBytes", "Uploads of at least this size use multipart (>= 5 MiB)."
+        ),
+    )
+    multipart_part_bytes: int = field(
+        default=16 * MIB,
+        metadata=_meta("multipartPartBytes", "Part size for multipart uploads (5 MiB..5 GiB)."),
+    )
+    pending_ttl_seconds: int = field(
+        default=86400,
+        metadata=_meta(
+            "pendingTtlSeconds",
+            "A record still pending_upload after this long expires (DynamoDB TTL).",
+        ),
+    )
+    max_pixels: int = field(
+        default=50_000_000,
+        metadata=_meta(
+            "maxPixels", "Decompression-bomb guard: images with more pixels fail (width*height)."
+        ),
+    )
+    derivatives: tuple[DerivativeSpec, ...] = field(
+        default=DEFAULT_DERIVATIVES,
+        metadata=_meta(
+            "derivatives",
+            "Derivative specs: list of {name, max_edge, format (jpeg|webp|png), quality 1..100}.",
+        ),
+    )
+    tenant_claim: str = field(
+        default="sub", metadata=_meta("tenantClaim", "JWT claim that names the caller's tenant.")
+    )
+    gps_allowed_tenants: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "gpsAllowedTenants",
+            "Tenants whose status records may carry GPS from EXIF ('*' = all). Default: none.",
+        ),
+    )
+    list_page_size: int = field(
+        default=50, metadata=_meta("listPageSize", "Page size of GET /v1/uploads (1..100).")
+    )
+    originals_prefix: str = field(
+        default="originals/",
+        metadata=_meta("originalsPrefix", "Key prefix of uploaded originals (quarantine)."),
+    )
+    derivatives_prefix: str = field(
+        default="derivatives/",
+        metadata=_meta("derivativesPrefix", "Key prefix of processed derivatives (served)."),
+    )
+    # -- retention and queueing: used by the stack and the emulator, validated the same way --
+    ia_transition_days: int = field(
+        default=30,
+        metadata=_meta("iaTransitionDays", "Originals move to STANDARD_IA after this many days."),
+    )
+    glacier_transition_days: int = field(
+        default=365,
+        metadata=_meta(
+            "glacierTransitionDays", "Originals move to GLACIER_IR after this many days."
+        ),
+    )
+    noncurrent_expiration_days: int = field(
+        default=30,
+        metadata=_meta("noncurrentExpirationDays", "Noncurrent object versions expire after."),
+    )
+    log_retention_days: int = field(
+        default=90,
+        metadata=_meta("logRetentionDays", "Access logs and Lambda logs are kept this long."),
+    )
+    dlq_max_receive_count: int = field(
+        default=5,
+        metadata=_meta(
+            "dlqMaxReceiveCount", "Receives before a message moves to the DLQ (1..1000)."
+        ),
+    )
+    processor_timeout_seconds: int = field(
+        default=60,
+        metadata=_meta("processorTimeoutSeconds", "Processor Lambda timeout (1..900)."),
+    )
+    processor_batch_size: int = field(
+        default=5, metadata=_meta("processorBatchSize", "SQS messages per processor invocation.")
+    )
+    processor_max_concurrency: int = field(
+        default=10,
+        metadata=_meta(
+            "processorMaxConcurrency", "Event source mapping MaximumConcurrency (2..1000)."
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read from `MEDIAKIT_*` environment variables; absent ones take defaults."""
+        return cls._from_raw(lambda f: environ.get(env_name(f)), env_name)
+
+    @classmethod
+    def from_config(cls, get: Callable[[str], Any]) -> Settings:
+        """Read from Pulumi-style config: `get(configKey)` returns a value or None."""
+        return cls._from_raw(lambda f: get(config_key(f)), config_key)
+
+    @classmethod
+    def _from_raw(cls, lookup: Callable[[str], Any], key_of: Callable[[str], str]) -> Settings:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = lookup(f.name)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, raw, key_of(f.name))
+        try:
+            return cls(**values)
+        except SettingsError as exc:
+            # __post_init__ names fields by their Python name; re-key to the user's spelling.
+            raise SettingsError(key_of(exc.key), str(exc).split(": ", 1)[1]) from None
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that reproduce these settings in `from_env`."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "derivatives":
+                out[env_name(f.name)] = json.dumps(
+                    [d.to_json() for d in value], separators=(",", ":")
+                )
+            elif isinstance(value, tuple):
+                out[env_name(f.name)] = ",".join(value)
+            else:
+                out[env_name(f.name)] = str(value)
+        return out
+
+    # -- helpers used by the runtime ---------------------------------------------------------
+
+    def extension_for(self, content_type: str) -> str:
+        return KNOWN_TYPES[content_type]
+
+    def gps_allowed(self, tenant: str) -> bool:
+        return "*" in self.gps_allowed_tenants or tenant in self.gps_allowed_tenants
+
+
+def env_name(field_name: str) -> str:
+    return "MEDIAKIT_" + field_name.upper()
+
+
+def config_key(field_name: str) -> str:
+    for f in dataclasses.fields(Settings):
+        if f.name == field_name:
+            return str(f.metadata["config"])
+    raise KeyError(field_name)
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every setting with its config key, env var, type, default and description (for docs)."""
+    rows = []
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        default = getattr(defaults, f.name)
+        if f.name == "derivatives":
+            default = [d.to_json() for d in default]
+        elif isinstance(default, tuple):
+            default = list(default)
+        rows.append(
+            {
+                "field": f.name,
+                "config": f.metadata["config"],
+                "env": env_name(f.name),
+                "type": _type_name(f.name),
+                "default": default,
+                "doc": f.metadata["doc"],
+            }
+        )
+    return rows
+
+
+# --- parsing and validation ----------------------------------------------------------------------
+
+_INT_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("int", int)}
+_LIST_FIELDS = {"allowed_types", "gps_allowed_tenants"}
+
+
+def _type_name(name: str) -> str:
+    if name in _INT_FIELDS:
+        return "integer"
+    if name in _LIST_FIELDS:
+        return "list of strings"
+    if name == "derivatives":
+        return "list of objects"
+    return "string"
+
+
+def _coerce(name: str, raw: Any, key: str) -> Any:
+    if name in _INT_FIELDS:
+        if isinstance(raw, bool):
+            raise SettingsError(key, f"must be an integer, got {raw!r}")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+            return int(raw.strip())
+        raise SettingsError(key, f"must be an integer, got {raw!r}")
+    if name in _LIST_FIELDS:
+        items = _as_list(raw, key)
+        if not all(isinstance(i, str) for i in items):
+            raise SettingsError(key, "must be a list of strings")
+        return tuple(i.strip() for i in items if i.strip())
+    if name == "derivatives":
+        items = _as_list(raw, key)
+        specs = []
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise SettingsError(key, f"item {i} must be an object with name and max_edge")
+            unknown = set(item) - {"name", "max_edge", "format", "quality", "maxEdge"}
+            if unknown:
+                raise SettingsError(key, f"item {i} has unknown fields {sorted(unknown)}")
+            edge = item.get("max_edge", item.get("maxEdge"))
+            try:
+                specs.append(
+                    DerivativeSpec(
+                        name=str(item["name"]),
+                        max_edge=int(edge),
+                        format=str(item.get("format", "jpeg")).lower(),
+                        quality=int(item.get("quality", 82)),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                raise SettingsError(
+                    key, f"item {i} needs name (string) and max_edge (integer)"
+                ) from None
+        return tuple(specs)
+    if not isinstance(raw, str):
+        raise SettingsError(key, f"must be a string, got {raw!r}")
+    return raw.strip()
+
+
+def _as_list(raw: Any, key: str) -> list[Any]:
+    if isinstance(raw, list | tuple):
+        return list(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(key, f"is not valid JSON: {exc.msg}") from None
+            if not isinstance(parsed, list):
+                raise SettingsError(key, "must be a JSON list")
+            return parsed
+        return [p for p in text.split(",")]
+    raise SettingsError(key, f"must be a list, got {raw!r}")
+
+
+def _check_range(name: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise SettingsError(name, f"must be between {lo} and {hi}, got {value}")
+
+
+def _validate(s: Settings) -> None:
+    _check_range("max_upload_bytes", s.max_upload_bytes, 1, 5 * 1024**4)
+    _check_range("presign_ttl_seconds", s.presign_ttl_seconds, 60, 43200)
+    _check_range("multipart_threshold_bytes", s.multipart_threshold_bytes, 5 * MIB, 5 * 1024**4)
+    _check_range("multipart_part_bytes", s.multipart_part_bytes, 5 * MIB, 5 * 1024**3)
+    _check_range("pending_ttl_seconds", s.pending_ttl_seconds, 300, 90 * 86400)
+    _check_range("max_pixels", s.max_pixels, 1, 1_000_000_000)
+    _check_range("list_page_size", s.list_page_size, 1, 100)
+    _check_range("ia_transition_days", s.ia_transition_days, 30, 3650)
+    _check_range("glacier_transition_days", s.glacier_transition_days, 1, 36500)
+    if s.glacier_transition_days <= s.ia_transition_days:
+        raise SettingsError("glacier_transition_days", "must be greater than ia_transition_days")
+    _check_range("noncurrent_expiration_days", s.noncurrent_expiration_days, 1, 3650)
+    _check_range("log_retention_days", s.log_retention_days, 1, 3653)
+    _check_range("dlq_max_receive_count", s.dlq_max_receive_count, 1, 1000)
+    _check_range("processor_timeout_seconds", s.processor_timeout_seconds, 1, 900)
+    _check_range("processor_batch_size", s.processor_batch_size, 1, 100)
+    _check_range("processor_max_concurrency", s.processor_max_concurrency, 2, 1000)
+
+    if not s.allowed_types:
+        raise SettingsError("allowed_types", "must name at least one content type")
+    for t in s.allowed_types:
+        if t not in KNOWN_TYPES:
+            raise SettingsError(
+                "allowed_types", f"unknown content type {t!r} (known: {', '.join(KNOWN_TYPES)})"
+            )
+    if not s.derivatives:
+        raise SettingsError("derivatives", "must list at least one derivative")
+    seen: set[str] = set()
+    for d in s.derivatives:
+        if not _NAME_RE.match(d.name):
+            raise SettingsError("derivatives", f"name {d.name!r} must match {_NAME_RE.pattern}")
+        if d.name in seen:
+            raise SettingsError("derivatives", f"duplicate name {d.name!r}")
+        seen.add(d.name)
+        if d.format not in DERIVATIVE_FORMATS:
+            raise SettingsError(
+                "derivatives",
+                f"{d.name}: unknown format {d.format!r} (known: {', '.join(DERIVATIVE_FORMATS)})",
+            )
+        if not 16 <= d.max_edge <= 8192:
+            raise SettingsError("derivatives", f"{d.name}: max_edge must be 16..8192")
+        if not 1 <= d.quality <= 100:
+            raise SettingsError("derivatives", f"{d.name}: quality must be 1..100")
+    if not re.fullmatch(r"[A-Za-z0-9_:.\-/]{1,128}", s.tenant_claim):
+        raise SettingsError("tenant_claim", f"{s.tenant_claim!r} is not a valid claim name")
+    for name in ("originals_prefix", "derivatives_prefix"):
+        prefix = getattr(s, name)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}/", prefix):
+            raise SettingsError(name, f"{prefix!r} must be one lowercase segment ending in '/'")
+    if s.originals_prefix == s.derivatives_prefix:
+        raise SettingsError("derivatives_prefix", "must differ from originals_prefix")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Names of the deployed resources, handed to the Lambdas by the stack (or the emulator)."""
+
+    bucket: str
+    table: str
+    event_bus: str
+    kms_key_arn: str
+    # Empty on the emulator: derivative URLs are then presigned GETs standing in for CloudFront.
+    cdn_domain: str = ""
+
+    ENV = {
+        "bucket": "MEDIAKIT_BUCKET",
+        "table": "MEDIAKIT_TABLE",
+        "event_bus": "MEDIAKIT_EVENT_BUS",
+        "kms_key_arn": "MEDIAKIT_KMS_KEY_ARN",
+        "cdn_domain": "MEDIAKIT_CDN_DOMAIN",
+    }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Resources:
+        """Read resource names; a missing required one is a SettingsError naming the variable."""
+        values: dict[str, str] = {}
+        for attr, var in cls.ENV.items():
+            value = environ.get(var, "").strip()
+            if not value and attr != "cdn_domain":
+                raise SettingsError(var, "is required")
+            values[attr] = value
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        return {var: getattr(self, attr) for attr, var in self.ENV.items()}
