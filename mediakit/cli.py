@@ -19,3 +19,12 @@ def main() -> None:
 
 
 # Command registration: one line per command module (keep sorted).
+from mediakit.demo import demo_command  # noqa: E402
+from mediakit.emulator import dev_command  # noqa: E402
+from mediakit.uploads import status_command, token_command, upload_command  # noqa: E402
+
+cli.add_command(demo_command)
+cli.add_command(dev_command)
+cli.add_command(status_command)
+cli.add_command(token_command)
+cli.add_command(upload_command)

@@ -1,0 +1,266 @@
+"""`mediakit demo`: the whole pipeline on the embedded emulator, end to end, with a verdict.
+
+Generates sample images (valid and hostile), uploads them through the real API path (JWT ->
+presign -> PUT to S3), lets the real processor run from the queue, then prints what happened,
+downloads the derivatives, draws a contact sheet and lists the events put on the bus. Exits 0
+only if every sample ended as its expectation says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mediakit.emulator import DEFAULT_ENV_FILE, Emulator, wait_for_shutdown
+
+DEMO_TENANT = "demo"
+
+
+@dataclass
+class Outcome:
+    """One sample's journey: what was expected, what the API and the processor said."""
+
+    filename: str
+    path: Path
+    content_type: str
+    expected_status: str
+    expected_code: str | None
+    description: str
+    upload_id: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+    api_error: dict[str, Any] | None = None
+    downloads: list[Path] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "rejected" if self.api_error else str(self.record.get("status", "?"))
+
+    @property
+    def code(self) -> str | None:
+        if self.api_error:
+            return str(self.api_error.get("code"))
+        error = self.record.get("error") or {}
+        return str(error["code"]) if error.get("code") else None
+
+    def mismatch(self) -> str | None:
+        """Why this outcome differs from the expectation, or None."""
+        if self.expected_status == "completed":
+            if self.status != "completed":
+                return f"expected completed, got {self.status} ({self.code})"
+            if not self.record.get("derivatives"):
+                return "completed without derivatives"
+            return None
+        # An API rejection counts as a failure with the API's error code.
+        if self.status not in ("failed", "rejected"):
+            return f"expected failed ({self.expected_code}), got {self.status}"
+        if self.expected_code and self.code != self.expected_code:
+            return f"expected failure code {self.expected_code}, got {self.code}"
+        return None
+
+
+def _human(n: Any) -> str:
+    if not isinstance(n, int):
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def _row(o: Outcome) -> list[str]:
+    r = o.record
+    dims = f"{r['width']}x{r['height']}" if r.get("width") and r.get("height") else "-"
+    exif = r.get("exif") or {}
+    camera = " ".join(str(exif[k]) for k in ("make", "model") if exif.get(k)) or "-"
+    if o.status == "completed":
+        detail = ", ".join(
+            f"{d.get('name')} {d.get('width')}x{d.get('height')}" for d in r.get("derivatives", [])
+        )
+    else:
+        detail = o.code or "-"
+    size = r.get("size") if r else o.path.stat().st_size
+    return [o.filename, o.status, _human(size), dims, camera, detail]
+
+
+def format_table(outcomes: Sequence[Outcome]) -> str:
+    """A plain-text table: file, status, size, dimensions, camera, derivatives or failure."""
+    header = ["file", "status", "size", "dimensions", "camera", "derivatives / failure"]
+    rows = [header] + [_row(o) for o in outcomes]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def drain_events(
+    sqs: Any, queue_url: str, *, expected: int, timeout: float = 5
+) -> list[dict[str, Any]]:
+    """Read the events tap until `expected` events arrived or `timeout` passed."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(seen) < expected and time.monotonic() < deadline:
+        resp = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for m in resp.get("Messages", []):
+            seen.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return seen
+
+
+def _download_derivatives(o: Outcome, out: Path) -> list[tuple[str, bytes]]:
+    from mediakit.client import download
+
+    thumbs: list[tuple[str, bytes]] = []
+    folder = out / o.filename
+    for d in o.record.get("derivatives") or []:
+        dest = folder / f"{d['name']}.{d.get('format', 'jpeg')}"
+        download(str(d["url"]), dest)
+        o.downloads.append(dest)
+    if o.downloads:
+        # The smallest derivative stands for the image on the contact sheet.
+        smallest = min(o.downloads, key=lambda p: p.stat().st_size)
+        thumbs.append((o.filename, smallest.read_bytes()))
+    return thumbs
+
+
+def run_demo(
+    out: Path,
+    *,
+    keep_running: bool = False,
+    env_file: Path | None = None,
+    echo: Callable[[str], None] = click.echo,
+) -> int:
+    """Run the demo; returns the process exit code (0 when every expectation held)."""
+    from mediakit.client import ApiClient, ApiError, guess_content_type, sha256_hex
+    from mediakit.samples import contact_sheet, generate_samples
+    from mediakit.uploads import mint_token
+    from runtime.settings import Settings
+
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    emulator = Emulator(Settings.from_env(os.environ))
+    env = emulator.start()
+    try:
+        echo(f"emulator up in {time.monotonic() - started:.1f}s: API {env.api_url}")
+        samples = generate_samples(out / "samples")
+        client = ApiClient(env.api_url, mint_token(env, DEMO_TENANT))
+        outcomes: list[Outcome] = []
+        for s in samples:
+            path = Path(s.path)
+            o = Outcome(
+                filename=s.filename,
+                path=path,
+                content_type=s.content_type or guess_content_type(path),
+                expected_status=s.expected_status,
+                expected_code=s.expected_code,
+                description=s.description,
+            )
+            outcomes.append(o)
+            try:
+                created = client.create_upload(
+                    filename=o.filename,
+                    content_type=o.content_type,
+                    size=path.stat().st_size,
+                    sha256=sha256_hex(path),
+                    metadata={"sample": o.filename},
+                )
+                o.upload_id = str(created["upload_id"])
+                client.send(created, path)
+                o.record = {"status_url": created.get("status_url"), "upload_id": o.upload_id}
+            except ApiError as exc:
+                o.api_error = exc.to_json()["error"]
+            echo(
+                f"  uploaded {o.filename:28} {o.content_type:11} -> "
+                + (o.upload_id or f"rejected {o.code}")
+            )
+        for o in outcomes:
+            if o.upload_id:
+                o.record = client.wait(o.record, timeout=60)
+        echo("")
+        echo(format_table(outcomes))
+
+        thumbs: list[tuple[str, bytes]] = []
+        for o in outcomes:
+            if o.status == "completed":
+                thumbs.extend(_download_derivatives(o, out))
+        downloaded = sum(len(o.downloads) for o in outcomes)
+        echo(f"\n{downloaded} derivatives downloaded to {out}/<file>/")
+        if thumbs:
+            sheet = out / "contact-sheet.png"
+            contact_sheet(thumbs, sheet)
+            echo(f"contact sheet: {sheet}")
+
+        import boto3
+
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=env.aws_endpoint_url,
+            region_name=env.region,
+            aws_access_key_id="mediakit-dev",
+            aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any
+        )
+        terminal = sum(1 for o in outcomes if o.status in ("completed", "failed"))
+        events = drain_events(sqs, env.events_queue_url, expected=terminal)
+        echo(f"\nevents on bus {env.event_bus}:")
+        for e in events:
+            detail = e.get("detail") or {}
+            extra = detail.get("error", {}).get("code") if detail.get("error") else ""
+            echo(
+                f"  {e.get('detail-type', '?'):24} {detail.get('upload_id', '')} "
+                f"{detail.get('status', '')} {extra}".rstrip()
+            )
+
+        problems = [(o, m) for o in outcomes if (m := o.mismatch())]
+        elapsed = time.monotonic() - started
+        echo("")
+        for o, why in problems:
+            echo(f"MISMATCH {o.filename} ({o.description}): {why}")
+        ok = not problems
+        if ok:
+            echo(
+                f"demo OK: {len(outcomes)} samples behaved as expected "
+                f"({sum(o.status == 'completed' for o in outcomes)} completed, "
+                f"{sum(o.status != 'completed' for o in outcomes)} rejected as expected) "
+                f"in {elapsed:.1f}s"
+            )
+        else:
+            echo(f"demo FAILED: {len(problems)} of {len(outcomes)} samples misbehaved")
+        if keep_running:
+            target = env_file or Path(DEFAULT_ENV_FILE)
+            env.write(target)
+            echo(f"\nemulator still running; env file {target}. Ctrl-C to stop.")
+            wait_for_shutdown()
+        return 0 if ok else 1
+    finally:
+        emulator.stop()
+
+
+@click.command("demo")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default="demo-out",
+    show_default=True, envvar="MEDIAKIT_DEMO_OUT",
+    help="Folder for samples, downloaded derivatives and the contact sheet.",
+)  # fmt: skip
+@click.option(
+    "--keep-running/--no-keep-running", default=False, show_default=True,
+    envvar="MEDIAKIT_DEMO_KEEP_RUNNING",
+    help="Keep the emulator serving after the demo (writes the env file) until Ctrl-C.",
+)  # fmt: skip
+@click.option(
+    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
+    show_default=True, envvar="MEDIAKIT_ENV_FILE",
+    help="Env file written with --keep-running, for `mediakit upload/status/token`.",
+)  # fmt: skip
+def demo_command(out: Path, keep_running: bool, env_file: Path) -> None:
+    """Run the whole pipeline locally on sample images and check every outcome."""
+    code = run_demo(out, keep_running=keep_running, env_file=env_file)
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,401 @@
+"""HTTP front standing in for API Gateway (HTTP API, payload format 2.0) with its JWT authorizer
+and CORS configuration, in front of the presign handler.
+
+It matches routes, answers CORS preflights itself, rejects requests without a valid token with a
+401 JSON error, and invokes the handler with the v2 event API Gateway would build, claims
+included, turning the handler's response back into HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from mediakit import jwt
+from runtime.errors import MediakitError, NotFound, PayloadTooLarge, Unauthorized
+
+log = logging.getLogger("mediakit.devapi")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+# The routes the stack declares on the HTTP API, in API Gateway's `routeKey` spelling.
+ROUTES: tuple[str, ...] = (
+    "POST /v1/uploads",
+    "GET /v1/uploads",
+    "GET /v1/uploads/{id}",
+    "DELETE /v1/uploads/{id}",
+    "POST /v1/uploads/{id}/complete",
+)
+# API Gateway's own payload limit for HTTP APIs.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_TEXT_TYPES = re.compile(
+    r"^(text/.*|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))\b"
+)
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """The authorizer's configuration: who may issue tokens and for which audience."""
+
+    secret: str
+    issuer: str
+    audience: str
+
+    def authorize(self, authorization: str | None) -> dict[str, Any]:
+        """Claims of the bearer token in the Authorization header, or `Unauthorized`."""
+        if not authorization:
+            raise Unauthorized("missing bearer token")
+        token = authorization.strip()
+        # API Gateway accepts the token with or without the Bearer prefix.
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        return jwt.verify(token, secret=self.secret, issuer=self.issuer, audience=self.audience)
+
+
+@dataclass(frozen=True)
+class CorsConfig:
+    """The HTTP API's CORS configuration (the same origins the bucket allows)."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ("GET", "POST", "DELETE", "OPTIONS")
+    allow_headers: tuple[str, ...] = ("authorization", "content-type")
+    expose_headers: tuple[str, ...] = ()
+    max_age: int = 600
+
+    def allows(self, origin: str | None) -> bool:
+        return bool(origin) and ("*" in self.allow_origins or origin in self.allow_origins)
+
+
+@dataclass
+class Route:
+    key: str
+    method: str
+    pattern: re.Pattern[str]
+    params: tuple[str, ...]
+
+
+def compile_routes(keys: Sequence[str]) -> list[Route]:
+    """Turn `METHOD /path/{param}` route keys into matchers (one path segment per param)."""
+    routes = []
+    for key in keys:
+        method, path = key.split(" ", 1)
+        params = tuple(re.findall(r"\{(\w+)\}", path))
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+        routes.append(Route(key, method, re.compile(f"^{regex}$"), params))
+    return routes
+
+
+def claims_for_event(claims: Mapping[str, Any]) -> dict[str, str]:
+    """API Gateway hands claims to the Lambda as strings; lists become `[a b]`."""
+    out: dict[str, str] = {}
+    for name, value in claims.items():
+        if isinstance(value, str):
+            out[name] = value
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, list):
+            out[name] = "[" + " ".join(str(v) for v in value) + "]"
+        elif isinstance(value, dict):
+            out[name] = json.dumps(value, separators=(",", ":"))
+        else:
+            out[name] = str(value)
+    return out
+
+
+@dataclass
+class Gateway:
+    """Route + authorize + build the event + invoke: everything but the socket."""
+
+    handler: Handler
+    authorizer: JwtAuthorizer
+    cors: CorsConfig = field(default_factory=CorsConfig)
+    routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES))
+    account_id: str = "123456789012"
+    api_id: str = "local"
+    function_name: str = "mediakit-presign"
+    timeout_seconds: float = 29
+    region: str = "us-east-1"
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            if route.method != method:
+                continue
+            m = route.pattern.match(path)
+            if m:
+                return route, m.groupdict()
+        return None
+
+    def handle(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        host: str,
+        source_ip: str,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One HTTP exchange: (status, headers, body) for the given request."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        origin = lower.get("origin")
+        if method == "OPTIONS" and "access-control-request-method" in lower:
+            return self._preflight(origin, lower)
+        status, out_headers, out_body = self._dispatch(
+            method, target, lower, body, host=host, source_ip=source_ip
+        )
+        if self.cors.allows(origin):
+            # API Gateway's CORS headers override whatever the integration returned.
+            out_headers = {
+                k: v for k, v in out_headers.items() if not k.lower().startswith("access-control-")
+            }
+            out_headers["access-control-allow-origin"] = origin or ""
+            if self.cors.expose_headers:
+                out_headers["access-control-expose-headers"] = ",".join(self.cors.expose_headers)
+            out_headers["vary"] = "origin"
+        return status, out_headers, out_body
+
+    def _preflight(
+        self, origin: str | None, headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        out: dict[str, str] = {}
+        requested = headers.get("access-control-request-method", "").upper()
+        if self.cors.allows(origin) and (
+            "*" in self.cors.allow_methods or requested in self.cors.allow_methods
+        ):
+            out = {
+                "access-control-allow-origin": origin or "",
+                "access-control-allow-methods": ",".join(self.cors.allow_methods),
+                "access-control-allow-headers": ",".join(self.cors.allow_headers),
+                "access-control-max-age": str(self.cors.max_age),
+                "vary": "origin",
+            }
+        return 204, out, b""
+
+    def _dispatch(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        host: str,
+        source_ip: str,
+    ) -> tuple[int, dict[str, str], bytes]:
+        request_id = str(uuid.uuid4())
+        base = {"apigw-requestid": request_id}
+        split = urlsplit(target)
+        found = self.match(method, split.path)
+        if found is None:
+            return _error(NotFound(f"no route for {method} {split.path}"), base)
+        route, params = found
+        if len(body) > MAX_BODY_BYTES:
+            return _error(PayloadTooLarge("request body exceeds 10 MB"), base)
+        try:
+            claims = self.authorizer.authorize(headers.get("authorization"))
+        except Unauthorized as exc:
+            # What the JWT authorizer says on rejection, in the API's error format.
+            base["www-authenticate"] = f'Bearer error="invalid_token", error_description="{exc}"'
+            return _error(exc, base)
+        event = self.event(
+            route, params, method, split.path, split.query, headers, body, claims,
+            request_id=request_id, host=host, source_ip=source_ip,
+        )  # fmt: skip
+        return self._invoke(event, base)
+
+    def event(
+        self,
+        route: Route,
+        params: Mapping[str, str],
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        claims: Mapping[str, Any],
+        *,
+        request_id: str,
+        host: str,
+        source_ip: str,
+    ) -> dict[str, Any]:
+        """The payload format 2.0 event API Gateway builds for this request."""
+        now = datetime.now(UTC)
+        query_params: dict[str, str] = {}
+        # Repeated query parameters arrive comma-joined in v2 events.
+        for k, v in parse_qsl(query, keep_blank_values=True):
+            query_params[k] = f"{query_params[k]},{v}" if k in query_params else v
+        event_headers = {k: v for k, v in headers.items() if k != "cookie"}
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route.key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": event_headers,
+            "requestContext": {
+                "accountId": self.account_id,
+                "apiId": self.api_id,
+                "authorizer": {"jwt": {"claims": claims_for_event(claims), "scopes": None}},
+                "domainName": host,
+                "domainPrefix": host.split(".")[0],
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": request_id,
+                "routeKey": route.key,
+                "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "isBase64Encoded": False,
+        }
+        if "cookie" in headers:
+            event["cookies"] = [c.strip() for c in headers["cookie"].split(";") if c.strip()]
+        if query_params:
+            event["queryStringParameters"] = query_params
+        if params:
+            event["pathParameters"] = dict(params)
+        if body:
+            content_type = headers.get("content-type", "")
+            if _TEXT_TYPES.match(content_type.lower()):
+                try:
+                    event["body"] = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    event["body"] = base64.b64encode(body).decode("ascii")
+                    event["isBase64Encoded"] = True
+            else:
+                event["body"] = base64.b64encode(body).decode("ascii")
+                event["isBase64Encoded"] = True
+        return event
+
+    def _invoke(
+        self, event: dict[str, Any], base: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        from mediakit.worker import LambdaContext
+
+        context = LambdaContext(self.function_name, self.timeout_seconds, self.region)
+        try:
+            response = self.handler(event, context)
+        except Exception:
+            # Lambda errors surface as 500 from API Gateway; the traceback is the "log stream".
+            traceback.print_exc(file=sys.stderr)
+            return _error(MediakitError("the integration failed"), base)
+        return _response(response, base)
+
+
+def _error(exc: MediakitError, base: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    headers = {**base, "content-type": "application/json"}
+    return exc.http_status, headers, json.dumps(exc.to_body()).encode()
+
+
+def _response(response: Any, base: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """Interpret a v2 Lambda response the way API Gateway does."""
+    if not isinstance(response, Mapping) or "statusCode" not in response:
+        # Without statusCode, API Gateway assumes 200 and serialises the value as JSON.
+        return 200, {**base, "content-type": "application/json"}, json.dumps(response).encode()
+    headers = {**base}
+    for k, v in (response.get("headers") or {}).items():
+        headers[str(k).lower()] = str(v)
+    for k, values in (response.get("multiValueHeaders") or {}).items():
+        headers[str(k).lower()] = ",".join(str(v) for v in values)
+    raw = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        payload = base64.b64decode(raw)
+    else:
+        payload = raw.encode("utf-8") if isinstance(raw, str) else json.dumps(raw).encode()
+    cookies = response.get("cookies") or []
+    if cookies:
+        headers["set-cookie"] = "\n".join(cookies)
+    headers.setdefault("content-type", "application/json")
+    return int(response["statusCode"]), headers, payload
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: DevApiServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            status, headers, body = _error(PayloadTooLarge("request body exceeds 10 MB"), {})
+            self.close_connection = True
+        else:
+            raw = self.rfile.read(length) if length else b""
+            status, headers, body = self.server.gateway.handle(
+                self.command,
+                self.path,
+                dict(self.headers.items()),
+                raw,
+                host=self.headers.get("host", ""),
+                source_ip=self.client_address[0],
+            )
+        self.send_response(status)
+        for k, v in headers.items():
+            for line in v.split("\n") if k == "set-cookie" else [v]:
+                self.send_header(k, line)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.server.access_log(self.command, self.path, status, time.monotonic() - started)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Access lines come from `access_log`; the base class would print every request twice.
+        return
+
+
+class DevApiServer(ThreadingHTTPServer):
+    """The HTTP API on localhost, served from a background thread."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_log: Callable[[str, str, int, float], None] | None = None,
+    ) -> None:
+        super().__init__((host, port), _RequestHandler)
+        self.gateway = gateway
+        self._access_log = access_log
+        self._thread: threading.Thread | None = None
+
+    def access_log(self, method: str, path: str, status: int, seconds: float) -> None:
+        if self._access_log is not None:
+            self._access_log(method, path, status, seconds)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        return f"http://{shown}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, name="devapi", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,644 @@
+"""The local emulator: moto's server in-process, provisioned from the same `Settings` the stack
+uses, with the HTTP API front (`devapi`) and the event source mapping (`worker`) running the
+real Lambda handlers in this process. `mediakit dev` serves it until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from runtime.settings import Resources, Settings
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+    from mediakit.devapi import DevApiServer
+    from mediakit.worker import SqsEventSourceMapping
+
+log = logging.getLogger("mediakit.emulator")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+DEFAULT_ENV_FILE = ".mediakit/dev.json"
+DEFAULT_REGION = "us-east-1"
+DEV_ISSUER = "https://mediakit.local/dev"
+DEV_AUDIENCE = "mediakit"
+_DEV_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "mediakit-dev",
+    "AWS_SECRET_ACCESS_KEY": "mediakit-dev",  # moto accepts any credentials
+}
+
+
+@dataclass(frozen=True)
+class DevEnv:
+    """What `mediakit dev` writes to its env file: how to reach every emulated resource."""
+
+    api_url: str
+    aws_endpoint_url: str
+    region: str
+    bucket: str
+    table: str
+    queue_url: str
+    dlq_url: str
+    event_bus: str
+    jwt_secret: str
+    jwt_issuer: str
+    jwt_audience: str
+    tenant_claim: str
+    events_queue_url: str
+    kms_key_arn: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    def write(self, path: Path) -> None:
+        """Write atomically: readers never see a half-written file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            # The file holds the JWT secret: owner-only, like a credentials file.
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.to_json(), fh, indent=2, sort_keys=True)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def read(cls, path: Path) -> DevEnv:
+        """Load an env file; a missing or incomplete one is a `click.ClickException`."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise click.ClickException(
+                f"{path} not found: start the emulator with `mediakit dev` first"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"{path} is not valid JSON: {exc}") from None
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+        return cls(**{n: str(data[n]) for n in names})
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    bucket: str
+    table: str
+    event_bus: str
+    kms_key_arn: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    events_queue_url: str
+    account_id: str
+
+
+def provision(
+    session_clients: Callable[[str], Any],
+    settings: Settings,
+    *,
+    region: str,
+    prefix: str,
+    visibility_timeout: int,
+    cors_origins: tuple[str, ...],
+) -> Provisioned:
+    """Create every resource the stack declares that the pipeline touches at runtime."""
+    kms, s3, sqs, ddb, events, sts = (
+        session_clients(n) for n in ("kms", "s3", "sqs", "dynamodb", "events", "sts")
+    )
+    account_id = sts.get_caller_identity()["Account"]
+    suffix = secrets.token_hex(4)
+    bucket = f"{prefix}-media-{suffix}"
+    table = f"{prefix}-uploads-{suffix}"
+    bus = f"{prefix}-events-{suffix}"
+
+    key = kms.create_key(Description=f"{prefix} media key", KeyUsage="ENCRYPT_DECRYPT")
+    key_arn = key["KeyMetadata"]["Arn"]
+    kms.enable_key_rotation(KeyId=key_arn)
+    kms.create_alias(AliasName=f"alias/{prefix}-{suffix}", TargetKeyId=key["KeyMetadata"]["KeyId"])
+
+    # Queues first: the bucket notification refers to the ingest queue.
+    dlq_url = sqs.create_queue(
+        QueueName=f"{prefix}-ingest-dlq-{suffix}",
+        Attributes={"MessageRetentionPeriod": str(14 * 86400), "SqsManagedSseEnabled": "true"},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-ingest-{suffix}",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "MessageRetentionPeriod": str(4 * 86400),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": dlq_arn,
+                    "maxReceiveCount": settings.dlq_max_receive_count,
+                }
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={"Policy": json.dumps(_queue_policy(queue_arn, bucket, account_id))},
+    )
+
+    s3.create_bucket(
+        Bucket=bucket,
+        **(
+            {}
+            if region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        ),
+    )
+    s3.put_bucket_ownership_controls(
+        Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    if cors_origins:
+        s3.put_bucket_cors(
+            Bucket=bucket,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": list(cors_origins),
+                        "AllowedMethods": ["PUT", "POST"],
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 600,
+                    }
+                ]
+            },
+        )
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "originals-to-ingest",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [{"Name": "prefix", "Value": settings.originals_prefix}]
+                        }
+                    },
+                }
+            ]
+        },
+    )
+
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "upload_id", "AttributeType": "S"},
+            {"AttributeName": "tenant", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "upload_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_tenant",
+                "KeySchema": [
+                    {"AttributeName": "tenant", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        SSESpecification={"Enabled": True},
+    )
+    ddb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+
+    events_queue_url = sqs.create_queue(QueueName=f"{prefix}-events-tap-{suffix}")["QueueUrl"]
+    events_queue_arn = sqs.get_queue_attributes(
+        QueueUrl=events_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    events.create_event_bus(Name=bus)
+    # Every event put on the bus comes from this account: the tap sees all of them.
+    events.put_rule(
+        Name=f"{prefix}-tap",
+        EventBusName=bus,
+        EventPattern=json.dumps({"account": [account_id]}),
+        State="ENABLED",
+    )
+    events.put_targets(
+        Rule=f"{prefix}-tap",
+        EventBusName=bus,
+        Targets=[{"Id": "events-tap", "Arn": events_queue_arn}],
+    )
+    return Provisioned(
+        bucket=bucket,
+        table=table,
+        event_bus=bus,
+        kms_key_arn=key_arn,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        events_queue_url=events_queue_url,
+        account_id=account_id,
+    )
+
+
+def _queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowBucketNotifications",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        ],
+    }
+
+
+def _real_handler(module: str) -> Handler:
+    import importlib
+
+    handler: Handler = importlib.import_module(module).handler
+    return handler
+
+
+def _reset_runtime_clients() -> None:
+    """Drop the runtime's cached boto3 clients so they pick up the emulator's endpoint."""
+    try:
+        from runtime import aws
+    except ImportError:
+        return
+    reset = getattr(aws, "reset", None)
+    if callable(reset):
+        reset()
+
+
+class Emulator:
+    """The whole pipeline in this process. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        jwt_secret: str | None = None,
+        cors_origins: tuple[str, ...] = ("http://localhost:3000",),
+        visibility_timeout: int | None = None,
+        pollers: int = 2,
+        presign_handler: Handler | None = None,
+        processor_handler: Handler | None = None,
+        prefix: str = "mediakit-dev",
+        access_log: Callable[[str, str, int, float], None] | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env(os.environ)
+        self.host = host
+        self.port = port
+        self.region = region
+        self.jwt_secret = jwt_secret or secrets.token_urlsafe(32)
+        self.cors_origins = cors_origins
+        # AWS's advice for an SQS-triggered function, and what the stack sets: six timeouts.
+        self.visibility_timeout = (
+            visibility_timeout
+            if visibility_timeout is not None
+            else 6 * self.settings.processor_timeout_seconds
+        )
+        self.pollers = max(1, min(pollers, self.settings.processor_max_concurrency))
+        self.presign_handler = presign_handler
+        self.processor_handler = processor_handler
+        self.prefix = prefix
+        self.access_log = access_log
+        self.env: DevEnv | None = None
+        self.resources: Provisioned | None = None
+        self.mapping: SqsEventSourceMapping | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._api: DevApiServer | None = None
+        self._saved_environ: dict[str, str | None] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> DevEnv:
+        """Start moto, provision, export the Lambda environment, serve the API, start polling."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> DevEnv:
+        import boto3
+        from botocore.config import Config
+        from moto.server import ThreadedMotoServer
+
+        from mediakit.devapi import CorsConfig, DevApiServer, Gateway, JwtAuthorizer
+        from mediakit.worker import SqsEventSourceMapping
+
+        # moto's werkzeug logs every request at INFO; the dev console has its own access log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto.start()
+        _, moto_port = self._moto.get_host_and_port()
+        # Derivative URLs are presigned against this endpoint: it must be reachable from here.
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        endpoint = f"http://{shown}:{moto_port}"
+
+        session = boto3.session.Session(
+            aws_access_key_id=_DEV_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=_DEV_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.region,
+        )
+        config = Config(retries={"max_attempts": 3, "mode": "standard"})
+
+        def client(name: str) -> Any:
+            return session.client(name, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
+
+        res = provision(
+            client,
+            self.settings,
+            region=self.region,
+            prefix=self.prefix,
+            visibility_timeout=self.visibility_timeout,
+            cors_origins=self.cors_origins,
+        )
+        self.resources = res
+        self._export_environ(endpoint, res)
+
+        presign = self.presign_handler or _real_handler("runtime.presign")
+        processor = self.processor_handler or _real_handler("runtime.processor")
+
+        gateway = Gateway(
+            handler=presign,
+            authorizer=JwtAuthorizer(self.jwt_secret, DEV_ISSUER, DEV_AUDIENCE),
+            cors=CorsConfig(allow_origins=self.cors_origins, expose_headers=("etag",)),
+            account_id=res.account_id,
+            region=self.region,
+        )
+        self._api = DevApiServer(gateway, self.host, self.port, access_log=self.access_log)
+        self.mapping = SqsEventSourceMapping(
+            sqs=client("sqs"),
+            queue_url=res.queue_url,
+            queue_arn=res.queue_arn,
+            handler=processor,
+            region=self.region,
+            batch_size=self.settings.processor_batch_size,
+            timeout_seconds=self.settings.processor_timeout_seconds,
+            pollers=self.pollers,
+        )
+        self._api.start()
+        self.mapping.start()
+        self.env = DevEnv(
+            api_url=self._api.url,
+            aws_endpoint_url=endpoint,
+            region=self.region,
+            bucket=res.bucket,
+            table=res.table,
+            queue_url=res.queue_url,
+            dlq_url=res.dlq_url,
+            event_bus=res.event_bus,
+            jwt_secret=self.jwt_secret,
+            jwt_issuer=DEV_ISSUER,
+            jwt_audience=DEV_AUDIENCE,
+            tenant_claim=self.settings.tenant_claim,
+            events_queue_url=res.events_queue_url,
+            kms_key_arn=res.kms_key_arn,
+        )
+        return self.env
+
+    def stop(self) -> None:
+        """Stop polling, stop serving, stop moto, and restore this process's environment."""
+        if self.mapping is not None:
+            self.mapping.stop()
+            self.mapping = None
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        self._restore_environ()
+
+    def __enter__(self) -> DevEnv:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the Lambda environment --------------------------------------------------------------
+
+    def lambda_environ(self, endpoint: str, res: Provisioned) -> dict[str, str]:
+        """The variables the stack sets on both functions, pointed at the emulator."""
+        resources = Resources(
+            bucket=res.bucket,
+            table=res.table,
+            event_bus=res.event_bus,
+            kms_key_arn=res.kms_key_arn,
+            cdn_domain="",
+        )
+        return {
+            **self.settings.to_env(),
+            **resources.to_env(),
+            **_DEV_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
+    def _export_environ(self, endpoint: str, res: Provisioned) -> None:
+        # The handlers run in this process and read os.environ, exactly as in Lambda; a session
+        # token or profile from the user's shell must not leak real credentials into them.
+        values: dict[str, str | None] = {
+            **self.lambda_environ(endpoint, res),
+            "AWS_SESSION_TOKEN": None,
+            "AWS_PROFILE": None,
+        }
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _reset_runtime_clients()
+
+    def _restore_environ(self) -> None:
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+        _reset_runtime_clients()
+
+
+@contextmanager
+def running(emulator: Emulator) -> Iterator[DevEnv]:
+    """Start `emulator`, yield its env, and stop it however the block ends."""
+    env = emulator.start()
+    try:
+        yield env
+    finally:
+        emulator.stop()
+
+
+def wait_for_shutdown(stop: threading.Event | None = None) -> None:
+    """Block until Ctrl-C or SIGTERM (or `stop` is set)."""
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
+    click.echo(f"  {method:6} {path} -> {status} ({seconds * 1000:.0f} ms)", err=True)
+
+
+@click.command("dev")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, envvar="MEDIAKIT_DEV_HOST",
+    help="Interface the API and the AWS emulator listen on.",
+)  # fmt: skip
+@click.option(
+    "--port", type=int, default=0, show_default=True, envvar="MEDIAKIT_DEV_PORT",
+    help="Port of the HTTP API (0 picks a free one).",
+)  # fmt: skip
+@click.option(
+    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
+    show_default=True, envvar="MEDIAKIT_ENV_FILE",
+    help="Where to write the endpoints, resource names and JWT settings once serving.",
+)  # fmt: skip
+@click.option(
+    "--jwt-secret", envvar="MEDIAKIT_DEV_JWT_SECRET", default=None,
+    help="HS256 secret of the dev authorizer (default: random per run).",
+)  # fmt: skip
+@click.option(
+    "--cors-origin", "cors_origins", multiple=True, envvar="MEDIAKIT_DEV_CORS_ORIGINS",
+    default=("http://localhost:3000",), show_default=True,
+    help="Origin allowed by the API and bucket CORS rules (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--visibility-timeout", type=click.IntRange(0, 43200), default=None,
+    envvar="MEDIAKIT_DEV_VISIBILITY_TIMEOUT",
+    help="Ingest queue visibility timeout in seconds (default: 6 x processor timeout, "
+    "as in the stack); lower it to watch retries and dead-lettering quickly.",
+)  # fmt: skip
+@click.option(
+    "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET", help="Do not print the access log."
+)
+def dev_command(
+    host: str,
+    port: int,
+    env_file: Path,
+    jwt_secret: str | None,
+    cors_origins: tuple[str, ...],
+    visibility_timeout: int | None,
+    quiet: bool,
+) -> None:
+    """Run the whole pipeline locally (moto + API + processor) until Ctrl-C.
+
+    Settings come from MEDIAKIT_* environment variables, exactly as the Lambdas read them.
+    """
+    from runtime.errors import SettingsError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    emulator = Emulator(
+        settings,
+        host=host,
+        port=port,
+        jwt_secret=jwt_secret,
+        cors_origins=cors_origins,
+        visibility_timeout=visibility_timeout,
+        access_log=None if quiet else _echo_access,
+    )
+    try:
+        env = emulator.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the emulator: {exc}") from None
+    try:
+        env.write(env_file)
+        click.echo(f"mediakit dev: API   {env.api_url}")
+        click.echo(f"              AWS   {env.aws_endpoint_url} ({env.region})")
+        click.echo(f"              bucket {env.bucket}, table {env.table}")
+        click.echo(f"              env file {env_file} (token: mediakit token --tenant NAME)")
+        click.echo("Ctrl-C to stop.")
+        sys.stdout.flush()
+        wait_for_shutdown()
+    finally:
+        click.echo("mediakit dev: stopping", err=True)
+        emulator.stop()
+        _remove_if_ours(env_file, env)
+
+
+def _remove_if_ours(path: Path, env: DevEnv) -> None:
+    """Delete the env file unless another emulator has rewritten it since."""
+    # A stale env file would point clients at a dead port.
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if current.get("api_url") == env.api_url:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,178 @@
+"""`mediakit token`, `mediakit upload` and `mediakit status`: talk to a running upload API,
+the emulator's (via its env file) or a deployed one (via --api-url and --token)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mediakit.emulator import DEFAULT_ENV_FILE, DevEnv
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def env_file_option(func: F) -> F:
+    return click.option(
+        "--env-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_ENV_FILE,
+        show_default=True,
+        envvar="MEDIAKIT_ENV_FILE",
+        help="Env file written by `mediakit dev` (API URL and dev JWT settings).",
+    )(func)
+
+
+def tenant_option(func: F) -> F:
+    return click.option(
+        "--tenant",
+        default="dev",
+        show_default=True,
+        envvar="MEDIAKIT_TENANT",
+        help="Tenant the dev token is minted for.",
+    )(func)
+
+
+def api_options(func: F) -> F:
+    """--api-url/--token: skip the env file and call any deployment with a real token."""
+    func = click.option(
+        "--token",
+        envvar="MEDIAKIT_TOKEN",
+        default=None,
+        help="Bearer token to use instead of minting a dev token from the env file.",
+    )(func)
+    return click.option(
+        "--api-url",
+        envvar="MEDIAKIT_API_URL",
+        default=None,
+        help="API base URL to use instead of the env file's (e.g. the stack's api_url).",
+    )(func)
+
+
+def mint_token(env: DevEnv, tenant: str, ttl: int = 3600) -> str:
+    """A dev token the emulator's authorizer accepts, naming `tenant` in the tenant claim."""
+    from mediakit import jwt
+
+    return jwt.issue(
+        secret=env.jwt_secret,
+        issuer=env.jwt_issuer,
+        audience=env.jwt_audience,
+        tenant_claim=env.tenant_claim,
+        tenant=tenant,
+        ttl_seconds=ttl,
+    )
+
+
+def _client(env_file: Path, tenant: str, api_url: str | None, token: str | None) -> Any:
+    from mediakit.client import ApiClient
+
+    if api_url and token:
+        return ApiClient(api_url, token)
+    env = DevEnv.read(env_file)
+    return ApiClient(api_url or env.api_url, token or mint_token(env, tenant))
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    """Show the API's JSON error on stderr and exit non-zero."""
+    from mediakit.client import ApiError
+
+    if isinstance(exc, ApiError):
+        click.echo(json.dumps(exc.to_json(), indent=2), err=True)
+        return click.ClickException(f"{exc.url or 'request'} failed with HTTP {exc.status}")
+    return click.ClickException(str(exc))
+
+
+@click.command("token")
+@env_file_option
+@click.option(
+    "--tenant", required=True, envvar="MEDIAKIT_TENANT", help="Tenant to put in the token."
+)
+@click.option(
+    "--ttl", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
+    envvar="MEDIAKIT_TOKEN_TTL", help="Token lifetime in seconds.",
+)  # fmt: skip
+def token_command(env_file: Path, tenant: str, ttl: int) -> None:
+    """Print a bearer token for TENANT that the running emulator accepts."""
+    click.echo(mint_token(DevEnv.read(env_file), tenant, ttl))
+
+
+@click.command("upload")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@env_file_option
+@tenant_option
+@api_options
+@click.option("--wait/--no-wait", default=False, help="Poll until each upload is processed.")
+@click.option(
+    "--timeout", type=float, default=120, show_default=True, envvar="MEDIAKIT_WAIT_TIMEOUT",
+    help="Seconds to wait for processing with --wait.",
+)  # fmt: skip
+@click.option(
+    "--content-type", default=None, envvar="MEDIAKIT_CONTENT_TYPE",
+    help="Declared content type (default: guessed from each file name).",
+)  # fmt: skip
+def upload_command(
+    files: tuple[Path, ...],
+    env_file: Path,
+    tenant: str,
+    api_url: str | None,
+    token: str | None,
+    wait: bool,
+    timeout: float,
+    content_type: str | None,
+) -> None:
+    """Upload FILES through the API (presign, then send to S3) and print each status record.
+
+    Exits non-zero if any request fails or, with --wait, any upload does not complete.
+    """
+    from mediakit.client import ApiError
+
+    client = _client(env_file, tenant, api_url, token)
+    failures = 0
+    for path in files:
+        try:
+            with click.progressbar(
+                length=path.stat().st_size, label=path.name, file=sys.stderr
+            ) as bar:
+                created = client.upload(path, content_type=content_type, progress=bar.update)
+            record = client.wait(created, timeout=timeout) if wait else client.status(created)
+        except (ApiError, OSError) as exc:
+            failures += 1
+            click.echo(f"{path}: upload failed", err=True)
+            if isinstance(exc, ApiError):
+                click.echo(json.dumps(exc.to_json(), indent=2), err=True)
+            else:
+                click.echo(str(exc), err=True)
+            continue
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+        if wait and record.get("status") != "completed":
+            failures += 1
+            error = record.get("error") or {}
+            reason = f"{error.get('code', '')} {error.get('message', '')}"
+            click.echo(f"{path}: {record.get('status')} {reason}", err=True)
+    if failures:
+        raise click.ClickException(f"{failures} of {len(files)} upload(s) failed")
+
+
+@click.command("status")
+@click.argument("upload_id")
+@env_file_option
+@tenant_option
+@api_options
+def status_command(
+    upload_id: str, env_file: Path, tenant: str, api_url: str | None, token: str | None
+) -> None:
+    """Print the status record of UPLOAD_ID as JSON."""
+    from mediakit.client import ApiError
+
+    client = _client(env_file, tenant, api_url, token)
+    try:
+        record = client.get_upload(upload_id)
+    except (ApiError, OSError) as exc:
+        raise _fail(exc) from None
+    click.echo(json.dumps(record, indent=2, sort_keys=True))
