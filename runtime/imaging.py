@@ -1,0 +1,378 @@
+"""The pure image core of the processor: sniff, validate, guard, decode once, render derivatives.
+
+`process_image` is the only entry point the handler needs. Everything here is deterministic
+(same bytes and settings -> same derivative bytes) and free of AWS.
+
+Decisions worth knowing:
+- The type is sniffed from magic bytes before Pillow sees the data, and Pillow is then restricted
+  to that one format, so a file can never be decoded by a plugin nobody meant to expose.
+- Pixel count is checked from the header before any pixel is decoded. Pillow's own guard
+  (`Image.MAX_IMAGE_PIXELS`) stays armed on top, with its warning escalated to the same fault.
+- Colour: derivatives are sRGB without an embedded profile. Sources with a non-sRGB ICC profile
+  (Display P3 phones, Adobe RGB, CMYK print files) are converted to sRGB with LittleCMS, after
+  resizing so the transform runs on few pixels; the profile itself is never copied.
+- Derivatives carry no metadata at all: no EXIF (so no GPS), no XMP, no ICC, no comments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageFile
+
+from runtime import metadata
+from runtime.errors import PermanentFault
+from runtime.metadata import ExifInfo
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
+
+    from runtime.settings import DerivativeSpec, Settings
+
+# Failure codes (stable: they end up in status records and events).
+EMPTY_FILE = "empty_file"
+NOT_AN_IMAGE = "not_an_image"
+UNSUPPORTED_TYPE = "unsupported_type"
+TYPE_MISMATCH = "type_mismatch"
+DECOMPRESSION_BOMB = "decompression_bomb"
+TRUNCATED = "truncated"
+
+# A truncated upload must fail, never be served as half a grey picture. Pillow's default is
+# already False; this pins it in case anything imported earlier flipped the process-wide switch.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# Sniffed content type -> Pillow format name (also the only plugin allowed to open it).
+PILLOW_FORMATS: dict[str, str] = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/tiff": "TIFF",
+}
+OUTPUT_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "webp": "image/webp", "png": "image/png"}
+
+# Image.transpose operation that undoes each EXIF orientation (same table as ImageOps).
+_TRANSPOSE: dict[int, Image.Transpose] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_WHITE = (255, 255, 255)
+# Exceptions Pillow raises from a decoder that runs out of (or chokes on) data.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# Below this many output pixels a resize is too quick to be worth splitting across threads.
+_PARALLEL_MIN_PIXELS = 256 * 256
+# Pillow's own thumbnail() recipe: a box reduce() by whole factors while the image stays at
+# least 2x the target, then bicubic. Bicubic rather than Lanczos because Pillow's resampler has
+# no SIMD and Lanczos' wider kernel costs ~50% more for a difference invisible at these ratios.
+_RESAMPLE = Image.Resampling.BICUBIC
+_REDUCING_GAP = 2.0
+
+
+@dataclass(frozen=True)
+class RenderedDerivative:
+    """One encoded derivative, ready to be written under `derivatives/`."""
+
+    name: str
+    format: str
+    content_type: str
+    width: int
+    height: int
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """What the processor learned about an original, and its derivatives.
+
+    `width`/`height` are as displayed, i.e. after the EXIF orientation is applied.
+    """
+
+    width: int
+    height: int
+    format: str
+    content_type: str
+    bytes: int
+    sha256: str
+    exif: ExifInfo
+    derivatives: list[RenderedDerivative]
+
+
+def sniff_type(data: bytes) -> str | None:
+    """The image content type announced by the magic bytes, or None if not an image we know."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    return None
+
+
+def process_image(
+    data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
+) -> ProcessedImage:
+    """Validate an upload and render every derivative in `settings.derivatives`.
+
+    Raises PermanentFault with one of the module's codes when the upload can never be processed.
+    """
+    content_type = validate(data, declared_type, settings)
+    image = _open(data, content_type, settings.max_pixels)
+    try:
+        exif = metadata.read_exif(image, include_gps=include_gps)
+        orientation = exif.get("orientation", 1)
+        width, height = image.size
+        if orientation >= 5:
+            width, height = height, width
+        derivatives = render_derivatives(image, settings.derivatives, orientation)
+    finally:
+        image.close()
+    return ProcessedImage(
+        width=width,
+        height=height,
+        format=PILLOW_FORMATS[content_type].lower(),
+        content_type=content_type,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        exif=exif,
+        derivatives=derivatives,
+    )
+
+
+def validate(data: bytes, declared_type: str, settings: Settings) -> str:
+    """Check the bytes against the declared type and the allow-list; return the sniffed type."""
+    if not data:
+        raise PermanentFault("the uploaded file is empty", code=EMPTY_FILE)
+    sniffed = sniff_type(data)
+    if sniffed is None:
+        raise PermanentFault("the uploaded file is not an image", code=NOT_AN_IMAGE)
+    if sniffed not in settings.allowed_types:
+        raise PermanentFault(f"{sniffed} is not an allowed type", code=UNSUPPORTED_TYPE)
+    declared = declared_type.split(";", 1)[0].strip().lower()
+    if declared != sniffed:
+        raise PermanentFault(
+            f"declared {declared or 'no type'} but the file is {sniffed}", code=TYPE_MISMATCH
+        )
+    return sniffed
+
+
+def _open(data: bytes, content_type: str, max_pixels: int) -> ImageFile.ImageFile:
+    """Parse the header only (no pixels) and enforce the pixel budget."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[content_type]])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
+    except _DECODE_ERRORS:
+        # The magic bytes matched but the header does not parse: cut off or mangled.
+        raise PermanentFault("the image header is truncated or corrupt", code=TRUNCATED) from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        image.close()
+        raise PermanentFault("the image has no pixels", code=TRUNCATED)
+    if width * height > max_pixels:
+        image.close()
+        raise PermanentFault(
+            f"{width}x{height} exceeds the limit of {max_pixels} pixels", code=DECOMPRESSION_BOMB
+        )
+    return image
+
+
+def target_size(width: int, height: int, max_edge: int) -> tuple[int, int]:
+    """Fit (width, height) within max_edge on the longest side, never enlarging."""
+    longest = max(width, height)
+    if longest <= max_edge:
+        return width, height
+    scale = max_edge / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def render_derivatives(
+    image: ImageFile.ImageFile, specs: Sequence[DerivativeSpec], orientation: int = 1
+) -> list[RenderedDerivative]:
+    """Decode `image` once and encode one derivative per spec, in the order of `specs`."""
+    swap = orientation >= 5
+    width, height = image.size
+    # Targets live in stored (un-rotated) pixel space: rotating the small results is cheaper
+    # than rotating the full-size decode.
+    targets: dict[str, tuple[int, int]] = {}
+    for spec in specs:
+        w, h = target_size(*((height, width) if swap else (width, height)), spec.max_edge)
+        targets[spec.name] = (h, w) if swap else (w, h)
+    largest = max(targets.values(), key=lambda s: s[0] * s[1])
+    if image.format == "JPEG":
+        # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size while staying >= largest.
+        image.draft(None, largest)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
+    except _DECODE_ERRORS as exc:
+        raise PermanentFault(f"the image could not be decoded: {exc}", code=TRUNCATED) from None
+    icc = image.info.get("icc_profile")
+    base = _working_copy(image)
+
+    # Largest first, each smaller size resampled from the previous result: every step is a
+    # modest downscale of an already small image instead of another pass over the original.
+    rendered: dict[str, RenderedDerivative] = {}
+    source = base
+    for spec in sorted(specs, key=lambda s: -targets[s.name][0] * targets[s.name][1]):
+        resized = _resize(source, targets[spec.name])
+        rendered[spec.name] = _encode(resized, spec, orientation, icc)
+        source = resized
+    return [rendered[spec.name] for spec in specs]
+
+
+def _working_copy(image: Image.Image) -> Image.Image:
+    """Bring any decoded mode to L, RGB, CMYK or premultiplied RGBa for resampling."""
+    mode = image.mode
+    if mode in ("L", "RGB", "CMYK"):
+        return image
+    if mode.startswith("I") or mode == "F":
+        # 16-bit (and wider) greyscale: a plain convert would clip everything above 255 to white.
+        return image.convert("I").point(lambda v: v / 256).convert("L")
+    if mode == "RGBA" or image.has_transparency_data:
+        # Premultiplied alpha, so transparent pixels' hidden colour does not bleed into edges.
+        rgba = image if mode == "RGBA" else image.convert("RGBA")
+        return rgba.convert("RGBa")
+    return image.convert("RGB")
+
+
+def _resize(source: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Downscale: box reduce() by a whole factor, then bicubic, in bands across cores."""
+    if source.size == size:
+        return source
+    out_w, out_h = size
+    src_w, src_h = float(source.width), float(source.height)
+    # Pillow's reducing_gap recipe, done here once for the whole image so that the bands below
+    # all resample the same reduced pixels.
+    factor = int(min(src_w / out_w, src_h / out_h) / _REDUCING_GAP)
+    if factor > 1:
+        source = source.reduce(factor)
+        src_w, src_h = src_w / factor, src_h / factor
+    workers = _workers()
+    if workers == 1 or out_w * out_h < _PARALLEL_MIN_PIXELS:
+        return source.resize(size, _RESAMPLE, box=(0.0, 0.0, src_w, src_h))
+    # Pillow releases the GIL while resampling and, given a float source box, computes the same
+    # kernel weights a whole-image resize would: bands are pixel-identical, just concurrent.
+    step = src_h / out_h
+    bounds = [out_h * i // workers for i in range(workers + 1)]
+
+    def band(i: int) -> Image.Image:
+        top, bottom = bounds[i], bounds[i + 1]
+        box = (0.0, top * step, src_w, bottom * step)
+        return source.resize((out_w, bottom - top), _RESAMPLE, box=box)
+
+    result = Image.new(source.mode, size, None)  # every pixel is pasted over: skip the fill
+    for i, part in enumerate(_pool().map(band, range(workers))):
+        result.paste(part, (0, bounds[i]))
+    return result
+
+
+def _encode(
+    image: Image.Image, spec: DerivativeSpec, orientation: int, icc: bytes | None
+) -> RenderedDerivative:
+    if image.mode == "RGBa":
+        image = image.convert("RGBA")
+    image = _to_srgb(image, icc)
+    if image.mode == "RGBA" and spec.format == "jpeg":
+        flat = Image.new("RGB", image.size, _WHITE)
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    if orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[orientation])
+    # Derived images inherit `info` (EXIF, ICC, XMP, comments) and some encoders copy it from
+    # there; start from nothing so only pixels leave the building.
+    image.info = {}
+    buf = io.BytesIO()
+    if spec.format == "jpeg":
+        image.save(buf, "JPEG", quality=spec.quality, optimize=False, progressive=False)
+    elif spec.format == "webp":
+        image.save(buf, "WEBP", quality=spec.quality, method=4)
+    else:
+        image.save(buf, "PNG", optimize=False, compress_level=6)
+    return RenderedDerivative(
+        name=spec.name,
+        format=spec.format,
+        content_type=OUTPUT_TYPES[spec.format],
+        width=image.width,
+        height=image.height,
+        body=buf.getvalue(),
+    )
+
+
+def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """RGB or RGBA in sRGB: apply the source ICC profile when it is not sRGB already."""
+    alpha = image.getchannel("A") if image.mode == "RGBA" else None
+    colour = image.convert("RGB") if alpha is not None else image
+    transform = _transform(icc, colour.mode) if icc else None
+    if transform is not None:
+        from PIL import ImageCms
+
+        try:
+            converted = ImageCms.applyTransform(colour, transform)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            converted = None
+        if converted is not None:
+            colour = converted
+    if colour.mode != "RGB":
+        colour = colour.convert("RGB")
+    if alpha is None:
+        return colour
+    colour.putalpha(alpha)
+    return colour
+
+
+@lru_cache(maxsize=8)
+def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """A cached profile -> sRGB transform, or None for sRGB, unusable or mismatched profiles."""
+    # Imported here: LittleCMS bindings cost cold-start time and most uploads carry no profile.
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
+            return None
+        return ImageCms.buildTransform(
+            source,
+            ImageCms.createProfile("sRGB"),
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    # Created on first large resize, not at import: keeps cold start and small images cheap.
+    return ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="resize")
