@@ -1,0 +1,139 @@
+"""Event shapes in and out: SQS batches of S3 notifications, and EventBridge upload events."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from runtime.errors import TransientFault
+from runtime.records import SourceRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+
+SOURCE = "mediakit"
+COMPLETED = "media.upload.completed"
+FAILED = "media.upload.failed"
+
+
+class SqsRecord(TypedDict, total=False):
+    messageId: str
+    receiptHandle: str
+    body: str
+    attributes: dict[str, str]
+    eventSource: str
+    eventSourceARN: str
+
+
+class SqsEvent(TypedDict):
+    Records: list[SqsRecord]
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class BatchResponse(TypedDict):
+    batchItemFailures: list[BatchItemFailure]
+
+
+class MalformedEvent(ValueError):
+    """A message that is not an S3 notification we understand; retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class SqsMessage:
+    message_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    """One `s3:ObjectCreated:*` notification, key already URL-decoded."""
+
+    bucket: str
+    key: str
+    size: int
+    version_id: str
+    sequencer: str
+    event_name: str
+    event_time: str
+
+    @property
+    def ref(self) -> SourceRef:
+        return SourceRef(self.bucket, self.key, self.version_id, self.sequencer)
+
+
+def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage]:
+    """The messages of an SQS event-source batch."""
+    records = event.get("Records")
+    if not isinstance(records, list):
+        raise MalformedEvent("not an SQS batch: no Records list")
+    return [SqsMessage(str(r.get("messageId", "")), str(r.get("body", ""))) for r in records]
+
+
+def decode_key(raw: str) -> str:
+    """S3 notification keys are form-encoded: `+` is a space and `%2B` a plus."""
+    return urllib.parse.unquote_plus(raw)
+
+
+def parse_s3_notification(body: str) -> list[ObjectCreated]:
+    """The object-created records of one S3 notification; [] for test events and other kinds."""
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise MalformedEvent(f"message body is not JSON: {exc.msg}") from None
+    if not isinstance(payload, dict):
+        raise MalformedEvent("message body is not a JSON object")
+    # S3 sends this once when the notification is configured; it names no object.
+    if payload.get("Event") == "s3:TestEvent":
+        return []
+    records = payload.get("Records")
+    if not isinstance(records, list):
+        raise MalformedEvent("message body has no Records list")
+    out: list[ObjectCreated] = []
+    for record in records:
+        name = str(record.get("eventName", "")) if isinstance(record, dict) else ""
+        if not name.startswith("ObjectCreated:"):
+            continue
+        try:
+            s3 = record["s3"]
+            obj = s3["object"]
+            out.append(
+                ObjectCreated(
+                    bucket=str(s3["bucket"]["name"]),
+                    key=decode_key(str(obj["key"])),
+                    size=int(obj.get("size", 0)),
+                    version_id=str(obj.get("versionId") or "null"),
+                    sequencer=str(obj.get("sequencer", "")),
+                    event_name=name,
+                    event_time=str(record.get("eventTime", "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedEvent(f"S3 record lacks {exc}") from None
+    return out
+
+
+def publish(
+    client: EventBridgeClient, bus: str, detail_type: str, detail: Mapping[str, Any]
+) -> None:
+    """PutEvents one upload event; a rejected entry is transient (the message is retried)."""
+    response = client.put_events(
+        Entries=[
+            {
+                "Source": SOURCE,
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail, separators=(",", ":"), default=str),
+                "EventBusName": bus,
+            }
+        ]
+    )
+    if response.get("FailedEntryCount", 0):
+        entry = response["Entries"][0]
+        raise TransientFault(
+            f"PutEvents rejected the event: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
+        )

@@ -1,0 +1,290 @@
+"""Processing one uploaded original: claim it, validate it, write derivatives, record, announce.
+
+Every step is safe to repeat: the record's conditional transitions decide whether an event is
+new, a duplicate, stale (an older object version) or moot (the upload was deleted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from runtime import events, keys, signing
+from runtime.aws import error_code, is_not_found
+from runtime.errors import PermanentFault, TransientFault
+from runtime.events import MalformedEvent, ObjectCreated
+from runtime.records import (
+    COMPLETED,
+    DELETED,
+    FAILED,
+    PENDING,
+    PROCESSING,
+    DerivativeInfo,
+    SourceRef,
+    Store,
+    UploadRecord,
+    public_view,
+)
+from runtime.settings import Resources, Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+    from runtime.imaging import ProcessedImage
+
+log = logging.getLogger(__name__)
+
+# Derivative keys embed the upload id and are never rewritten with other content.
+DERIVATIVE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+_MAX_RACES = 5
+
+
+class ImageProcessor(Protocol):
+    def __call__(
+        self, data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
+    ) -> ProcessedImage: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    """Everything processing touches; tests pass moto-backed clients and may swap `process`."""
+
+    settings: Settings
+    resources: Resources
+    s3: S3Client
+    store: Store
+    events: EventBridgeClient
+    process: ImageProcessor
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    def view(self, record: UploadRecord) -> dict[str, Any]:
+        return public_view(
+            record,
+            lambda key: signing.derivative_url(
+                self.s3,
+                bucket=self.resources.bucket,
+                cdn_domain=self.resources.cdn_domain,
+                key=key,
+                ttl=self.settings.presign_ttl_seconds,
+            ),
+        )
+
+
+def default_deps() -> Deps:
+    """Deps from the environment and the process-wide clients; Pillow loads here, not earlier."""
+    from runtime import aws, config
+    from runtime.imaging import process_image
+
+    resources = config.resources()
+    return Deps(
+        settings=config.settings(),
+        resources=resources,
+        s3=aws.s3(),
+        store=Store(aws.dynamodb(), resources.table),
+        events=aws.events(),
+        process=process_image,
+    )
+
+
+def handle_message(body: str, deps: Deps) -> list[str]:
+    """Process every object in one SQS message body; returns an outcome per object.
+    Raises (for a retry) only on faults worth retrying."""
+    try:
+        created = events.parse_s3_notification(body)
+    except MalformedEvent as exc:
+        log.warning("acknowledging a message that is not an S3 notification: %s", exc)
+        return ["ignored:malformed"]
+    return [handle_object(event, deps) for event in created]
+
+
+def handle_object(event: ObjectCreated, deps: Deps) -> str:
+    """Advance one upload for one S3 event; the outcome says what happened, for logs and tests."""
+    parsed = keys.parse_original_key(deps.settings, event.key)
+    if event.bucket != deps.resources.bucket or parsed is None:
+        log.info("ignoring s3://%s/%s: not an original we issued", event.bucket, event.key)
+        return "ignored:unknown_key"
+    try:
+        outcome = _advance(event, parsed, deps)
+    except Exception as exc:
+        _note_transient(parsed.upload_id, exc, deps)
+        raise
+    log.info("upload %s: %s", parsed.upload_id, outcome)
+    return outcome
+
+
+def _note_transient(upload_id: str, exc: Exception, deps: Deps) -> None:
+    code = error_code(exc) or getattr(exc, "code", "") or type(exc).__name__
+    try:
+        deps.store.note_transient(
+            upload_id, {"code": str(code), "message": str(exc)[:500]}, deps.clock()
+        )
+    except Exception:
+        # The record may be unreachable for the same reason; the retry is what matters.
+        log.warning("could not note the transient failure on %s", upload_id, exc_info=True)
+
+
+def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
+    store, ref, upload_id = deps.store, event.ref, parsed.upload_id
+    for _ in range(_MAX_RACES):
+        record = store.get(upload_id)
+        if record is None:
+            return "ignored:no_record"
+        if record["key"] != event.key or record["tenant"] != parsed.tenant:
+            return "ignored:key_mismatch"
+        status = record["status"]
+        if status == DELETED:
+            return "ignored:deleted"
+        if status == PENDING:
+            if store.mark_uploaded(upload_id, ref, deps.clock()) is None:
+                continue
+        elif record.get("source_id") != ref.id:
+            # Finished records never go back; an older version's event is simply stale.
+            if status in (COMPLETED, FAILED) or not ref.is_newer_than(record.get("source", {})):
+                return "ignored:stale"
+            if store.supersede(upload_id, record["source_id"], ref, deps.clock()) is None:
+                continue
+        elif status in (COMPLETED, FAILED):
+            if not record.get("notified_at"):
+                announce(record, deps)
+                return "renotified"
+            return "duplicate"
+        lease = deps.settings.processor_timeout_seconds
+        claimed = store.claim(upload_id, ref, deps.clock(), lease)
+        if claimed is None:
+            fresh = store.get(upload_id)
+            if fresh and fresh["status"] == PROCESSING and fresh.get("source_id") == ref.id:
+                return "duplicate:in_progress"
+            continue
+        return _process(claimed, ref, deps)
+    raise TransientFault(f"upload {upload_id} kept changing under us; retrying")
+
+
+def _process(record: UploadRecord, ref: SourceRef, deps: Deps) -> str:
+    upload_id = record["upload_id"]
+    try:
+        result = _render(record, ref, deps)
+    except PermanentFault as fault:
+        failed = deps.store.fail(
+            upload_id, ref, {"code": fault.code, "message": fault.message}, deps.clock()
+        )
+        if failed is None:
+            return "ignored:superseded"
+        announce(failed, deps)
+        return f"failed:{fault.code}"
+    completed = deps.store.complete(upload_id, ref, result, deps.clock())
+    if completed is None:
+        fresh = deps.store.get(upload_id)
+        if fresh is not None and fresh["status"] == DELETED:
+            # Deleted while we rendered: do not leave servable derivatives behind.
+            _delete_keys([d["key"] for d in result["derivatives"]], deps)
+            return "ignored:deleted"
+        return "ignored:superseded"
+    announce(completed, deps)
+    return "completed"
+
+
+def _read_original(record: UploadRecord, ref: SourceRef, deps: Deps) -> bytes:
+    """Fetch exactly the version the event named, refusing anything over the size cap."""
+    limit = deps.settings.max_upload_bytes
+    versioned = ref.version_id not in ("", "null")
+    version: dict[str, Any] = {"VersionId": ref.version_id} if versioned else {}
+    try:
+        head = deps.s3.head_object(Bucket=ref.bucket, Key=ref.key, **version)
+        if head["ContentLength"] > limit:
+            raise PermanentFault(
+                f"the object has {head['ContentLength']} bytes, over the limit of {limit}",
+                code="too_large",
+            )
+        body = deps.s3.get_object(Bucket=ref.bucket, Key=ref.key, **version)["Body"]
+        data = body.read(limit + 1)
+    except PermanentFault:
+        raise
+    except Exception as exc:
+        if is_not_found(exc):
+            raise PermanentFault(
+                "the object was removed before processing", code="object_missing"
+            ) from None
+        raise
+    if len(data) > limit:
+        raise PermanentFault(f"the object is over the limit of {limit} bytes", code="too_large")
+    return data
+
+
+def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
+    """Validate and render, write derivatives; the completed-record fields come back."""
+    settings, resources = deps.settings, deps.resources
+    data = _read_original(record, ref, deps)
+    if len(data) != record["size"]:
+        raise PermanentFault(
+            f"the object has {len(data)} bytes, {record['size']} were declared",
+            code="size_mismatch",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if record.get("sha256") and digest != record["sha256"]:
+        raise PermanentFault(
+            "the object does not match the declared sha256", code="checksum_mismatch"
+        )
+    image = deps.process(
+        data,
+        record["content_type"],
+        settings,
+        include_gps=settings.gps_allowed(record["tenant"]),
+    )
+    derivatives: list[DerivativeInfo] = []
+    for rendered in image.derivatives:
+        key = keys.derivative_key(
+            settings, record["tenant"], record["upload_id"], rendered.name, rendered.format
+        )
+        deps.s3.put_object(
+            Bucket=resources.bucket,
+            Key=key,
+            Body=rendered.body,
+            ContentType=rendered.content_type,
+            CacheControl=DERIVATIVE_CACHE_CONTROL,
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=resources.kms_key_arn,
+        )
+        derivatives.append(
+            {
+                "name": rendered.name,
+                "key": key,
+                "format": rendered.format,
+                "content_type": rendered.content_type,
+                "width": rendered.width,
+                "height": rendered.height,
+                "bytes": len(rendered.body),
+            }
+        )
+    return {
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
+        "bytes": image.bytes,
+        "sha256": digest,
+        "exif": dict(image.exif),
+        "derivatives": derivatives,
+    }
+
+
+def _delete_keys(doomed: list[str], deps: Deps) -> None:
+    if doomed:
+        deps.s3.delete_objects(
+            Bucket=deps.resources.bucket,
+            Delete={"Objects": [{"Key": k} for k in doomed], "Quiet": True},
+        )
+
+
+def announce(record: UploadRecord, deps: Deps) -> None:
+    """PutEvents `media.upload.completed|failed`, then remember it went out."""
+    detail_type = events.COMPLETED if record["status"] == COMPLETED else events.FAILED
+    events.publish(deps.events, deps.resources.event_bus, detail_type, deps.view(record))
+    deps.store.mark_notified(record["upload_id"], deps.clock())

@@ -1,0 +1,492 @@
+"""Upload status records in DynamoDB: one item per upload, every transition a conditional write.
+
+Lifecycle: pending_upload -> uploaded -> processing -> completed | failed, and deleted from any
+state. Conditions make each step happen at most once and never backwards, whatever order or
+number of times S3 events arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
+from runtime.aws import error_code
+from runtime.errors import BadRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PENDING = "pending_upload"
+UPLOADED = "uploaded"
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+DELETED = "deleted"
+TERMINAL = frozenset({COMPLETED, FAILED, DELETED})
+
+TENANT_INDEX = "by_tenant"
+# DynamoDB TTL attribute (epoch seconds); only pending records carry it.
+TTL_ATTRIBUTE = "pending_expires_at"
+
+# Fields clients see; everything else (source ids, leases, TTL) is bookkeeping.
+PUBLIC_FIELDS = (
+    "upload_id",
+    "tenant",
+    "status",
+    "key",
+    "filename",
+    "method",
+    "content_type",
+    "size",
+    "sha256",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "uploaded_at",
+    "processing_at",
+    "completed_at",
+    "failed_at",
+    "deleted_at",
+    "width",
+    "height",
+    "format",
+    "bytes",
+    "exif",
+    "derivatives",
+    "error",
+)
+
+
+class ErrorInfo(TypedDict):
+    code: str
+    message: str
+
+
+class DerivativeInfo(TypedDict):
+    name: str
+    key: str
+    format: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+
+
+class UploadRecord(TypedDict, total=False):
+    """The DynamoDB item (see PUBLIC_FIELDS for what the API returns)."""
+
+    upload_id: str
+    tenant: str
+    status: str
+    key: str
+    filename: str
+    method: str
+    content_type: str
+    size: int
+    sha256: str
+    metadata: dict[str, str]
+    created_at: str
+    updated_at: str
+    uploaded_at: str
+    processing_at: str
+    completed_at: str
+    failed_at: str
+    deleted_at: str
+    width: int
+    height: int
+    format: str
+    bytes: int
+    exif: dict[str, Any]
+    derivatives: list[DerivativeInfo]
+    error: ErrorInfo
+    last_error: dict[str, str]
+    source: dict[str, str]
+    source_id: str
+    lease_until: int
+    notified_at: str
+    multipart_upload_id: str
+    multipart_completed_at: str
+    pending_expires_at: int
+
+
+def iso(moment: datetime) -> str:
+    """UTC, millisecond ISO-8601 with `Z`: sorts lexicographically in the tenant index."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """The S3 object version an event is about; the idempotency key of processing."""
+
+    bucket: str
+    key: str
+    version_id: str
+    sequencer: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.bucket}/{self.key}#{self.version_id}#{self.sequencer}"
+
+    def to_item(self) -> dict[str, str]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "version_id": self.version_id,
+            "sequencer": self.sequencer,
+        }
+
+    def is_newer_than(self, other: Mapping[str, str]) -> bool:
+        """S3 sequencers compare as hex strings after left-padding to the same length."""
+        theirs = other.get("sequencer", "")
+        width = max(len(theirs), len(self.sequencer))
+        return self.sequencer.upper().rjust(width, "0") > theirs.upper().rjust(width, "0")
+
+
+def table_spec(name: str) -> dict[str, Any]:
+    """`create_table` arguments for the uploads table (the emulator and tests use it)."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "upload_id", "AttributeType": "S"},
+            {"AttributeName": "tenant", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "upload_id", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": TENANT_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "tenant", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
+# --- attribute values ----------------------------------------------------------------------------
+
+
+def to_attr(value: Any) -> dict[str, Any]:
+    """Python JSON-ish value -> DynamoDB attribute value (floats kept as numbers, no Decimal)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        return {"N": repr(value)} if math.isfinite(value) else {"NULL": True}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): to_attr(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attr(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__} in a record")
+
+
+def from_attr(attr: Mapping[str, Any]) -> Any:
+    (kind, value), *_ = attr.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if re.fullmatch(r"-?\d+", value) else float(value)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_attr(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_attr(v) for v in value]
+    if kind == "SS":
+        return list(value)
+    raise TypeError(f"unexpected attribute type {kind}")
+
+
+def to_item(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: to_attr(v) for k, v in record.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> UploadRecord:
+    return cast(UploadRecord, {k: from_attr(v) for k, v in item.items()})
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+
+def encode_cursor(last_key: Mapping[str, Any]) -> str:
+    """Opaque to clients; carries no tenant, so it cannot page into another tenant's index."""
+    raw = json.dumps(
+        {"c": from_attr(last_key["created_at"]), "u": from_attr(last_key["upload_id"])},
+        separators=(",", ":"),
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, tenant: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        created, upload_id = data["c"], data["u"]
+        if not isinstance(created, str) or not isinstance(upload_id, str):
+            raise TypeError
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise BadRequest("the cursor is not valid", code="invalid_cursor") from None
+    return {
+        "upload_id": {"S": upload_id},
+        "tenant": {"S": tenant},
+        "created_at": {"S": created},
+    }
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[UploadRecord]
+    next_cursor: str | None
+
+
+class Store:
+    """Reads and conditional transitions of upload records in one table."""
+
+    def __init__(self, ddb: DynamoDBClient, table: str) -> None:
+        self.ddb = ddb
+        self.table = table
+
+    def create(self, record: UploadRecord) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=to_item(record),
+            ConditionExpression="attribute_not_exists(upload_id)",
+        )
+
+    def get(self, upload_id: str) -> UploadRecord | None:
+        response = self.ddb.get_item(
+            TableName=self.table, Key={"upload_id": {"S": upload_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def list_for_tenant(self, tenant: str, *, limit: int, cursor: str | None) -> Page:
+        """Newest first; deleted uploads are filtered out, so a page may hold fewer items."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": TENANT_INDEX,
+            "KeyConditionExpression": "#tenant = :tenant",
+            "FilterExpression": "#status <> :deleted",
+            "ExpressionAttributeNames": {"#tenant": "tenant", "#status": "status"},
+            "ExpressionAttributeValues": {":tenant": {"S": tenant}, ":deleted": {"S": DELETED}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, tenant)
+        response = self.ddb.query(**kwargs)
+        last = response.get("LastEvaluatedKey")
+        return Page(
+            items=[from_item(i) for i in response.get("Items", [])],
+            next_cursor=encode_cursor(last) if last else None,
+        )
+
+    def _update(
+        self,
+        upload_id: str,
+        *,
+        condition: str,
+        set_: Mapping[str, Any],
+        remove: Iterable[str] = (),
+        values: Mapping[str, Any] | None = None,
+    ) -> UploadRecord | None:
+        """Apply one conditional update; None when the condition did not hold."""
+        names: dict[str, str] = {}
+        assignments: list[str] = []
+        attr_values: dict[str, Any] = {}
+        for i, (name, value) in enumerate(set_.items()):
+            names[f"#{name}"] = name
+            attr_values[f":set{i}"] = to_attr(value)
+            assignments.append(f"#{name} = :set{i}")
+        removed = list(remove)
+        for name in removed:
+            names[f"#{name}"] = name
+        for name in re.findall(r"#(\w+)", condition):
+            names[f"#{name}"] = name
+        for placeholder, value in (values or {}).items():
+            attr_values[placeholder] = to_attr(value)
+        expression = "SET " + ", ".join(assignments)
+        if removed:
+            expression += " REMOVE " + ", ".join(f"#{n}" for n in removed)
+        try:
+            response = self.ddb.update_item(
+                TableName=self.table,
+                Key={"upload_id": {"S": upload_id}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attr_values,
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return from_item(response["Attributes"])
+
+    # -- transitions: each returns the new record, or None when the precondition failed --------
+
+    def mark_uploaded(self, upload_id: str, ref: SourceRef, now: datetime) -> UploadRecord | None:
+        """pending_upload -> uploaded, remembering which object version arrived."""
+        return self._update(
+            upload_id,
+            condition="#status = :pending",
+            values={":pending": PENDING},
+            set_={
+                "status": UPLOADED,
+                "source": ref.to_item(),
+                "source_id": ref.id,
+                "uploaded_at": iso(now),
+                "updated_at": iso(now),
+            },
+            remove=[TTL_ATTRIBUTE],
+        )
+
+    def supersede(
+        self, upload_id: str, old_source_id: str, ref: SourceRef, now: datetime
+    ) -> UploadRecord | None:
+        """A newer version of the object arrived before processing finished: process that one.
+        The lease is dropped so the newer event can claim at once; the status stays put."""
+        return self._update(
+            upload_id,
+            condition="#status IN (:uploaded, :processing) AND #source_id = :old",
+            values={":uploaded": UPLOADED, ":processing": PROCESSING, ":old": old_source_id},
+            set_={"source": ref.to_item(), "source_id": ref.id, "updated_at": iso(now)},
+            remove=["lease_until"],
+        )
+
+    def claim(
+        self, upload_id: str, ref: SourceRef, now: datetime, lease_seconds: int
+    ) -> UploadRecord | None:
+        """uploaded -> processing under a lease; a processing record whose lease ran out (a
+        crashed or retried attempt) may be claimed again, a live lease may not."""
+        return self._update(
+            upload_id,
+            condition=(
+                "(#status = :uploaded OR (#status = :processing AND "
+                "(attribute_not_exists(#lease_until) OR #lease_until < :now))) "
+                "AND #source_id = :sid"
+            ),
+            values={
+                ":uploaded": UPLOADED,
+                ":processing": PROCESSING,
+                ":now": epoch(now),
+                ":sid": ref.id,
+            },
+            set_={
+                "status": PROCESSING,
+                "processing_at": iso(now),
+                "updated_at": iso(now),
+                "lease_until": epoch(now) + lease_seconds,
+            },
+        )
+
+    def complete(
+        self, upload_id: str, ref: SourceRef, result: Mapping[str, Any], now: datetime
+    ) -> UploadRecord | None:
+        """processing -> completed with the image facts and derivatives."""
+        return self._update(
+            upload_id,
+            condition="#status = :processing AND #source_id = :sid",
+            values={":processing": PROCESSING, ":sid": ref.id},
+            set_={**result, "status": COMPLETED, "completed_at": iso(now), "updated_at": iso(now)},
+            remove=["lease_until", "last_error"],
+        )
+
+    def fail(
+        self, upload_id: str, ref: SourceRef, error: ErrorInfo, now: datetime
+    ) -> UploadRecord | None:
+        """processing -> failed with a stable error code."""
+        return self._update(
+            upload_id,
+            condition="#status = :processing AND #source_id = :sid",
+            values={":processing": PROCESSING, ":sid": ref.id},
+            set_={"status": FAILED, "error": error, "failed_at": iso(now), "updated_at": iso(now)},
+            remove=["lease_until"],
+        )
+
+    def note_transient(self, upload_id: str, error: ErrorInfo, now: datetime) -> None:
+        """Remember the last retryable failure (for DLQ tooling) and release the lease."""
+        self._update(
+            upload_id,
+            condition="#status IN (:pending, :uploaded, :processing)",
+            values={":pending": PENDING, ":uploaded": UPLOADED, ":processing": PROCESSING},
+            set_={"last_error": {**error, "at": iso(now)}, "updated_at": iso(now)},
+            remove=["lease_until"],
+        )
+
+    def mark_notified(self, upload_id: str, now: datetime) -> None:
+        """The completed/failed event went out; a redelivered S3 event need not resend it."""
+        self._update(
+            upload_id,
+            condition="#status IN (:completed, :failed)",
+            values={":completed": COMPLETED, ":failed": FAILED},
+            set_={"notified_at": iso(now)},
+        )
+
+    def mark_multipart_completed(
+        self, upload_id: str, tenant: str, now: datetime
+    ) -> UploadRecord | None:
+        return self._update(
+            upload_id,
+            condition=(
+                "#tenant = :tenant AND #status = :pending "
+                "AND attribute_not_exists(#multipart_completed_at)"
+            ),
+            values={":tenant": tenant, ":pending": PENDING},
+            set_={"multipart_completed_at": iso(now), "updated_at": iso(now)},
+        )
+
+    def mark_deleted(self, upload_id: str, tenant: str, now: datetime) -> UploadRecord | None:
+        return self._update(
+            upload_id,
+            condition="#tenant = :tenant AND #status <> :deleted",
+            values={":tenant": tenant, ":deleted": DELETED},
+            set_={"status": DELETED, "deleted_at": iso(now), "updated_at": iso(now)},
+            remove=[TTL_ATTRIBUTE, "lease_until"],
+        )
+
+
+def public_view(record: UploadRecord, url_for: Callable[[str], str]) -> dict[str, Any]:
+    """What the API and events show: public fields, derivative URLs computed now."""
+    view: dict[str, Any] = {k: record[k] for k in PUBLIC_FIELDS if k in record}  # type: ignore[literal-required]
+    if "derivatives" in record:
+        view["derivatives"] = [
+            {
+                "name": d["name"],
+                "key": d["key"],
+                "url": url_for(d["key"]),
+                "width": d["width"],
+                "height": d["height"],
+                "bytes": d["bytes"],
+                "format": d["format"],
+            }
+            for d in record["derivatives"]
+        ]
+    return view
