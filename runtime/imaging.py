@@ -230,7 +230,13 @@ def render_derivatives(
     except _DECODE_ERRORS as exc:
         raise PermanentFault(f"the image could not be decoded: {exc}", code=TRUNCATED) from None
     icc = image.info.get("icc_profile")
-    base = _working_copy(image)
+    try:
+        base = _working_copy(image)
+    except (ValueError, OSError):
+        # Exotic TIFF pixel formats (LAB, HSV, odd bit depths) Pillow can decode but not convert.
+        raise PermanentFault(
+            f"pixel format {image.mode} is not supported", code=UNSUPPORTED_TYPE
+        ) from None
 
     # Largest first, each smaller size resampled from the previous result: every step is a
     # modest downscale of an already small image instead of another pass over the original.
