@@ -228,7 +228,7 @@ def run_demo(
             echo(
                 f"demo OK: {len(outcomes)} samples behaved as expected "
                 f"({sum(o.status == 'completed' for o in outcomes)} completed, "
-                f"{sum(o.status != 'completed' for o in outcomes)} rejected as expected) "
+                f"{sum(o.status != 'completed' for o in outcomes)} failed with the expected code) "
                 f"in {elapsed:.1f}s"
             )
         else:

@@ -237,6 +237,12 @@ class Gateway:
         for k, v in parse_qsl(query, keep_blank_values=True):
             query_params[k] = f"{query_params[k]},{v}" if k in query_params else v
         event_headers = {k: v for k, v in headers.items() if k != "cookie"}
+        # API Gateway adds the forwarding headers; the scheme is ours (plain HTTP on localhost),
+        # so URLs the handler builds from them (status_url) point back here.
+        event_headers["x-forwarded-for"] = source_ip
+        event_headers["x-forwarded-proto"] = "http"
+        event_headers["x-forwarded-port"] = host.rsplit(":", 1)[1] if ":" in host else "80"
+        event_headers["x-amzn-trace-id"] = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.key,

@@ -1,0 +1,108 @@
+"""Fixtures for the local emulator tests: an emulator on free ports, in this process."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediakit.emulator import DevEnv, Emulator
+from runtime.settings import Settings
+
+
+@dataclass
+class FakeHandlers:
+    """Recording stand-ins for the Lambda handlers, so the front and the worker are tested alone."""
+
+    api_events: list[dict[str, Any]] = field(default_factory=list)
+    processor_events: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def presign(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with self.lock:
+            self.api_events.append(event)
+        return {
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps(
+                {"route": event["routeKey"], "ms": context.get_remaining_time_in_millis()}
+            ),
+        }
+
+    def processor(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with self.lock:
+            self.processor_events.append(event)
+        return {"batchItemFailures": []}
+
+
+@dataclass
+class FakeEmulator:
+    env: DevEnv
+    emulator: Emulator
+    handlers: FakeHandlers
+
+
+@pytest.fixture(scope="module")
+def fake_emulator() -> Iterator[FakeEmulator]:
+    """The emulator with recording handlers (no runtime code involved)."""
+    handlers = FakeHandlers()
+    emulator = Emulator(
+        Settings(),
+        cors_origins=("https://app.example",),
+        presign_handler=handlers.presign,
+        processor_handler=handlers.processor,
+    )
+    env = emulator.start()
+    try:
+        yield FakeEmulator(env, emulator, handlers)
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[DevEnv]:
+    """The emulator running the real presign and processor handlers."""
+    em = Emulator(Settings())
+    env = em.start()
+    try:
+        yield env
+    finally:
+        em.stop()
+
+
+@pytest.fixture
+def aws(fake_emulator: FakeEmulator) -> Any:
+    """A boto3 session pointed at the fake emulator's moto server."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id="test", aws_secret_access_key="test", region_name=fake_emulator.env.region
+    )
+
+
+def jpeg_bytes(
+    size: tuple[int, int] = (800, 600), *, make: str = "Mediakit", model: str = "Test"
+) -> bytes:
+    """A real JPEG with camera EXIF, small enough to be quick."""
+    from PIL import Image
+
+    image = Image.new("RGB", size, (200, 80, 40))
+    exif = Image.Exif()
+    exif[0x010F] = make
+    exif[0x0110] = model
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=85, exif=exif)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def jpeg_file(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(jpeg_bytes())
+    return path

@@ -1,0 +1,174 @@
+"""The API Gateway stand-in: JWT authorizer, v2 events, CORS, errors — over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from mediakit import jwt
+from mediakit.client import request
+from mediakit.uploads import mint_token
+from tests.emulator.conftest import FakeEmulator
+
+
+def _auth(fake: FakeEmulator, tenant: str = "acme") -> dict[str, str]:
+    return {"authorization": f"Bearer {mint_token(fake.env, tenant)}"}
+
+
+def test_api_without_token_is_401_json(fake_emulator: FakeEmulator) -> None:
+    # GIVEN no Authorization header
+    before = len(fake_emulator.handlers.api_events)
+    # WHEN the API is called
+    resp = request("GET", f"{fake_emulator.env.api_url}/v1/uploads")
+    # THEN the authorizer answers 401 with the API's JSON error, and the handler never runs
+    assert resp.status == 401
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.json()["error"]["code"] == "unauthorized"
+    assert len(fake_emulator.handlers.api_events) == before
+
+
+@pytest.mark.parametrize(
+    "token_kind", ["garbage", "wrong_secret", "expired", "wrong_audience", "wrong_issuer"]
+)
+def test_api_invalid_token_is_401_json(fake_emulator: FakeEmulator, token_kind: str) -> None:
+    # GIVEN a token the authorizer must refuse
+    env = fake_emulator.env
+    good = {"secret": env.jwt_secret, "issuer": env.jwt_issuer, "audience": env.jwt_audience}
+    bad = {
+        "garbage": "not-a-jwt",
+        "wrong_secret": jwt.issue(**{**good, "secret": "nope"}, tenant_claim="sub", tenant="a"),
+        "expired": jwt.issue(**good, tenant_claim="sub", tenant="a", now=1_000_000_000),
+        "wrong_audience": jwt.issue(**{**good, "audience": "x"}, tenant_claim="sub", tenant="a"),
+        "wrong_issuer": jwt.issue(**{**good, "issuer": "x"}, tenant_claim="sub", tenant="a"),
+    }[token_kind]
+    # WHEN the API is called with it
+    resp = request(
+        "POST", f"{env.api_url}/v1/uploads", headers={"authorization": f"Bearer {bad}"}, body=b"{}"
+    )
+    # THEN it is a 401 JSON error with a WWW-Authenticate challenge
+    assert resp.status == 401
+    assert resp.json()["error"]["code"] == "unauthorized"
+    assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_api_builds_v2_event_with_claims(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a valid token and a request with a path parameter and a query string
+    env = fake_emulator.env
+    # WHEN GET /v1/uploads/{id} is called
+    resp = request(
+        "GET", f"{env.api_url}/v1/uploads/abc123?x=1&x=2&y=", headers=_auth(fake_emulator, "acme")
+    )
+    # THEN the handler got the event API Gateway would build, and its response came back
+    assert resp.status == 200
+    assert resp.json()["route"] == "GET /v1/uploads/{id}"
+    assert 0 < resp.json()["ms"] <= 29_000
+    event = fake_emulator.handlers.api_events[-1]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /v1/uploads/{id}"
+    assert event["rawPath"] == "/v1/uploads/abc123"
+    assert event["rawQueryString"] == "x=1&x=2&y="
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["pathParameters"] == {"id": "abc123"}
+    assert event["requestContext"]["http"]["method"] == "GET"
+    assert event["requestContext"]["stage"] == "$default"
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert claims["sub"] == "acme"
+    # API Gateway hands every claim over as a string
+    assert isinstance(claims["exp"], str)
+    assert event["headers"]["x-forwarded-proto"] == "http"
+    assert "body" not in event
+    assert event["isBase64Encoded"] is False
+
+
+def test_api_json_body_passed_as_text_binary_as_base64(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a JSON body and a binary body
+    env = fake_emulator.env
+    headers = _auth(fake_emulator)
+    # WHEN each is POSTed
+    request(
+        "POST",
+        f"{env.api_url}/v1/uploads",
+        headers={**headers, "content-type": "application/json"},
+        body=b'{"a": 1}',
+    )
+    json_event = fake_emulator.handlers.api_events[-1]
+    request(
+        "POST",
+        f"{env.api_url}/v1/uploads",
+        headers={**headers, "content-type": "application/octet-stream"},
+        body=b"\x00\xff",
+    )
+    binary_event = fake_emulator.handlers.api_events[-1]
+    # THEN JSON arrives as text, binary base64-encoded, as API Gateway does
+    assert json_event["body"] == '{"a": 1}'
+    assert json_event["isBase64Encoded"] is False
+    assert binary_event["isBase64Encoded"] is True
+    assert base64.b64decode(binary_event["body"]) == b"\x00\xff"
+
+
+def test_api_unknown_route_is_404(fake_emulator: FakeEmulator) -> None:
+    # GIVEN / WHEN a path no route declares is called
+    resp = request("GET", f"{fake_emulator.env.api_url}/v2/nothing", headers=_auth(fake_emulator))
+    # THEN 404 in the API's error format
+    assert resp.status == 404
+    assert resp.json()["error"]["code"] == "not_found"
+
+
+def test_api_cors_preflight_for_allowed_origin(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a browser preflight from a configured origin (no token: preflights carry none)
+    headers = {
+        "origin": "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    # WHEN it is sent
+    resp = request("OPTIONS", f"{fake_emulator.env.api_url}/v1/uploads", headers=headers)
+    # THEN the gateway answers it itself, allowing the origin
+    assert resp.status == 204
+    assert resp.headers["access-control-allow-origin"] == "https://app.example"
+    assert "POST" in resp.headers["access-control-allow-methods"]
+    assert "authorization" in resp.headers["access-control-allow-headers"]
+
+
+def test_api_cors_preflight_for_other_origin_gets_no_allow(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a preflight from an origin that is not configured
+    headers = {"origin": "https://evil.example", "access-control-request-method": "POST"}
+    # WHEN it is sent
+    resp = request("OPTIONS", f"{fake_emulator.env.api_url}/v1/uploads", headers=headers)
+    # THEN no CORS grant comes back, so the browser blocks the call
+    assert resp.status == 204
+    assert "access-control-allow-origin" not in resp.headers
+
+
+def test_api_cors_header_on_actual_response(fake_emulator: FakeEmulator) -> None:
+    # GIVEN an authenticated call from the configured origin
+    headers = {**_auth(fake_emulator), "origin": "https://app.example"}
+    # WHEN it is made
+    resp = request("GET", f"{fake_emulator.env.api_url}/v1/uploads", headers=headers)
+    # THEN the response carries the CORS grant (401s do too, so browsers can read them)
+    assert resp.status == 200
+    assert resp.headers["access-control-allow-origin"] == "https://app.example"
+    denied = request(
+        "GET", f"{fake_emulator.env.api_url}/v1/uploads", headers={"origin": "https://app.example"}
+    )
+    assert denied.status == 401
+    assert denied.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_api_handler_crash_is_500_json(
+    fake_emulator: FakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a presign handler that raises
+    gateway = fake_emulator.emulator._api.gateway  # type: ignore[union-attr]
+
+    def boom(event: object, context: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gateway, "handler", boom)
+    # WHEN the API is called
+    resp = request("GET", f"{fake_emulator.env.api_url}/v1/uploads", headers=_auth(fake_emulator))
+    # THEN the client sees a 500 JSON error, not a dropped connection
+    assert resp.status == 500
+    assert json.loads(resp.body)["error"]["code"] == "internal_error"
