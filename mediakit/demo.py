@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from mediakit.emulator import DEFAULT_ENV_FILE, Emulator, wait_for_shutdown
+from mediakit.emulator import DEFAULT_ENV_FILE, Emulator, shutdown_signals, wait_for
 
 DEMO_TENANT = "demo"
 
@@ -235,9 +235,13 @@ def run_demo(
             echo(f"demo FAILED: {len(problems)} of {len(outcomes)} samples misbehaved")
         if keep_running:
             target = env_file or Path(DEFAULT_ENV_FILE)
-            env.write(target)
-            echo(f"\nemulator still running; env file {target}. Ctrl-C to stop.")
-            wait_for_shutdown()
+            with shutdown_signals() as stop:
+                env.write(target)
+                echo(f"\nemulator still running; env file {target}. Ctrl-C to stop.")
+                try:
+                    wait_for(stop)
+                finally:
+                    target.unlink(missing_ok=True)
         return 0 if ok else 1
     finally:
         emulator.stop()

@@ -524,29 +524,25 @@ class Emulator:
 
 
 @contextmanager
-def running(emulator: Emulator) -> Iterator[DevEnv]:
-    """Start `emulator`, yield its env, and stop it however the block ends."""
-    env = emulator.start()
-    try:
-        yield env
-    finally:
-        emulator.stop()
-
-
-def wait_for_shutdown(stop: threading.Event | None = None) -> None:
-    """Block until Ctrl-C or SIGTERM (or `stop` is set)."""
-    stop = stop or threading.Event()
+def shutdown_signals() -> Iterator[threading.Event]:
+    """Turn Ctrl-C and SIGTERM into an event for the duration of the block (main thread only)."""
+    stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stop.wait(0.5):
-            pass
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def wait_for(stop: threading.Event) -> None:
+    """Block until `stop` is set; short waits keep the main thread responsive to signals."""
+    while not stop.wait(0.5):
+        pass
 
 
 def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
@@ -614,23 +610,25 @@ def dev_command(
         visibility_timeout=visibility_timeout,
         access_log=None if quiet else _echo_access,
     )
-    try:
-        env = emulator.start()
-    except OSError as exc:
-        raise click.ClickException(f"cannot start the emulator: {exc}") from None
-    try:
-        env.write(env_file)
-        click.echo(f"mediakit dev: API   {env.api_url}")
-        click.echo(f"              AWS   {env.aws_endpoint_url} ({env.region})")
-        click.echo(f"              bucket {env.bucket}, table {env.table}")
-        click.echo(f"              env file {env_file} (token: mediakit token --tenant NAME)")
-        click.echo("Ctrl-C to stop.")
-        sys.stdout.flush()
-        wait_for_shutdown()
-    finally:
-        click.echo("mediakit dev: stopping", err=True)
-        emulator.stop()
-        _remove_if_ours(env_file, env)
+    # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
+    with shutdown_signals() as stop:
+        try:
+            env = emulator.start()
+        except OSError as exc:
+            raise click.ClickException(f"cannot start the emulator: {exc}") from None
+        try:
+            env.write(env_file)
+            click.echo(f"mediakit dev: API    {env.api_url}")
+            click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
+            click.echo(f"              bucket {env.bucket}, table {env.table}")
+            click.echo(f"              env    {env_file} (then: mediakit token --tenant NAME)")
+            click.echo("Ctrl-C to stop.")
+            sys.stdout.flush()
+            wait_for(stop)
+        finally:
+            click.echo("mediakit dev: stopping", err=True)
+            emulator.stop()
+            _remove_if_ours(env_file, env)
 
 
 def _remove_if_ours(path: Path, env: DevEnv) -> None:
