@@ -177,6 +177,9 @@ def _open(data: bytes, content_type: str, max_pixels: int) -> ImageFile.ImageFil
     """Parse the header only (no pixels) and enforce the pixel budget."""
     try:
         with warnings.catch_warnings():
+            # Corrupt-EXIF and similar UserWarnings are noise (read_exif skips bad fields);
+            # the bomb warning is the one that matters, and it becomes an error.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[content_type]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -223,6 +226,7 @@ def render_derivatives(
         image.draft(None, largest)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

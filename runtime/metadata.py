@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -54,12 +55,16 @@ class ExifInfo(TypedDict, total=False):
 
 def read_exif(image: Image.Image, *, include_gps: bool) -> ExifInfo:
     """Summarise the EXIF of an opened image; GPS only when `include_gps`. Never raises."""
-    try:
-        exif = image.getexif()
-    except Exception:
-        # Pillow parses EXIF lazily and a corrupt block can fail in many ways; no EXIF then.
-        return {}
-    return summarise(exif, include_gps=include_gps)
+    # Pillow reports corrupt EXIF as UserWarnings; the summary already skips what it cannot
+    # read, so keep hostile uploads from filling the logs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            exif = image.getexif()
+        except Exception:
+            # Pillow parses EXIF lazily and a corrupt block can fail in many ways: no EXIF then.
+            return {}
+        return summarise(exif, include_gps=include_gps)
 
 
 def summarise(exif: Image.Exif, *, include_gps: bool) -> ExifInfo:
