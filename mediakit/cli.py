@@ -28,3 +28,8 @@ cli.add_command(dev_command)
 cli.add_command(status_command)
 cli.add_command(token_command)
 cli.add_command(upload_command)
+from mediakit.build import build_command  # noqa: E402
+from mediakit.synth import synth_command  # noqa: E402
+
+cli.add_command(build_command)
+cli.add_command(synth_command)

@@ -1,0 +1,218 @@
+"""Reproducible Lambda artifact: the `runtime/` package plus Pillow's manylinux wheels for the
+target architecture and Python, zipped so that the same sources always give the same bytes.
+
+Wheels are fetched once with `pip download` into a local cache (`.mediakit/wheels`); later
+builds and the stack's on-demand build (`ensure_artifact`) need no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / ".mediakit"
+ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
+# Lambda's Python runtimes (all on Amazon Linux 2023, glibc 2.34) Pillow 13 ships wheels for;
+# 3.11 only exists to build for the machine running the tests.
+LAMBDA_PYTHONS = ("3.12", "3.13", "3.14")
+BUILD_PYTHONS = ("3.11", *LAMBDA_PYTHONS)
+DEFAULT_ARCH = "arm64"
+DEFAULT_PYTHON = "3.14"
+# The runtime imports boto3 (provided by Lambda) and Pillow (vendored here).
+VENDORED = ("pillow>=12",)
+# Bump when the archive layout changes, so content-addressed artifacts are rebuilt.
+FORMAT_VERSION = "1"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o100644
+_EXEC_MODE = 0o100755
+
+
+class BuildError(click.ClickException):
+    """The artifact cannot be built (bad target, wheels unavailable, runtime missing)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the artifact runs on: Lambda architecture and Python version."""
+
+    arch: str = DEFAULT_ARCH
+    python: str = DEFAULT_PYTHON
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise BuildError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch}")
+        if self.python not in BUILD_PYTHONS:
+            raise BuildError(f"--python must be one of {', '.join(BUILD_PYTHONS)}")
+
+    @property
+    def machine(self) -> str:
+        return ARCHITECTURES[self.arch]
+
+    @property
+    def abi(self) -> str:
+        return "cp" + self.python.replace(".", "")
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        # manylinux_2_28 first: Pillow 13 ships only those; manylinux2014 alone falls back to 12.
+        return (f"manylinux_2_28_{self.machine}", f"manylinux2014_{self.machine}")
+
+    @property
+    def name(self) -> str:
+        return f"mediakit-lambda-py{self.python}-{self.arch}"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: Path
+    sha256: str
+    size: int
+
+
+def fetch_wheels(target: Target, cache_dir: Path = CACHE_DIR / "wheels") -> list[Path]:
+    """Wheels for the target, from the cache or downloaded once with pip."""
+    wheel_dir = cache_dir / f"{target.abi}-{target.machine}"
+    wheels = sorted(wheel_dir.glob("*.whl"))
+    if wheels:
+        return wheels
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    cmd += ["--only-binary=:all:", "--implementation", "cp", "--python-version", target.python]
+    for platform in target.platforms:
+        cmd += ["--platform", platform]
+    cmd += ["--dest", str(wheel_dir), *VENDORED]
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    wheels = sorted(wheel_dir.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise BuildError(f"pip download failed for {target.name}: {proc.stderr.strip()[-800:]}")
+    return wheels
+
+
+def runtime_files(root: Path = ROOT) -> dict[str, bytes]:
+    """The `runtime/` package as archive name -> bytes, without caches."""
+    package = root / "runtime"
+    if not (package / "__init__.py").is_file():
+        raise BuildError(f"{package} is not a Python package")
+    files: dict[str, bytes] = {}
+    for path in sorted(package.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or "__pycache__" in rel.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        files[rel.as_posix()] = path.read_bytes()
+    return files
+
+
+def wheel_files(wheels: list[Path]) -> dict[str, bytes]:
+    """Every file of the wheels, unpacked as `pip install --target` would lay them out."""
+    files: dict[str, bytes] = {}
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf:
+            for info in zf.infolist():
+                if info.is_dir() or "__pycache__" in info.filename:
+                    continue
+                files[info.filename] = zf.read(info)
+    return files
+
+
+def deterministic_zip(files: dict[str, bytes]) -> bytes:
+    """Sorted entries, 1980-01-01 timestamps, fixed modes and compression: same files, same
+    bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so external_attr carries the mode
+            mode = _EXEC_MODE if name.endswith(".so") or ".so." in name else _FILE_MODE
+            info.external_attr = mode << 16
+            zf.writestr(info, files[name], compresslevel=9)
+    return buf.getvalue()
+
+
+def collect(target: Target, root: Path = ROOT, cache_dir: Path = CACHE_DIR) -> dict[str, bytes]:
+    files = wheel_files(fetch_wheels(target, cache_dir / "wheels"))
+    clash = set(files) & set(runtime_files(root))
+    if clash:
+        raise BuildError(f"wheel files would overwrite runtime files: {sorted(clash)[:5]}")
+    files.update(runtime_files(root))
+    return files
+
+
+def build(
+    target: Target, out_dir: Path, root: Path = ROOT, cache_dir: Path = CACHE_DIR
+) -> Artifact:
+    """Build `<out_dir>/<target.name>.zip` and return its path, sha256 and size."""
+    data = deterministic_zip(collect(target, root, cache_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{target.name}.zip"
+    path.write_bytes(data)
+    return Artifact(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def ensure_artifact(target: Target, root: Path = ROOT, cache_dir: Path = CACHE_DIR) -> Artifact:
+    """The artifact for the current sources, built only if this exact input set has not been.
+
+    Content-addressed by the runtime sources, wheel names and format version, so a stale zip is
+    never deployed after the runtime changes.
+    """
+    wheels = fetch_wheels(target, cache_dir / "wheels")
+    digest = hashlib.sha256(FORMAT_VERSION.encode())
+    for name, data in sorted(runtime_files(root).items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    for wheel in wheels:
+        digest.update(wheel.name.encode() + b"\0")
+    path = cache_dir / "build" / f"{target.name}-{digest.hexdigest()[:16]}.zip"
+    if not path.is_file():
+        data = deterministic_zip(collect(target, root, cache_dir))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a concurrent synth never reads half a zip
+    data = path.read_bytes()
+    return Artifact(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+@click.command("build")
+@click.option(
+    "--arch",
+    type=click.Choice(sorted(ARCHITECTURES)),
+    default=DEFAULT_ARCH,
+    show_default=True,
+    envvar="MEDIAKIT_LAMBDA_ARCH",
+    help="Lambda architecture to fetch Pillow wheels for.",
+)
+@click.option(
+    "--python",
+    "python_version",
+    type=click.Choice(BUILD_PYTHONS),
+    default=DEFAULT_PYTHON,
+    show_default=True,
+    envvar="MEDIAKIT_LAMBDA_PYTHON",
+    help="Lambda Python version (3.11 builds for a local cp311 interpreter, for tests).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Directory the zip is written to.",
+)
+def build_command(arch: str, python_version: str, out_dir: Path) -> None:
+    """Build the Lambda zip reproducibly: runtime/ plus Pillow for the target."""
+    target = Target(arch, python_version)
+    missing = [m for m in ("presign", "processor") if not (ROOT / "runtime" / f"{m}.py").exists()]
+    if missing:
+        click.echo(f"warning: runtime/{', '.join(missing)} missing: handlers will not import")
+    artifact = build(target, out_dir)
+    click.echo(f"{artifact.path}\nsha256 {artifact.sha256}\nsize {artifact.size} bytes")

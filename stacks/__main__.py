@@ -1,0 +1,15 @@
+"""The Pulumi program: read config, build the pipeline, export its outputs."""
+
+from __future__ import annotations
+
+import pulumi
+
+from mediakit.build import Target, ensure_artifact
+from stacks.config import NAMESPACE, StackConfig
+from stacks.pipeline import MediaPipeline, MediaPipelineArgs
+
+config = StackConfig.from_config(pulumi.Config(NAMESPACE).get, pulumi.get_stack())
+artifact = ensure_artifact(Target(config.lambda_architecture, config.lambda_python))
+pipeline = MediaPipeline("media", MediaPipelineArgs(config, artifact))
+for output_name, value in pipeline.outputs.items():
+    pulumi.export(output_name, value)

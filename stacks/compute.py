@@ -1,0 +1,210 @@
+"""Compute: the presign and processor Lambdas, their roles, log groups and the SQS mapping."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from policies import documents
+from runtime.settings import Resources, Settings
+
+PRESIGN_HANDLER = "runtime.presign.handler"
+PROCESSOR_HANDLER = "runtime.processor.handler"
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+
+
+def log_retention(days: int) -> int:
+    """The smallest allowed CloudWatch retention that keeps logs at least `days`."""
+    return next(d for d in LOG_RETENTION_DAYS if d >= days)
+
+
+@dataclass(frozen=True)
+class ComputeArgs:
+    settings: Settings
+    code_path: Path
+    code_sha256: str
+    architecture: str
+    runtime: str
+    presign_memory_mb: int
+    presign_timeout_seconds: int
+    presign_reserved_concurrency: int  # -1: unreserved
+    processor_memory_mb: int
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    table_name: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    event_bus_name: pulumi.Input[str]
+    event_bus_arn: pulumi.Input[str]
+    queue_arn: pulumi.Input[str]
+    cdn_domain: pulumi.Input[str]
+    # Log groups are encrypted with the key: its policy must admit CloudWatch Logs first.
+    key_policy: pulumi.Resource
+
+
+class Compute(pulumi.ComponentResource):
+    """Roles are created first and exposed, so the key policy can name them."""
+
+    def __init__(
+        self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mediakit:stack:Compute", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        s = args.settings
+        trust = json.dumps(documents.lambda_assume_role())
+
+        self.presign_role = aws.iam.Role(
+            f"{name}-presign-role", assume_role_policy=trust, opts=child
+        )
+        self.processor_role = aws.iam.Role(
+            f"{name}-processor-role", assume_role_policy=trust, opts=child
+        )
+        after_key_policy = pulumi.ResourceOptions(parent=self, depends_on=[args.key_policy])
+        self.presign_logs = aws.cloudwatch.LogGroup(
+            f"{name}-presign-logs",
+            retention_in_days=log_retention(s.log_retention_days),
+            kms_key_id=args.key_arn,
+            opts=after_key_policy,
+        )
+        self.processor_logs = aws.cloudwatch.LogGroup(
+            f"{name}-processor-logs",
+            retention_in_days=log_retention(s.log_retention_days),
+            kms_key_id=args.key_arn,
+            opts=after_key_policy,
+        )
+
+        self.presign_policy = aws.iam.RolePolicy(
+            f"{name}-presign-policy",
+            role=self.presign_role.id,
+            policy=pulumi.Output.all(
+                args.bucket_arn, args.table_arn, args.key_arn, self.presign_logs.arn
+            ).apply(
+                lambda a: json.dumps(
+                    documents.presign_role_policy(
+                        bucket_arn=a[0],
+                        table_arn=a[1],
+                        key_arn=a[2],
+                        log_group_arn=a[3],
+                        originals_prefix=s.originals_prefix,
+                        derivatives_prefix=s.derivatives_prefix,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.processor_policy = aws.iam.RolePolicy(
+            f"{name}-processor-policy",
+            role=self.processor_role.id,
+            policy=pulumi.Output.all(
+                args.bucket_arn,
+                args.table_arn,
+                args.key_arn,
+                args.queue_arn,
+                args.event_bus_arn,
+                self.processor_logs.arn,
+            ).apply(
+                lambda a: json.dumps(
+                    documents.processor_role_policy(
+                        bucket_arn=a[0],
+                        table_arn=a[1],
+                        key_arn=a[2],
+                        queue_arn=a[3],
+                        event_bus_arn=a[4],
+                        log_group_arn=a[5],
+                        originals_prefix=s.originals_prefix,
+                        derivatives_prefix=s.derivatives_prefix,
+                    )
+                )
+            ),
+            opts=child,
+        )
+
+        variables = pulumi.Output.all(
+            args.bucket_name, args.table_name, args.event_bus_name, args.key_arn, args.cdn_domain
+        ).apply(lambda a: s.to_env() | Resources(*a).to_env())
+        code = pulumi.FileArchive(str(args.code_path))
+        # Lambda compares this to decide whether the code changed: same sources, same hash.
+        code_hash = base64.b64encode(bytes.fromhex(args.code_sha256)).decode()
+
+        def function(
+            role_name: str,
+            handler: str,
+            role: aws.iam.Role,
+            policy: aws.iam.RolePolicy,
+            logs: aws.cloudwatch.LogGroup,
+            memory: int,
+            timeout: int,
+            reserved: int,
+        ) -> aws.lambda_.Function:
+            logging: aws.lambda_.FunctionLoggingConfigArgsDict = {
+                "log_format": "JSON",
+                "log_group": logs.name,
+            }
+            return aws.lambda_.Function(
+                f"{name}-{role_name}",
+                role=role.arn,
+                handler=handler,
+                runtime=args.runtime,
+                architectures=[args.architecture],
+                code=code,
+                source_code_hash=code_hash,
+                memory_size=memory,
+                timeout=timeout,
+                reserved_concurrent_executions=reserved,
+                environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
+                kms_key_arn=args.key_arn,
+                logging_config=logging,
+                tracing_config={"mode": "Active"},
+                # The role must be able to write logs before the first invocation.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            )
+
+        self.presign = function(
+            "presign",
+            PRESIGN_HANDLER,
+            self.presign_role,
+            self.presign_policy,
+            self.presign_logs,
+            args.presign_memory_mb,
+            args.presign_timeout_seconds,
+            args.presign_reserved_concurrency,
+        )
+        self.processor = function(
+            "processor",
+            PROCESSOR_HANDLER,
+            self.processor_role,
+            self.processor_policy,
+            self.processor_logs,
+            args.processor_memory_mb,
+            s.processor_timeout_seconds,
+            -1,
+        )
+        self.ingest_mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-ingest-mapping",
+            event_source_arn=args.queue_arn,
+            function_name=self.processor.arn,
+            batch_size=s.processor_batch_size,
+            # Above 10 messages SQS requires a batching window.
+            maximum_batching_window_in_seconds=1 if s.processor_batch_size > 10 else 0,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": s.processor_max_concurrency},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.processor_policy]),
+        )
+
+        self.register_outputs(
+            {
+                "presign_function_name": self.presign.name,
+                "processor_function_name": self.processor.name,
+                "presign_role_arn": self.presign_role.arn,
+                "processor_role_arn": self.processor_role.arn,
+            }
+        )

@@ -1,0 +1,160 @@
+"""MediaPipeline: composes storage, events, queues, CDN, compute, API and alarms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from mediakit.build import Artifact
+from stacks.alarms import Alarms, AlarmsArgs
+from stacks.api import Api, ApiArgs
+from stacks.cdn import Cdn, CdnArgs
+from stacks.compute import Compute, ComputeArgs, log_retention
+from stacks.config import StackConfig
+from stacks.events import Events, EventsArgs
+from stacks.queues import Queues, QueuesArgs
+from stacks.storage import Storage, StorageArgs
+
+
+@dataclass(frozen=True)
+class MediaPipelineArgs:
+    config: StackConfig
+    artifact: Artifact  # the Lambda zip (mediakit.build.ensure_artifact)
+
+
+class MediaPipeline(pulumi.ComponentResource):
+    """The whole pipeline of one environment; its outputs are the stack outputs."""
+
+    def __init__(
+        self, name: str, args: MediaPipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mediakit:stack:MediaPipeline", name, None, opts)
+        cfg = args.config
+        s = cfg.settings
+        child = pulumi.ResourceOptions(parent=self)
+        identity = aws.get_caller_identity()
+        region = aws.get_region().region
+        partition = aws.get_partition().partition
+
+        # The key and bucket policies name the roles and the distribution, which themselves
+        # need the key and bucket: resolved below, once those exist.
+        presign_role_arn, set_presign_role_arn = _deferred()
+        processor_role_arn, set_processor_role_arn = _deferred()
+        distribution_arn, set_distribution_arn = _deferred()
+
+        self.storage = Storage(
+            f"{name}-storage",
+            StorageArgs(
+                settings=s,
+                account_id=identity.account_id,
+                region=region,
+                partition=partition,
+                alias_name=f"alias/{pulumi.get_project()}-{pulumi.get_stack()}",
+                cors_origins=cfg.cors_origins,
+                protect_data=cfg.protect_data,
+                force_destroy=cfg.force_destroy,
+                deletion_protection=cfg.protect_data,
+                presign_role_arn=presign_role_arn,
+                processor_role_arn=processor_role_arn,
+                distribution_arn=distribution_arn,
+            ),
+            child,
+        )
+        self.events = Events(f"{name}-events", EventsArgs(cfg.event_archive_days), child)
+        self.queues = Queues(
+            f"{name}-queues",
+            QueuesArgs(
+                bucket_id=self.storage.bucket.id,
+                bucket_arn=self.storage.bucket.arn,
+                account_id=identity.account_id,
+                originals_prefix=s.originals_prefix,
+                processor_timeout_seconds=s.processor_timeout_seconds,
+                max_receive_count=s.dlq_max_receive_count,
+            ),
+            child,
+        )
+        self.cdn = Cdn(
+            f"{name}-cdn",
+            CdnArgs(
+                bucket_regional_domain_name=self.storage.bucket.bucket_regional_domain_name,
+                derivatives_prefix=s.derivatives_prefix,
+                price_class=cfg.cdn_price_class,
+            ),
+            child,
+        )
+        set_distribution_arn(self.cdn.distribution.arn)
+        self.compute = Compute(
+            f"{name}-compute",
+            ComputeArgs(
+                settings=s,
+                code_path=args.artifact.path,
+                code_sha256=args.artifact.sha256,
+                architecture=cfg.lambda_architecture,
+                runtime=cfg.lambda_runtime,
+                presign_memory_mb=cfg.presign_memory_mb,
+                presign_timeout_seconds=cfg.presign_timeout_seconds,
+                presign_reserved_concurrency=cfg.presign_reserved_concurrency,
+                processor_memory_mb=cfg.processor_memory_mb,
+                bucket_name=self.storage.bucket.bucket,
+                bucket_arn=self.storage.bucket.arn,
+                table_name=self.storage.table.name,
+                table_arn=self.storage.table.arn,
+                key_arn=self.storage.key.arn,
+                event_bus_name=self.events.bus.name,
+                event_bus_arn=self.events.bus.arn,
+                queue_arn=self.queues.queue.arn,
+                cdn_domain=self.cdn.distribution.domain_name,
+                key_policy=self.storage.key_policy,
+            ),
+            child,
+        )
+        set_presign_role_arn(self.compute.presign_role.arn)
+        set_processor_role_arn(self.compute.processor_role.arn)
+        self.api = Api(
+            f"{name}-api",
+            ApiArgs(
+                function_arn=self.compute.presign.arn,
+                function_name=self.compute.presign.name,
+                jwt_issuer=cfg.jwt_issuer,
+                jwt_audience=cfg.jwt_audience,
+                cors_origins=cfg.cors_origins,
+                throttle_rate_limit=cfg.api_throttle_rate_limit,
+                throttle_burst_limit=cfg.api_throttle_burst_limit,
+                log_retention_days=log_retention(s.log_retention_days),
+                key_arn=self.storage.key.arn,
+                key_policy=self.storage.key_policy,
+            ),
+            child,
+        )
+        self.alarms = Alarms(
+            f"{name}-alarms",
+            AlarmsArgs(
+                dlq_name=self.queues.dlq.name,
+                queue_name=self.queues.queue.name,
+                processor_function_name=self.compute.processor.name,
+                key_arn=self.storage.key.arn,
+                queue_age_seconds=cfg.alarm_queue_age_seconds,
+                processor_errors=cfg.alarm_processor_errors,
+                email=cfg.alarm_email,
+            ),
+            child,
+        )
+
+        self.outputs: dict[str, pulumi.Output[str]] = {
+            "api_url": self.api.api.api_endpoint,
+            "bucket_name": self.storage.bucket.bucket,
+            "cdn_domain": self.cdn.distribution.domain_name,
+            "events_bus_name": self.events.bus.name,
+            "table_name": self.storage.table.name,
+            "ingest_queue_url": self.queues.queue.url,
+            "dlq_url": self.queues.dlq.url,
+            "kms_key_arn": self.storage.key.arn,
+        }
+        self.register_outputs(dict(self.outputs))
+
+
+def _deferred() -> tuple[pulumi.Output[str], Callable[[pulumi.Output[str]], None]]:
+    return pulumi.deferred_output()

@@ -1,0 +1,100 @@
+"""Queues: the ingest queue fed by the bucket's ObjectCreated notifications, and its DLQ."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from policies import documents
+
+DLQ_RETENTION_SECONDS = 14 * 86400  # the SQS maximum: time to inspect and redrive
+QUEUE_RETENTION_SECONDS = 4 * 86400
+# Lambda's guidance for SQS sources: visibility >= 6x the function timeout, so a message is not
+# redelivered while a (retried) invocation still holds it.
+VISIBILITY_FACTOR = 6
+
+
+@dataclass(frozen=True)
+class QueuesArgs:
+    bucket_id: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    account_id: str
+    originals_prefix: str
+    processor_timeout_seconds: int
+    max_receive_count: int
+
+
+class Queues(pulumi.ComponentResource):
+    """Ingest queue + DLQ (SSE-SQS: S3 cannot publish to queues under alias/aws/sqs), the
+    queue policy that admits only this bucket, and the bucket notification."""
+
+    def __init__(
+        self, name: str, args: QueuesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mediakit:stack:Queues", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            opts=child,
+        )
+        self.queue = aws.sqs.Queue(
+            f"{name}-ingest",
+            visibility_timeout_seconds=VISIBILITY_FACTOR * args.processor_timeout_seconds,
+            message_retention_seconds=QUEUE_RETENTION_SECONDS,
+            receive_wait_time_seconds=20,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=self.dlq.arn.apply(
+                lambda arn: json.dumps(
+                    {"deadLetterTargetArn": arn, "maxReceiveCount": args.max_receive_count}
+                )
+            ),
+            opts=child,
+        )
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-dlq-redrive-allow",
+            queue_url=self.dlq.url,
+            redrive_allow_policy=self.queue.arn.apply(
+                lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
+            ),
+            opts=child,
+        )
+        queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-ingest-policy",
+            queue_url=self.queue.url,
+            policy=pulumi.Output.all(self.queue.arn, args.bucket_arn).apply(
+                lambda a: json.dumps(
+                    documents.ingest_queue_policy(
+                        queue_arn=a[0], bucket_arn=a[1], account_id=args.account_id
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.notification = aws.s3.BucketNotification(
+            f"{name}-bucket-notification",
+            bucket=args.bucket_id,
+            queues=[
+                {
+                    "queue_arn": self.queue.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_prefix": args.originals_prefix,
+                }
+            ],
+            # S3 test-publishes on create: the queue must already accept the bucket.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+        )
+
+        self.register_outputs(
+            {
+                "queue_url": self.queue.url,
+                "queue_arn": self.queue.arn,
+                "dlq_url": self.dlq.url,
+                "dlq_arn": self.dlq.arn,
+            }
+        )

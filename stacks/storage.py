@@ -1,0 +1,279 @@
+"""Storage: the stack's KMS key, the media bucket with its access-log bucket, and the uploads
+table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from policies import documents
+from runtime.settings import Settings
+
+# DynamoDB TTL attribute (epoch seconds) the runtime writes on pending_upload records.
+TTL_ATTRIBUTE = "ttl"
+TENANT_INDEX = "by_tenant"
+ACCESS_LOG_PREFIX = "media/"
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT")
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    """Inputs of `Storage`. Role and distribution ARNs arrive later (deferred outputs): the key
+    and bucket policies name them, while those resources need the key and bucket first."""
+
+    settings: Settings
+    account_id: str
+    region: str
+    partition: str
+    alias_name: str
+    cors_origins: tuple[str, ...]
+    protect_data: bool
+    force_destroy: bool
+    deletion_protection: bool
+    presign_role_arn: pulumi.Input[str]
+    processor_role_arn: pulumi.Input[str]
+    distribution_arn: pulumi.Input[str]
+
+
+class Storage(pulumi.ComponentResource):
+    """KMS key + alias + policy, media bucket, access-log bucket, uploads table."""
+
+    def __init__(
+        self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mediakit:stack:Storage", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        # Losing the key, bucket or table loses data: protected and retained in prod.
+        kept = pulumi.ResourceOptions(
+            parent=self, protect=args.protect_data, retain_on_delete=args.protect_data
+        )
+
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description=f"mediakit {pulumi.get_stack()}: media, logs, table and alarm topic",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=kept,
+        )
+        self.key_alias = aws.kms.Alias(
+            f"{name}-key-alias", name=args.alias_name, target_key_id=self.key.key_id, opts=child
+        )
+        self.key_policy = aws.kms.KeyPolicy(
+            f"{name}-key-policy",
+            key_id=self.key.key_id,
+            policy=pulumi.Output.all(
+                args.presign_role_arn, args.processor_role_arn, args.distribution_arn
+            ).apply(
+                lambda a: json.dumps(
+                    documents.key_policy(
+                        account_id=args.account_id,
+                        region=args.region,
+                        partition=args.partition,
+                        presign_role_arn=a[0],
+                        processor_role_arn=a[1],
+                        distribution_arn=a[2],
+                    )
+                )
+            ),
+            opts=child,
+        )
+
+        self.log_bucket = aws.s3.Bucket(
+            f"{name}-log-bucket", force_destroy=args.force_destroy, opts=child
+        )
+        log_guards = self._private(f"{name}-log-bucket", self.log_bucket)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-log-bucket-sse",
+            bucket=self.log_bucket.id,
+            # S3 server access logging can only deliver to SSE-S3 buckets.
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=child,
+        )
+        log_versioning = aws.s3.BucketVersioning(
+            f"{name}-log-bucket-versioning",
+            bucket=self.log_bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-log-bucket-lifecycle",
+            bucket=self.log_bucket.id,
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": s.log_retention_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_versioning]),
+        )
+
+        self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, opts=kept)
+        guards = self._private(f"{name}-bucket", self.bucket)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket-sse",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": self.key.arn,
+                    },
+                    # One data key per bucket instead of per object: fewer KMS calls.
+                    "bucket_key_enabled": True,
+                }
+            ],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-bucket-versioning",
+            bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketLogging(
+            f"{name}-bucket-logging",
+            bucket=self.bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix=ACCESS_LOG_PREFIX,
+            opts=child,
+        )
+        if args.cors_origins:
+            aws.s3.BucketCorsConfiguration(
+                f"{name}-bucket-cors",
+                bucket=self.bucket.id,
+                cors_rules=[
+                    {
+                        "allowed_origins": list(args.cors_origins),
+                        "allowed_methods": list(CORS_METHODS),
+                        # Presigned requests sign their own headers; the origin list is the guard.
+                        "allowed_headers": ["*"],
+                        # Multipart clients read each part's ETag to complete the upload.
+                        "expose_headers": ["ETag"],
+                        "max_age_seconds": 3000,
+                    }
+                ],
+                opts=child,
+            )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "id": "tier-originals",
+                    "status": "Enabled",
+                    "filter": {"prefix": s.originals_prefix},
+                    "transitions": [
+                        {"days": s.ia_transition_days, "storage_class": "STANDARD_IA"},
+                        {"days": s.glacier_transition_days, "storage_class": "GLACIER_IR"},
+                    ],
+                },
+                {
+                    # Empty filter: applies bucket-wide (checkov CKV_AWS_300 looks for this).
+                    "id": "housekeeping",
+                    "status": "Enabled",
+                    "filter": {},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                    "noncurrent_version_expiration": {
+                        "noncurrent_days": s.noncurrent_expiration_days
+                    },
+                    "expiration": {"expired_object_delete_marker": True},
+                },
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+        self.bucket_policy = aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=self.bucket.id,
+            policy=pulumi.Output.all(self.bucket.arn, self.key.arn, args.distribution_arn).apply(
+                lambda a: json.dumps(
+                    documents.media_bucket_policy(
+                        bucket_arn=a[0],
+                        key_arn=a[1],
+                        distribution_arn=a[2],
+                        derivatives_prefix=s.derivatives_prefix,
+                    )
+                )
+            ),
+            # Attach only once public access is blocked, so the policy is never briefly public.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=guards),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-log-bucket-policy",
+            bucket=self.log_bucket.id,
+            policy=pulumi.Output.all(self.log_bucket.arn, self.bucket.arn).apply(
+                lambda a: json.dumps(
+                    documents.log_bucket_policy(
+                        log_bucket_arn=a[0],
+                        log_prefix=ACCESS_LOG_PREFIX,
+                        source_bucket_arn=a[1],
+                        account_id=args.account_id,
+                    )
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=log_guards),
+        )
+
+        self.table = aws.dynamodb.Table(
+            f"{name}-uploads",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="upload_id",
+            attributes=[
+                {"name": "upload_id", "type": "S"},
+                {"name": "tenant", "type": "S"},
+                {"name": "created_at", "type": "S"},
+            ],
+            global_secondary_indexes=[
+                {
+                    "name": TENANT_INDEX,
+                    "key_schemas": [
+                        {"attribute_name": "tenant", "key_type": "HASH"},
+                        {"attribute_name": "created_at", "key_type": "RANGE"},
+                    ],
+                    "projection_type": "ALL",
+                }
+            ],
+            point_in_time_recovery={"enabled": True},
+            server_side_encryption={"enabled": True, "kms_key_arn": self.key.arn},
+            ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
+            deletion_protection_enabled=args.deletion_protection,
+            opts=kept,
+        )
+
+        self.register_outputs(
+            {
+                "key_arn": self.key.arn,
+                "bucket_name": self.bucket.bucket,
+                "bucket_arn": self.bucket.arn,
+                "log_bucket_name": self.log_bucket.bucket,
+                "table_name": self.table.name,
+                "table_arn": self.table.arn,
+            }
+        )
+
+    def _private(self, name: str, bucket: aws.s3.Bucket) -> list[pulumi.Resource]:
+        """Owner-enforced, fully public-blocked: no ACLs, no public policy, ever."""
+        child = pulumi.ResourceOptions(parent=self)
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child,
+        )
+        public_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        return [ownership, public_block]
