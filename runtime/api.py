@@ -136,7 +136,7 @@ def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
         "created_at": iso(now),
         "updated_at": iso(now),
         # Outlive the URL, so an upload made at the last second still finds its record.
-        "pending_expires_at": epoch(now) + max(settings.pending_ttl_seconds, ttl + 3600),
+        "ttl": epoch(now) + max(settings.pending_ttl_seconds, ttl + 3600),
     }
     if wanted.sha256:
         record["sha256"] = wanted.sha256

@@ -33,7 +33,7 @@ TERMINAL = frozenset({COMPLETED, FAILED, DELETED})
 
 TENANT_INDEX = "by_tenant"
 # DynamoDB TTL attribute (epoch seconds); only pending records carry it.
-TTL_ATTRIBUTE = "pending_expires_at"
+TTL_ATTRIBUTE = "ttl"
 
 # Fields clients see; everything else (source ids, leases, TTL) is bookkeeping.
 PUBLIC_FIELDS = (
@@ -113,7 +113,7 @@ class UploadRecord(TypedDict, total=False):
     notified_at: str
     multipart_upload_id: str
     multipart_completed_at: str
-    pending_expires_at: int
+    ttl: int
 
 
 def iso(moment: datetime) -> str:
