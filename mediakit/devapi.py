@@ -31,7 +31,7 @@ log = logging.getLogger("mediakit.devapi")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-# The routes the stack declares on the HTTP API, in API Gateway's `routeKey` spelling.
+# The routes the stack declares on the HTTP API (`stacks/api.py`), as API Gateway route keys.
 ROUTES: tuple[str, ...] = (
     "POST /v1/uploads",
     "GET /v1/uploads",
@@ -70,10 +70,11 @@ class CorsConfig:
     """The HTTP API's CORS configuration (the same origins the bucket allows)."""
 
     allow_origins: tuple[str, ...] = ()
-    allow_methods: tuple[str, ...] = ("GET", "POST", "DELETE", "OPTIONS")
+    # Same values as the stack's `stacks/api.py` (a parity test keeps them in step).
+    allow_methods: tuple[str, ...] = ("DELETE", "GET", "OPTIONS", "POST")
     allow_headers: tuple[str, ...] = ("authorization", "content-type")
     expose_headers: tuple[str, ...] = ()
-    max_age: int = 600
+    max_age: int = 3600
 
     def allows(self, origin: str | None) -> bool:
         return bool(origin) and ("*" in self.allow_origins or origin in self.allow_origins)

@@ -38,6 +38,11 @@ DEFAULT_ENV_FILE = ".mediakit/dev.json"
 DEFAULT_REGION = "us-east-1"
 DEV_ISSUER = "https://mediakit.local/dev"
 DEV_AUDIENCE = "mediakit"
+# Mirrors of the stack's values (`stacks/`, which imports Pulumi and is too heavy to import
+# here); tests/emulator/test_parity.py fails when they drift apart.
+VISIBILITY_FACTOR = 6
+BUCKET_CORS_METHODS = ("GET", "HEAD", "POST", "PUT")
+DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
 _DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "mediakit-dev",
     "AWS_SECRET_ACCESS_KEY": "mediakit-dev",  # moto accepts any credentials
@@ -208,10 +213,10 @@ def provision(
                 "CORSRules": [
                     {
                         "AllowedOrigins": list(cors_origins),
-                        "AllowedMethods": ["PUT", "POST"],
+                        "AllowedMethods": list(BUCKET_CORS_METHODS),
                         "AllowedHeaders": ["*"],
                         "ExposeHeaders": ["ETag"],
-                        "MaxAgeSeconds": 600,
+                        "MaxAgeSeconds": 3000,
                     }
                 ]
             },
@@ -337,13 +342,14 @@ class Emulator:
         port: int = 0,
         region: str = DEFAULT_REGION,
         jwt_secret: str | None = None,
-        cors_origins: tuple[str, ...] = ("http://localhost:3000",),
+        cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
         visibility_timeout: int | None = None,
         pollers: int = 2,
         presign_handler: Handler | None = None,
         processor_handler: Handler | None = None,
         prefix: str = "mediakit-dev",
         access_log: Callable[[str, str, int, float], None] | None = None,
+        processor_log: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env(os.environ)
         self.host = host
@@ -355,13 +361,14 @@ class Emulator:
         self.visibility_timeout = (
             visibility_timeout
             if visibility_timeout is not None
-            else 6 * self.settings.processor_timeout_seconds
+            else VISIBILITY_FACTOR * self.settings.processor_timeout_seconds
         )
         self.pollers = max(1, min(pollers, self.settings.processor_max_concurrency))
         self.presign_handler = presign_handler
         self.processor_handler = processor_handler
         self.prefix = prefix
         self.access_log = access_log
+        self.processor_log = processor_log
         self.env: DevEnv | None = None
         self.resources: Provisioned | None = None
         self.mapping: SqsEventSourceMapping | None = None
@@ -437,6 +444,7 @@ class Emulator:
             batch_size=self.settings.processor_batch_size,
             timeout_seconds=self.settings.processor_timeout_seconds,
             pollers=self.pollers,
+            report=self.processor_log,
         )
         self._api.start()
         self.mapping.start()
@@ -549,6 +557,10 @@ def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
     click.echo(f"  {method:6} {path} -> {status} ({seconds * 1000:.0f} ms)", err=True)
 
 
+def _echo_processor(line: str) -> None:
+    click.echo(f"  {line}", err=True)
+
+
 @click.command("dev")
 @click.option(
     "--host", default="127.0.0.1", show_default=True, envvar="MEDIAKIT_DEV_HOST",
@@ -569,7 +581,7 @@ def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
 )  # fmt: skip
 @click.option(
     "--cors-origin", "cors_origins", multiple=True, envvar="MEDIAKIT_DEV_CORS_ORIGINS",
-    default=("http://localhost:3000",), show_default=True,
+    default=DEFAULT_CORS_ORIGINS, show_default=True,
     help="Origin allowed by the API and bucket CORS rules (repeatable).",
 )  # fmt: skip
 @click.option(
@@ -609,6 +621,7 @@ def dev_command(
         cors_origins=cors_origins,
         visibility_timeout=visibility_timeout,
         access_log=None if quiet else _echo_access,
+        processor_log=None if quiet else _echo_processor,
     )
     # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
     with shutdown_signals() as stop:

@@ -139,6 +139,7 @@ class SqsEventSourceMapping:
         pollers: int = 2,
         wait_seconds: int = 1,
         function_name: str = "mediakit-processor",
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -151,6 +152,7 @@ class SqsEventSourceMapping:
         # Lambda long-polls for 20 s; a short wait keeps Ctrl-C responsive at no real cost.
         self.wait_seconds = wait_seconds
         self.function_name = function_name
+        self.report = report
         self.stats = MappingStats()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -220,11 +222,13 @@ class SqsEventSourceMapping:
             self.stats.invocations += 1
         if runner.is_alive():
             log.error("%s timed out after %ss", self.function_name, self.timeout_seconds)
+            self._report(f"{len(messages)} message(s): timed out, all left for retry")
             with self._lock:
                 self.stats.timeouts += 1
             return
         if "error" in outcome:
             log.error("%s failed: %r", self.function_name, outcome["error"])
+            self._report(f"{len(messages)} message(s): crashed, all left for retry")
             with self._lock:
                 self.stats.batch_failures += 1
                 self.stats.errors.append(repr(outcome["error"]))
@@ -241,3 +245,9 @@ class SqsEventSourceMapping:
         with self._lock:
             self.stats.deleted += len(done)
             self.stats.item_failures += len(failed)
+        retry = f", {len(failed)} left for retry" if failed else ""
+        self._report(f"{len(messages)} message(s): {len(done)} done{retry}")
+
+    def _report(self, outcome: str) -> None:
+        if self.report is not None:
+            self.report(f"{self.function_name}: {outcome}")
