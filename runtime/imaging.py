@@ -221,7 +221,8 @@ def render_derivatives(
         w, h = target_size(*((height, width) if swap else (width, height)), spec.max_edge)
         targets[spec.name] = (h, w) if swap else (w, h)
     largest = max(targets.values(), key=lambda s: s[0] * s[1])
-    if image.format == "JPEG":
+    # MPO is how Pillow names multi-picture JPEGs (many phone cameras): same decoder.
+    if image.format in ("JPEG", "MPO"):
         # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size while staying >= largest.
         image.draft(None, largest)
     try:
