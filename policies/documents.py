@@ -18,13 +18,10 @@ VERSION = "2012-10-17"
 
 # --- actions: one tuple per concern, each sorted ------------------------------------------------
 
-# Presign role. Multipart create/upload-part/complete all authorise as s3:PutObject.
-PRESIGN_UPLOAD_ACTIONS = (
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-    "s3:PutObject",
-)
-# DELETE /v1/uploads/{id} removes the original and every derivative.
+# Presign role. Multipart create/upload-part/complete all authorise as s3:PutObject; the client
+# sends the part ETags, so no ListMultipartUploadParts.
+PRESIGN_UPLOAD_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
+# DELETE /v1/uploads/{id} removes the original and every derivative (DeleteObjects).
 PRESIGN_DELETE_ACTIONS = ("s3:DeleteObject",)
 PRESIGN_TABLE_ACTIONS = (
     "dynamodb:GetItem",
@@ -32,13 +29,16 @@ PRESIGN_TABLE_ACTIONS = (
     "dynamodb:Query",
     "dynamodb:UpdateItem",
 )
-# Presigned PUTs run as this role against an SSE-KMS bucket: S3 needs GenerateDataKey (single
-# PUT) and Decrypt (multipart parts); Encrypt is for the runtime's opaque list cursors.
-PRESIGN_KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+# Presigned PUTs run as this role against an SSE-KMS bucket: S3 needs GenerateDataKey to write
+# and Decrypt to assemble multipart parts. Derivatives are served by CloudFront: no GetObject.
+PRESIGN_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
-# Processor role.
-PROCESSOR_READ_ORIGINALS_ACTIONS = ("s3:GetObject",)
+# Processor role. It reads exactly the version the event names (HeadObject/GetObject with
+# VersionId), which S3 authorises as s3:GetObjectVersion.
+PROCESSOR_READ_ORIGINALS_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 PROCESSOR_WRITE_DERIVATIVES_ACTIONS = ("s3:PutObject",)
+# Derivatives written for an upload deleted meanwhile are removed again.
+PROCESSOR_CLEANUP_DERIVATIVES_ACTIONS = ("s3:DeleteObject",)
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # The event source mapping polls with the function's role.
 PROCESSOR_QUEUE_ACTIONS = (
@@ -196,6 +196,13 @@ def processor_role_policy(
             statement(
                 "WriteDerivatives",
                 PROCESSOR_WRITE_DERIVATIVES_ACTIONS,
+                [objects(bucket_arn, derivatives_prefix)],
+            )
+        ],
+        [
+            statement(
+                "CleanUpDerivatives",
+                PROCESSOR_CLEANUP_DERIVATIVES_ACTIONS,
                 [objects(bucket_arn, derivatives_prefix)],
             )
         ],

@@ -195,6 +195,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.records: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.registered_outputs: dict[str, Any] = {}
+        # Resource options the graph format has no place for; tests assert protections on them.
+        self.options: dict[str, dict[str, bool]] = {}
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
@@ -214,8 +216,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 if deps.urns
             },
         }
+        options = {
+            "protect": bool(request.protect),
+            "retain_on_delete": bool(request.retainOnDelete),
+        }
         with self._lock:
             self.records[urn] = record
+            self.options[urn] = options
             self.order.append(urn)
         return response
 
@@ -307,11 +314,17 @@ def _lookup(values: Mapping[str, Any], key: str) -> Any:
     return None if value is None else _config_string(value)
 
 
-def synth(stack: str, config: Mapping[str, Any] | None = None, program: Path = PROGRAM) -> Graph:
+def synth(
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    program: Path = PROGRAM,
+    options_out: dict[str, dict[str, bool]] | None = None,
+) -> Graph:
     """Run `program` for `stack` under mocks and return the resource graph.
 
-    `config` (keys without namespace) defaults to Pulumi.<stack>.yaml. Safe to call repeatedly
-    in one process: each run gets a fresh monitor, root stack and config.
+    `config` (keys without namespace) defaults to Pulumi.<stack>.yaml; `options_out`, if given,
+    receives each URN's protect/retain_on_delete. Safe to call repeatedly in one process: each
+    run gets a fresh monitor, root stack and config.
     """
     values = dict(load_stack_config(stack) if config is None else config)
     pulumi.runtime.set_all_config(
@@ -355,6 +368,8 @@ def synth(stack: str, config: Mapping[str, Any] | None = None, program: Path = P
             }
         )
     references(resources)
+    if options_out is not None:
+        options_out.update(monitor.options)
     # The effective config: defaults filled in, exactly what the program used.
     from stacks.config import StackConfig
 

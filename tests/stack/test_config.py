@@ -1,0 +1,128 @@
+"""Stack config: Pulumi.yaml documents every key; invalid values fail naming the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from policies.synth import load_stack_config, synth
+from runtime.errors import SettingsError
+from runtime.settings import describe
+from stacks.config import INFRA_KEYS, StackConfig, config_reference, project_config_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(stack: str, **overrides: Any) -> dict[str, Any]:
+    values = load_stack_config(stack)
+    values.update(overrides)
+    return values
+
+
+def _get(values: dict[str, Any]) -> Any:
+    # Pulumi hands structured config to programs as JSON strings.
+    def get(key: str) -> str | None:
+        value = values.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value)
+
+    return get
+
+
+def test_pulumi_yaml_declares_every_key_as_config_reference_says() -> None:
+    # GIVEN the project file / THEN its config block is exactly the generated one
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "mediakit"
+    assert project["main"] == "stacks/"
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    assert project["config"] == project_config_schema()
+
+
+def test_config_reference_covers_settings_and_infra_keys() -> None:
+    keys = [row["key"] for row in config_reference()]
+    assert keys == [row["config"] for row in describe()] + [k.key for k in INFRA_KEYS]
+    for entry in project_config_schema().values():
+        assert entry["type"] in {"string", "integer", "boolean", "array"}
+        assert entry["description"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_files_use_only_declared_keys_and_validate(stack: str) -> None:
+    declared = set(project_config_schema())
+    values = load_stack_config(stack)
+    assert set(values) <= declared
+    config = StackConfig.from_config(_get(values), stack)
+    assert config.environment == stack
+
+
+def test_environment_protections_follow_environment() -> None:
+    dev = StackConfig.from_config(_get(_config("dev")), "dev")
+    prod = StackConfig.from_config(_get(_config("prod")), "prod")
+    assert (dev.protect_data, dev.force_destroy) == (False, True)
+    assert (prod.protect_data, prod.force_destroy) == (True, False)
+
+
+def test_environment_defaults_to_prod_protections() -> None:
+    # GIVEN no environment key / THEN the secure choice applies, and it needs origins
+    values = _config("prod")
+    del values["environment"]
+    assert StackConfig.from_config(_get(values), "staging").is_prod
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "value", "message"),
+    [
+        (
+            "dev",
+            "derivatives",
+            [{"name": "thumb", "max_edge": 320, "format": "gif"}],
+            "unknown format",
+        ),
+        ("dev", "maxUploadBytes", "-5", "between"),
+        ("dev", "processorTimeoutSeconds", 0, "between"),
+        ("prod", "corsOrigins", [], "at least one origin"),
+        ("prod", "corsOrigins", ["http://localhost:5173"], "not an origin"),
+        ("dev", "corsOrigins", ["*"], "not an origin"),
+        ("dev", "jwtIssuer", "http://auth.example.com/", "https URL"),
+        ("dev", "jwtIssuer", "not a url", "https URL"),
+        ("dev", "jwtAudience", [], "at least one audience"),
+        ("dev", "lambdaArchitecture", "arm32", "one of"),
+        ("dev", "lambdaPython", "3.9", "one of"),
+        ("dev", "presignReservedConcurrency", "-2", "between"),
+        ("dev", "alarmEmail", "oncall", "not an email"),
+        ("dev", "environment", "staging", "one of"),
+    ],
+)
+def test_invalid_config_names_the_key(stack: str, key: str, value: Any, message: str) -> None:
+    # GIVEN one bad value / WHEN the config is read / THEN the error names that key
+    with pytest.raises(SettingsError) as info:
+        StackConfig.from_config(_get(_config(stack, **{key: value})), stack)
+    assert info.value.key == key
+    assert str(info.value).startswith(f"{key}: ")
+    assert message in str(info.value)
+
+
+def test_missing_issuer_is_required() -> None:
+    values = _config("dev")
+    del values["jwtIssuer"]
+    with pytest.raises(SettingsError, match=r"^jwtIssuer: is required"):
+        StackConfig.from_config(_get(values), "dev")
+
+
+def test_program_refuses_bad_config_before_creating_resources() -> None:
+    # WHEN the real program runs with a bad issuer / THEN it fails naming the key
+    with pytest.raises(SettingsError, match="jwtIssuer"):
+        synth("dev", _config("dev", jwtIssuer="ftp://issuer"))
+
+
+def test_effective_config_in_graph_has_defaults_filled(dev: Any) -> None:
+    assert dev.config["jwtIssuer"] == "https://auth.dev.example.com/"
+    assert dev.config["dlqMaxReceiveCount"] == 5
+    assert dev.config["lambdaArchitecture"] == "arm64"
+    assert set(dev.config) == set(project_config_schema())

@@ -1,0 +1,223 @@
+"""Storage: key, media bucket, access-log bucket and table, per environment."""
+
+from __future__ import annotations
+
+from tests.stack.conftest import StackGraph
+
+BUCKET = "media-storage-bucket"
+LOG_BUCKET = "media-storage-log-bucket"
+KEY = "media-storage-key"
+TABLE = "media-storage-uploads"
+DIST = "media-cdn-distribution"
+
+
+def test_key_rotates_and_has_an_alias(stack: StackGraph) -> None:
+    assert stack.inputs(KEY)["enableKeyRotation"] is True
+    alias = stack.inputs("media-storage-key-alias")
+    assert alias["targetKeyId"] == stack.state(KEY)["keyId"]
+    assert alias["name"] == f"alias/mediakit-{stack.raw['stack']}"
+
+
+def test_key_policy_admits_account_roles_cloudfront_for_this_distribution_only(
+    stack: StackGraph,
+) -> None:
+    statements = stack.statements("media-storage-key-policy")
+    assert stack.inputs("media-storage-key-policy")["keyId"] == stack.state(KEY)["keyId"]
+    assert set(statements) == {
+        "AccountRootFullAccess",
+        "PresignRoleUseKey",
+        "ProcessorRoleUseKey",
+        "CloudFrontDecryptForDistribution",
+        "CloudWatchLogsEncryptLogGroups",
+        "CloudWatchAlarmsPublishEncrypted",
+    }
+    assert statements["AccountRootFullAccess"]["Principal"] == {
+        "AWS": "arn:aws:iam::123456789012:root"
+    }
+    assert statements["PresignRoleUseKey"]["Principal"] == {
+        "AWS": stack.state("media-compute-presign-role")["arn"]
+    }
+    assert statements["ProcessorRoleUseKey"]["Principal"] == {
+        "AWS": stack.state("media-compute-processor-role")["arn"]
+    }
+    cloudfront = statements["CloudFrontDecryptForDistribution"]
+    assert cloudfront["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert cloudfront["Action"] == ["kms:Decrypt"]
+    assert cloudfront["Condition"] == {"StringEquals": {"AWS:SourceArn": stack.state(DIST)["arn"]}}
+    logs = statements["CloudWatchLogsEncryptLogGroups"]
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert "ArnLike" in logs["Condition"]
+    # Nobody else: no wildcard principal anywhere.
+    assert all(s["Principal"] != "*" and s["Effect"] == "Allow" for s in statements.values())
+
+
+def test_both_buckets_are_owner_enforced_and_fully_public_blocked(stack: StackGraph) -> None:
+    for bucket in (BUCKET, LOG_BUCKET):
+        bucket_id = stack.state(bucket)["id"]
+        ownership = stack.inputs(f"{bucket}-ownership")
+        assert ownership["bucket"] == bucket_id
+        assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+        block = stack.inputs(f"{bucket}-public-access-block")
+        assert block == {
+            "bucket": bucket_id,
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        }
+
+
+def test_media_bucket_sse_kms_with_bucket_key_on_the_stack_key(stack: StackGraph) -> None:
+    sse = stack.inputs(f"{BUCKET}-sse")
+    assert sse["bucket"] == stack.state(BUCKET)["id"]
+    (rule,) = sse["rules"]
+    assert rule["bucketKeyEnabled"] is True
+    assert rule["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": stack.state(KEY)["arn"],
+    }
+
+
+def test_both_buckets_are_versioned(stack: StackGraph) -> None:
+    for bucket in (BUCKET, LOG_BUCKET):
+        versioning = stack.inputs(f"{bucket}-versioning")
+        assert versioning["versioningConfiguration"] == {"status": "Enabled"}
+        assert versioning["bucket"] == stack.state(bucket)["id"]
+
+
+def test_media_bucket_policy_tls_only_stack_key_only_cloudfront_derivatives(
+    stack: StackGraph,
+) -> None:
+    bucket_arn = stack.state(BUCKET)["arn"]
+    statements = stack.statements(f"{BUCKET}-policy")
+    assert set(statements) == {
+        "DenyInsecureTransport",
+        "DenyNonKmsEncryption",
+        "DenyOtherKmsKey",
+        "CloudFrontReadDerivatives",
+    }
+    tls = statements["DenyInsecureTransport"]
+    assert tls["Effect"] == "Deny"
+    assert tls["Principal"] == "*"
+    assert tls["Action"] == ["s3:*"]
+    assert tls["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    kms = statements["DenyOtherKmsKey"]
+    assert (kms["Effect"], kms["Action"]) == ("Deny", ["s3:PutObject"])
+    assert kms["Condition"] == {
+        "StringNotEqualsIfExists": {
+            "s3:x-amz-server-side-encryption-aws-kms-key-id": stack.state(KEY)["arn"]
+        }
+    }
+    assert statements["DenyNonKmsEncryption"]["Condition"] == {
+        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+    }
+
+    read = statements["CloudFrontReadDerivatives"]
+    assert read["Effect"] == "Allow"
+    assert read["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert read["Action"] == ["s3:GetObject"]
+    assert read["Resource"] == [f"{bucket_arn}/derivatives/*"]
+    assert read["Condition"] == {"StringEquals": {"AWS:SourceArn": stack.state(DIST)["arn"]}}
+
+
+def test_media_bucket_lifecycle_tiers_originals_and_cleans_up(stack: StackGraph) -> None:
+    rules = {r["id"]: r for r in stack.inputs(f"{BUCKET}-lifecycle")["rules"]}
+    tier = rules["tier-originals"]
+    assert tier["status"] == "Enabled"
+    assert tier["filter"] == {"prefix": "originals/"}
+    assert tier["transitions"] == [
+        {"storageClass": "STANDARD_IA", "days": 30.0},
+        {"storageClass": "GLACIER_IR", "days": 365.0},
+    ]
+    house = rules["housekeeping"]
+    assert house["filter"] == {}  # bucket-wide (CKV_AWS_300)
+    assert house["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1.0}
+    assert house["noncurrentVersionExpiration"] == {"noncurrentDays": 30.0}
+    assert house["expiration"] == {"expiredObjectDeleteMarker": True}
+
+
+def test_media_bucket_cors_only_configured_origins(stack: StackGraph) -> None:
+    (rule,) = stack.inputs(f"{BUCKET}-cors")["corsRules"]
+    assert rule["allowedOrigins"] == stack.config["corsOrigins"]
+    assert sorted(rule["allowedMethods"]) == ["GET", "HEAD", "POST", "PUT"]
+    assert rule["exposeHeaders"] == ["ETag"]
+    assert "*" not in rule["allowedOrigins"]
+
+
+def test_prod_cors_has_no_localhost(prod: StackGraph) -> None:
+    (rule,) = prod.inputs(f"{BUCKET}-cors")["corsRules"]
+    assert rule["allowedOrigins"] == ["https://app.example.com"]
+
+
+def test_media_bucket_access_logs_go_to_the_log_bucket(stack: StackGraph) -> None:
+    logging = stack.inputs(f"{BUCKET}-logging")
+    assert logging == {
+        "bucket": stack.state(BUCKET)["id"],
+        "targetBucket": stack.state(LOG_BUCKET)["id"],
+        "targetPrefix": "media/",
+    }
+
+
+def test_log_bucket_encrypted_expiring_tls_only_and_admits_log_delivery(
+    stack: StackGraph,
+) -> None:
+    (rule,) = stack.inputs(f"{LOG_BUCKET}-sse")["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    (expire,) = stack.inputs(f"{LOG_BUCKET}-lifecycle")["rules"]
+    assert expire["filter"] == {}
+    assert expire["expiration"] == {"days": float(stack.config["logRetentionDays"])}
+    assert expire["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1.0}
+
+    log_arn = stack.state(LOG_BUCKET)["arn"]
+    statements = stack.statements(f"{LOG_BUCKET}-policy")
+    assert set(statements) == {"DenyInsecureTransport", "S3ServerAccessLogsDelivery"}
+    assert statements["DenyInsecureTransport"]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    delivery = statements["S3ServerAccessLogsDelivery"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == ["s3:PutObject"]
+    assert delivery["Resource"] == [f"{log_arn}/media/*"]
+    assert delivery["Condition"] == {
+        "ArnLike": {"aws:SourceArn": stack.state(BUCKET)["arn"]},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
+
+
+def test_table_keys_index_pitr_sse_ttl_billing(stack: StackGraph) -> None:
+    table = stack.inputs(TABLE)
+    assert table["hashKey"] == "upload_id"
+    assert {"name": "upload_id", "type": "S"} in table["attributes"]
+    (index,) = table["globalSecondaryIndexes"]
+    assert index["name"] == "by_tenant"
+    assert index["projectionType"] == "ALL"
+    assert index["keySchemas"] == [
+        {"keyType": "HASH", "attributeName": "tenant"},
+        {"keyType": "RANGE", "attributeName": "created_at"},
+    ]
+    types = {a["name"]: a["type"] for a in table["attributes"]}
+    assert types == {"upload_id": "S", "tenant": "S", "created_at": "S"}
+    assert table["pointInTimeRecovery"] == {"enabled": True}
+    assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": stack.state(KEY)["arn"]}
+    assert table["ttl"] == {"enabled": True, "attributeName": "ttl"}
+    assert table["billingMode"] == "PAY_PER_REQUEST"
+
+
+def test_ttl_attribute_is_the_one_the_runtime_writes() -> None:
+    from runtime.records import TTL_ATTRIBUTE as RUNTIME_TTL
+    from stacks.storage import TTL_ATTRIBUTE
+
+    assert TTL_ATTRIBUTE == RUNTIME_TTL
+
+
+def test_prod_protects_and_retains_data_dev_does_not(dev: StackGraph, prod: StackGraph) -> None:
+    for name in (BUCKET, TABLE, KEY):
+        assert prod.protected(name)
+        assert not dev.protected(name)
+    assert prod.inputs(TABLE)["deletionProtectionEnabled"] is True
+    assert dev.inputs(TABLE)["deletionProtectionEnabled"] is False
+    assert prod.inputs(BUCKET)["forceDestroy"] is False
+    assert dev.inputs(BUCKET)["forceDestroy"] is True
+    assert dev.inputs(LOG_BUCKET)["forceDestroy"] is True
