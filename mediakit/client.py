@@ -150,10 +150,13 @@ class ApiClient:
         size: int,
         sha256: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        method: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"filename": filename, "content_type": content_type, "size": size}
         if sha256:
             body["sha256"] = sha256
+        if method:
+            body["method"] = method
         if metadata:
             body["metadata"] = dict(metadata)
         result: dict[str, Any] = self.call("POST", "/v1/uploads", body)
@@ -201,15 +204,20 @@ class ApiClient:
         *,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        method: str | None = None,
         progress: Progress | None = None,
     ) -> dict[str, Any]:
-        """Presign and send one file; returns the create-upload response."""
+        """Presign and send one file; returns the create-upload response.
+
+        `method` asks for PUT or POST (the API picks MULTIPART above its threshold anyway).
+        """
         created = self.create_upload(
             filename=path.name,
             content_type=content_type or guess_content_type(path),
             size=path.stat().st_size,
             sha256=sha256_hex(path),
             metadata=metadata,
+            method=method,
         )
         self.send(created, path, progress)
         return created

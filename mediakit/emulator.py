@@ -331,8 +331,15 @@ def _reset_runtime_clients() -> None:
         reset()
 
 
+# The handlers read os.environ, which is per process: two emulators at once would point each
+# other's Lambdas at the wrong resources, so only one may run at a time.
+_running_lock = threading.Lock()
+_running: list[Emulator] = []
+
+
 class Emulator:
-    """The whole pipeline in this process. Use as a context manager or start()/stop()."""
+    """The whole pipeline in this process (one at a time). Use as a context manager or
+    start()/stop()."""
 
     def __init__(
         self,
@@ -380,6 +387,10 @@ class Emulator:
 
     def start(self) -> DevEnv:
         """Start moto, provision, export the Lambda environment, serve the API, start polling."""
+        with _running_lock:
+            if _running:
+                raise RuntimeError("another emulator is already running in this process")
+            _running.append(self)
         try:
             return self._start()
         except BaseException:
@@ -478,6 +489,9 @@ class Emulator:
             self._moto.stop()
             self._moto = None
         self._restore_environ()
+        with _running_lock:
+            if self in _running:
+                _running.remove(self)
 
     def __enter__(self) -> DevEnv:
         return self.start()

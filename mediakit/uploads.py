@@ -116,6 +116,16 @@ def token_command(env_file: Path, tenant: str, ttl: int) -> None:
     "--content-type", default=None, envvar="MEDIAKIT_CONTENT_TYPE",
     help="Declared content type (default: guessed from each file name).",
 )  # fmt: skip
+@click.option(
+    "--method", type=click.Choice(["PUT", "POST"], case_sensitive=False), default=None,
+    envvar="MEDIAKIT_UPLOAD_METHOD",
+    help="Ask for a presigned PUT (default) or a browser-style form POST; files above the "
+    "multipart threshold always go multipart.",
+)  # fmt: skip
+@click.option(
+    "--meta", "metadata", multiple=True, metavar="KEY=VALUE",
+    help="Metadata stored with the upload (repeatable).",
+)  # fmt: skip
 def upload_command(
     files: tuple[Path, ...],
     env_file: Path,
@@ -125,6 +135,8 @@ def upload_command(
     wait: bool,
     timeout: float,
     content_type: str | None,
+    method: str | None,
+    metadata: tuple[str, ...],
 ) -> None:
     """Upload FILES through the API (presign, then send to S3) and print each status record.
 
@@ -132,6 +144,12 @@ def upload_command(
     """
     from mediakit.client import ApiError
 
+    meta: dict[str, str] = {}
+    for item in metadata:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--meta")
+        meta[key] = value
     client = _client(env_file, tenant, api_url, token)
     failures = 0
     for path in files:
@@ -139,7 +157,13 @@ def upload_command(
             with click.progressbar(
                 length=path.stat().st_size, label=path.name, file=sys.stderr
             ) as bar:
-                created = client.upload(path, content_type=content_type, progress=bar.update)
+                created = client.upload(
+                    path,
+                    content_type=content_type,
+                    metadata=meta,
+                    method=method.upper() if method else None,
+                    progress=bar.update,
+                )
             record = client.wait(created, timeout=timeout) if wait else client.status(created)
         except (ApiError, OSError) as exc:
             failures += 1

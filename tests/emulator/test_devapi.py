@@ -172,3 +172,15 @@ def test_api_handler_crash_is_500_json(
     # THEN the client sees a 500 JSON error, not a dropped connection
     assert resp.status == 500
     assert json.loads(resp.body)["error"]["code"] == "internal_error"
+
+
+def test_second_emulator_in_same_process_is_refused(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a running emulator (the handlers share this process's environment)
+    from mediakit.emulator import Emulator
+
+    # WHEN another one is started
+    with pytest.raises(RuntimeError, match="already running"):
+        Emulator().start()
+    # THEN the running one is untouched and still serving
+    resp = request("GET", f"{fake_emulator.env.api_url}/v1/uploads", headers=_auth(fake_emulator))
+    assert resp.status == 200

@@ -126,3 +126,20 @@ def test_cli_status_unknown_id_fails_with_json_error(env_file: Path) -> None:
     # THEN the command fails and shows the API's error body
     assert result.exit_code == 1
     assert '"error"' in result.stderr
+
+
+def test_cli_upload_form_post_with_metadata(env_file: Path, jpeg_file: Path) -> None:
+    # GIVEN the browser-style form POST and a metadata pair
+    # WHEN the file is uploaded with --method POST
+    result = CliRunner().invoke(
+        cli,
+        [
+            "upload", str(jpeg_file), "--env-file", str(env_file),
+            "--method", "post", "--meta", "album=summer", "--wait",
+        ],
+    )  # fmt: skip
+    # THEN it completes like a PUT and keeps the metadata
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["status"] == "completed"
+    assert record["metadata"] == {"album": "summer"}
