@@ -33,3 +33,6 @@ from mediakit.synth import synth_command  # noqa: E402
 
 cli.add_command(build_command)
 cli.add_command(synth_command)
+from mediakit.check import check_command  # noqa: E402
+
+cli.add_command(check_command)
