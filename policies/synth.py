@@ -346,7 +346,8 @@ def synth(
     _sync_await(run_pulumi_func(program_run))
 
     resources: list[dict[str, Any]] = []
-    for urn in monitor.order:
+    # Registration order depends on thread timing; URN order makes the graph byte-stable.
+    for urn in sorted(monitor.order):
         record = monitor.records[urn]
         registration = monitor.resources.get(urn)
         custom = record["custom"]
