@@ -264,6 +264,7 @@ def _working_copy(image: Image.Image) -> Image.Image:
         return image.convert("I").point(lambda v: v / 256).convert("L")
     if mode == "RGBA" or image.has_transparency_data:
         # Premultiplied alpha, so transparent pixels' hidden colour does not bleed into edges.
+        # Pillow's resize() would premultiply too, but per call and per band; once is enough.
         rgba = image if mode == "RGBA" else image.convert("RGBA")
         return rgba.convert("RGBa")
     return image.convert("RGB")

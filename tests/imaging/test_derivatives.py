@@ -119,6 +119,35 @@ def test_derivatives_carry_no_metadata(
         assert b"taken at home" not in d.body
 
 
+@pytest.mark.parametrize("source_format", ["JPEG", "PNG", "WEBP"])
+def test_unresized_unrotated_derivative_carries_no_metadata(
+    source_format: str, encode: Encode, reopen: Reopen
+) -> None:
+    # GIVEN a small upright image (no resize, no rotation needed) full of metadata
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = encode(
+        Image.new("RGB", (40, 30), (20, 140, 60)),
+        source_format,
+        exif=camera_exif(orientation=1),
+        icc_profile=srgb,
+        xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><secret/></x:xmpmeta>',
+    )
+    declared = imaging.sniff_type(data)
+    assert declared is not None
+    settings = Settings(derivatives=ALL_FORMATS)
+
+    # WHEN processed: every derivative is the original size, encoded straight from the decode
+    result = _run(data, declared, settings, include_gps=True)
+
+    # THEN none of them carries the source's metadata
+    assert result.exif["make"] == "Mediakit"
+    for d in result.derivatives:
+        assert (d.width, d.height) == (40, 30)
+        _assert_no_metadata(reopen(d.body))
+        assert b"xmpmeta" not in d.body
+        assert b"Mediakit" not in d.body
+
+
 @pytest.mark.parametrize(("spec_format", "fmt"), [("png", "PNG"), ("webp", "WEBP")])
 def test_alpha_preserved_for_png_and_webp(
     spec_format: str, fmt: str, sample_bytes: Callable[[str], bytes], reopen: Reopen
