@@ -192,28 +192,30 @@ def _process(record: UploadRecord, ref: SourceRef, deps: Deps) -> str:
     return "completed"
 
 
-def _read_original(record: UploadRecord, ref: SourceRef, deps: Deps) -> bytes:
+def _read_original(ref: SourceRef, deps: Deps) -> bytes:
     """Fetch exactly the version the event named, refusing anything over the size cap."""
     limit = deps.settings.max_upload_bytes
     versioned = ref.version_id not in ("", "null")
     version: dict[str, Any] = {"VersionId": ref.version_id} if versioned else {}
     try:
-        head = deps.s3.head_object(Bucket=ref.bucket, Key=ref.key, **version)
-        if head["ContentLength"] > limit:
-            raise PermanentFault(
-                f"the object has {head['ContentLength']} bytes, over the limit of {limit}",
-                code="too_large",
-            )
-        body = deps.s3.get_object(Bucket=ref.bucket, Key=ref.key, **version)["Body"]
-        data = body.read(limit + 1)
-    except PermanentFault:
-        raise
+        # The bucket is versioned: a delete leaves the version readable behind a delete
+        # marker, so ask about the current object to learn whether the upload was removed.
+        deps.s3.head_object(Bucket=ref.bucket, Key=ref.key)
+        obj = deps.s3.get_object(Bucket=ref.bucket, Key=ref.key, **version)
     except Exception as exc:
         if is_not_found(exc):
             raise PermanentFault(
                 "the object was removed before processing", code="object_missing"
             ) from None
         raise
+    body = obj["Body"]
+    if obj["ContentLength"] > limit:
+        body.close()
+        raise PermanentFault(
+            f"the object has {obj['ContentLength']} bytes, over the limit of {limit}",
+            code="too_large",
+        )
+    data = body.read(limit + 1)
     if len(data) > limit:
         raise PermanentFault(f"the object is over the limit of {limit} bytes", code="too_large")
     return data
@@ -222,7 +224,7 @@ def _read_original(record: UploadRecord, ref: SourceRef, deps: Deps) -> bytes:
 def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
     """Validate and render, write derivatives; the completed-record fields come back."""
     settings, resources = deps.settings, deps.resources
-    data = _read_original(record, ref, deps)
+    data = _read_original(ref, deps)
     if len(data) != record["size"]:
         raise PermanentFault(
             f"the object has {len(data)} bytes, {record['size']} were declared",

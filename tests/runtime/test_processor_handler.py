@@ -145,12 +145,37 @@ def test_processor_object_over_size_limit_fails_too_large(pipeline: Pipeline) ->
 def test_processor_object_deleted_before_processing_fails_object_missing(
     pipeline: Pipeline,
 ) -> None:
-    # GIVEN an event for an object version that no longer exists
+    # GIVEN an uploaded object deleted (a delete marker) before its event was processed
     created = pipeline.create(JPEG)
-    event = s3_body(pipeline.resources.bucket, created["key"], version_id="gone", sequencer="01")
-    # WHEN it is processed THEN the record fails object_missing and the message is acknowledged
+    pipeline.put(created, JPEG)
+    event = pipeline.event_for(created["key"])
+    pipeline.s3.delete_object(Bucket=pipeline.resources.bucket, Key=created["key"])
+    # WHEN the event is processed THEN the record fails object_missing, message acknowledged
     assert pipeline.process(event) == {"batchItemFailures": []}
     assert pipeline.record(created["upload_id"])["error"]["code"] == "object_missing"
+
+
+def test_processor_delete_during_processing_leaves_no_derivatives(pipeline: Pipeline) -> None:
+    # GIVEN an upload whose owner deletes it while the processor is rendering
+    created = pipeline.create(JPEG)
+    pipeline.put(created, JPEG)
+    real_process = pipeline.ingest.process
+
+    def process_then_delete(*args: Any, **kwargs: Any) -> Any:
+        rendered = real_process(*args, **kwargs)
+        assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 200
+        return rendered
+
+    pipeline.ingest.process = process_then_delete
+    # WHEN processing finishes after the delete
+    response = pipeline.process(pipeline.event_for(created["key"]))
+    # THEN the record stays deleted and the derivatives written meanwhile are removed again
+    assert response == {"batchItemFailures": []}
+    assert pipeline.record(created["upload_id"])["status"] == "deleted"
+    prefix = f"derivatives/tenant-a/{created['upload_id']}/"
+    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.resources.bucket, Prefix=prefix)
+    assert listed.get("Contents", []) == []
+    assert pipeline.published() == []
 
 
 def test_processor_event_for_deleted_upload_is_acknowledged(pipeline: Pipeline) -> None:
