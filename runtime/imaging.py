@@ -46,10 +46,6 @@ TYPE_MISMATCH = "type_mismatch"
 DECOMPRESSION_BOMB = "decompression_bomb"
 TRUNCATED = "truncated"
 
-# A truncated upload must fail, never be served as half a grey picture. Pillow's default is
-# already False; this pins it in case anything imported earlier flipped the process-wide switch.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
-
 # Sniffed content type -> Pillow format name (also the only plugin allowed to open it).
 PILLOW_FORMATS: dict[str, str] = {
     "image/jpeg": "JPEG",
@@ -225,6 +221,9 @@ def render_derivatives(
     if image.format in ("JPEG", "MPO"):
         # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size while staying >= largest.
         image.draft(None, largest)
+    # Pillow reads this process-wide switch at decode time: re-pin it in case a library loaded
+    # since import flipped it, so a truncated file always fails instead of decoding half grey.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

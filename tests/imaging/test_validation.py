@@ -178,8 +178,20 @@ def test_process_image_truncated_jpeg(
 
     # WHEN processed
     # THEN the fault is truncated (Pillow must not fill the rest with grey)
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     assert _fault(data, "image/jpeg", settings).code == imaging.TRUNCATED
+
+
+def test_process_image_truncated_even_if_switch_flipped(
+    sample_bytes: Callable[[str], bytes], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN some other library turned on Pillow's LOAD_TRUNCATED_IMAGES
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+
+    # WHEN the truncated sample is processed
+    fault = _fault(sample_bytes("truncated.jpg"), "image/jpeg", settings)
+
+    # THEN it still fails as truncated
+    assert fault.code == imaging.TRUNCATED
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.9], ids=["half", "most"])
