@@ -93,7 +93,8 @@ def _lambda_provided(tmp_path: Path) -> Path:
     provided.mkdir()
     for name in LAMBDA_PROVIDED:
         spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
+        assert spec is not None, name
+        assert spec.origin is not None, name
         origin = Path(spec.origin)
         source = origin.parent if origin.name == "__init__.py" else origin
         (provided / source.name).symlink_to(source)
