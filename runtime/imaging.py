@@ -354,6 +354,10 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     return colour
 
 
+# Pillow mode -> ICC header colour space signature (trailing spaces stripped).
+_ICC_SPACES = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}
+
+
 @lru_cache(maxsize=8)
 def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     """A cached profile -> sRGB transform, or None for sRGB, unusable or mismatched profiles."""
@@ -362,6 +366,10 @@ def _transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        # A profile for another colour space than the pixels' (say, a Lab profile on RGB
+        # data) is a broken file: transforming would garble colours, ignoring it does not.
+        if source.profile.xcolor_space.strip() != _ICC_SPACES.get(mode):
+            return None
         if "srgb" in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
             return None
         return ImageCms.buildTransform(

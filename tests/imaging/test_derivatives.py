@@ -356,23 +356,38 @@ def test_pixel_formats_complete(
         assert max(out.size) <= 64
 
 
-def test_wide_gamut_profile_converted_and_dropped(encode: Encode, reopen: Reopen) -> None:
-    # GIVEN a pure-red image tagged with a LAB profile (anything that is not sRGB)
-    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    red = Image.new("RGB", (40, 40), (255, 0, 0))
-    tagged = encode(red, "PNG", icc_profile=srgb)
+def test_non_srgb_profile_converted_then_dropped(
+    swapped_rgb_profile: bytes, encode: Encode, reopen: Reopen
+) -> None:
+    # GIVEN pure red pixels tagged with a profile whose red primary is sRGB's green
+    data = encode(Image.new("RGB", (40, 40), (255, 0, 0)), "PNG", icc_profile=swapped_rgb_profile)
     settings = Settings(derivatives=(DerivativeSpec("d", 32, "png"),))
 
-    # WHEN an sRGB-tagged image is processed
-    out = reopen(_run(tagged, "image/png", settings).derivatives[0].body)
+    # WHEN processed
+    out = reopen(_run(data, "image/png", settings).derivatives[0].body)
 
-    # THEN its colours pass through untouched and the profile is dropped
-    assert out.getpixel((3, 3)) == (255, 0, 0)
+    # THEN the colour was converted to sRGB (green) and the profile is not embedded
+    r, g, b = out.getpixel((3, 3))  # type: ignore[misc]
+    assert g > 200
+    assert r < 80
+    assert b < 80
     assert "icc_profile" not in out.info
-    # AND a profile that does not fit the pixels is ignored rather than failing the upload
-    mismatched = encode(red, "PNG", icc_profile=lab)
-    out = reopen(_run(mismatched, "image/png", settings).derivatives[0].body)
+
+
+@pytest.mark.parametrize("profile", ["sRGB", "LAB"])
+def test_srgb_or_mismatched_profile_leaves_pixels_alone(
+    profile: str, encode: Encode, reopen: Reopen
+) -> None:
+    # GIVEN pure red tagged as sRGB, or with a Lab profile that does not fit RGB pixels
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile(profile)).tobytes()  # type: ignore[arg-type]
+    data = encode(Image.new("RGB", (40, 40), (255, 0, 0)), "PNG", icc_profile=icc)
+    settings = Settings(derivatives=(DerivativeSpec("d", 32, "png"),))
+
+    # WHEN processed
+    out = reopen(_run(data, "image/png", settings).derivatives[0].body)
+
+    # THEN the pixels pass through untouched and the profile is dropped
+    assert out.getpixel((3, 3)) == (255, 0, 0)
     assert "icc_profile" not in out.info
 
 
