@@ -12,6 +12,9 @@ Decisions worth knowing:
   (Display P3 phones, Adobe RGB, CMYK print files) are converted to sRGB with LittleCMS, after
   resizing so the transform runs on few pixels; the profile itself is never copied.
 - Derivatives carry no metadata at all: no EXIF (so no GPS), no XMP, no ICC, no comments.
+- Speed: one decode (JPEG DCT-scaled when the largest derivative allows), largest derivative
+  first and each smaller one from the previous result, box reduce + bicubic split across cores,
+  rotation applied to the small results. bench/thumbnails.py compares this with pyvips.
 """
 
 from __future__ import annotations
