@@ -3,6 +3,7 @@ transient versus permanent faults."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -361,3 +362,32 @@ def test_handler_reads_env_and_processes_sqs_batch(
     # THEN it reports no failures and the upload completed
     assert response == {"batchItemFailures": []}
     assert pipeline.record(created["upload_id"])["status"] == "completed"
+
+
+_RANK = {"pending_upload": 0, "uploaded": 1, "processing": 2, "completed": 3, "failed": 3}
+
+
+def test_processor_any_event_order_never_regresses_and_announces_once(
+    pipeline: Pipeline,
+) -> None:
+    # GIVEN, for every ordering, an upload with two versions and a duplicated first event
+    small = image_bytes(32, 24)
+    for order in itertools.permutations(range(3)):
+        created = pipeline.create(small)
+        bucket, key = pipeline.resources.bucket, created["key"]
+        v1 = pipeline.s3.put_object(Bucket=bucket, Key=key, Body=small)["VersionId"]
+        v2 = pipeline.s3.put_object(Bucket=bucket, Key=key, Body=small)["VersionId"]
+        bodies = [
+            s3_body(bucket, key, version_id=v1, sequencer="0001", size=len(small)),
+            s3_body(bucket, key, version_id=v1, sequencer="0001", size=len(small)),
+            s3_body(bucket, key, version_id=v2, sequencer="0002", size=len(small)),
+        ]
+        # WHEN the events arrive in this order, one batch each
+        ranks = []
+        for i in order:
+            assert pipeline.process(bodies[i]) == {"batchItemFailures": []}
+            ranks.append(_RANK[pipeline.record(created["upload_id"])["status"]])
+        # THEN the status only moves forward, ends completed, and one event went out
+        assert ranks == sorted(ranks), order
+        assert pipeline.record(created["upload_id"])["status"] == "completed"
+        assert len(pipeline.published()) == 1
