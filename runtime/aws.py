@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
+# botocore's data loader (parsed service models) outlives reset(): the models are immutable, and
+# re-parsing them dominated the cost of re-creating clients in tests and emulator restarts.
+_loader: Any = None
 
 # Error codes AWS services use for throttling and server-side trouble: retry, never fail a record.
 TRANSIENT_CODES = frozenset(
@@ -80,13 +83,25 @@ def client(service: str) -> Any:
         return existing
     with _lock:
         if service not in _clients:
-            import boto3
-
-            session: Any = _clients.get("__session__")
-            if session is None:
-                session = _clients["__session__"] = boto3.session.Session()
-            _clients[service] = session.client(service, config=client_config(service))
+            _clients[service] = _session().client(service, config=client_config(service))
         return _clients[service]
+
+
+def _session() -> Any:
+    """One boto3 session per reset(); credentials and endpoints are read afresh each time."""
+    global _loader
+    session = _clients.get("__session__")
+    if session is None:
+        import boto3
+        import botocore.session
+
+        core = botocore.session.get_session()
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+        session = _clients["__session__"] = boto3.session.Session(botocore_session=core)
+    return session
 
 
 def s3() -> S3Client:

@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -52,8 +51,8 @@ def pipeline(aws_env: None, settings: Settings) -> Iterator[Pipeline]:
         s3 = aws.s3()
         ddb = aws.dynamodb()
         events = aws.events()
-        sqs = boto3.client("sqs", region_name=REGION)
-        key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+        sqs = aws.client("sqs")
+        key_arn = aws.client("kms").create_key()["KeyMetadata"]["Arn"]
         bucket, table, bus = "media-test-bucket", "uploads-test", "media-test-bus"
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
