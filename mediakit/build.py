@@ -30,7 +30,9 @@ DEFAULT_PYTHON = "3.14"
 # The runtime imports boto3 (provided by Lambda) and Pillow (vendored here).
 VENDORED = ("pillow>=12",)
 # Bump when the archive layout changes, so content-addressed artifacts are rebuilt.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+# Content-addressed artifacts per target kept in .mediakit/build (older ones are deleted).
+KEEP_ARTIFACTS = 4
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644
 _EXEC_MODE = 0o100755
@@ -135,7 +137,8 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
             info.create_system = 3  # unix, so external_attr carries the mode
             mode = _EXEC_MODE if name.endswith(".so") or ".so." in name else _FILE_MODE
             info.external_attr = mode << 16
-            zf.writestr(info, files[name], compresslevel=9)
+            # Level 6: a third of level 9's time for 0.3% more bytes (Pillow's .so dominate).
+            zf.writestr(info, files[name], compresslevel=6)
     return buf.getvalue()
 
 
@@ -178,8 +181,18 @@ def ensure_artifact(target: Target, root: Path = ROOT, cache_dir: Path = CACHE_D
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)  # atomic: a concurrent synth never reads half a zip
+        _prune(path.parent, target, keep=KEEP_ARTIFACTS)
     data = path.read_bytes()
     return Artifact(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _prune(build_dir: Path, target: Target, keep: int) -> None:
+    """Drop all but the `keep` newest artifacts of `target` (each is several MB)."""
+    artifacts = sorted(
+        build_dir.glob(f"{target.name}-*.zip"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for old in artifacts[keep:]:
+        old.unlink(missing_ok=True)
 
 
 @click.command("build")

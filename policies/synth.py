@@ -25,6 +25,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from stacks.config import StackConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "mediakit"
 PROGRAM = ROOT / "stacks" / "__main__.py"
@@ -234,11 +236,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def plain(value: Any) -> Any:
-    """JSON-safe copy: secrets unwrapped, assets/archives as their path, unknowns as None."""
+    """JSON-safe copy with sorted keys: secrets unwrapped, assets/archives as their path."""
     if isinstance(value, Mapping):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return plain(value.get("value"))
-        return {str(k): plain(v) for k, v in value.items() if not str(k).startswith("__")}
+        # Sorted: protobuf maps come back in no fixed order, and the graph must be byte-stable.
+        items = sorted((str(k), v) for k, v in value.items() if not str(k).startswith("__"))
+        return {k: plain(v) for k, v in items}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, pulumi.Asset | pulumi.Archive):
@@ -372,8 +376,6 @@ def synth(
     if options_out is not None:
         options_out.update(monitor.options)
     # The effective config: defaults filled in, exactly what the program used.
-    from stacks.config import StackConfig
-
     effective = StackConfig.from_config(lambda k: _lookup(values, k), stack).values()
     return {
         "project": PROJECT,
