@@ -97,7 +97,7 @@ def default_deps() -> Deps:
 
 def handle_message(body: str, deps: Deps) -> list[str]:
     """Process every object in one SQS message body; returns an outcome per object.
-    Raises (for a retry) only on faults worth retrying."""
+    Permanent faults end here (record failed); an exception means "retry this message"."""
     try:
         created = events.parse_s3_notification(body)
     except MalformedEvent as exc:
