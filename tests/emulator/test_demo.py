@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from mediakit.cli import cli
+from mediakit.demo import Outcome
 
 
 def test_demo_exits_zero_with_outputs(tmp_path: Path) -> None:
@@ -25,3 +27,52 @@ def test_demo_exits_zero_with_outputs(tmp_path: Path) -> None:
     assert (out / "camera-photo.jpg" / "thumb.jpeg").is_file()
     with Image.open(out / "contact-sheet.png") as sheet:
         assert sheet.format == "PNG"
+
+
+def _outcome(expected: str, code: str | None, **kw: object) -> Outcome:
+    o = Outcome(
+        filename="f.jpg",
+        path=Path("f.jpg"),
+        content_type="image/jpeg",
+        expected_status=expected,
+        expected_code=code,
+        description="d",
+    )
+    for k, v in kw.items():
+        setattr(o, k, v)
+    return o
+
+
+@pytest.mark.parametrize(
+    ("outcome", "problem"),
+    [
+        (_outcome("completed", None, record={"status": "completed", "derivatives": [{}]}), None),
+        (_outcome("completed", None, record={"status": "completed", "derivatives": []}), "without"),
+        (_outcome("completed", None, record={"status": "processing"}), "got processing"),
+        (
+            _outcome(
+                "failed", "truncated", record={"status": "failed", "error": {"code": "truncated"}}
+            ),
+            None,
+        ),
+        (
+            _outcome("failed", "truncated", record={"status": "failed", "error": {"code": "x"}}),
+            "got x",
+        ),
+        (_outcome("failed", "truncated", record={"status": "completed"}), "got completed"),
+        (
+            _outcome(
+                "failed", "unsupported_media_type", api_error={"code": "unsupported_media_type"}
+            ),
+            None,
+        ),
+    ],
+)
+def test_demo_outcome_mismatch(outcome: Outcome, problem: str | None) -> None:
+    # GIVEN an expectation and what happened / WHEN compared / THEN a mismatch is named or not
+    found = outcome.mismatch()
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
