@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def _stack_json(r: StackReport) -> dict[str, Any]:
         "unused_suppressions": [_suppression_json(s) for s in r.triage.unused],
         "suppression_errors": r.suppression_errors,
         "scanned_per_type": dict(sorted(r.scanned.items())),
+        "passed_per_check": dict(sorted(Counter(p.check_id for p in r.passed).items())),
     }
 
 

@@ -367,6 +367,10 @@ def _references(res: _Exported, by_urn: Mapping[str, _Exported], index: Any) -> 
     mocks' unique ids and ARNs)."""
     refs: dict[str, list[str]] = defaultdict(list)
     for key, urns in res.property_dependencies.items():
+        if res.inputs.get(key) is None:
+            # checkov fills a missing attribute from its reference: a dependency recorded for
+            # an input that is not set would make an absent setting look configured.
+            continue
         for urn in urns:
             target = by_urn.get(urn)
             if target is None or target.urn == res.urn:
