@@ -30,11 +30,13 @@ import click
 def synth_command(stack: str, out_file: Path | None) -> None:
     """Run the Pulumi program offline under mocks and write the resource graph JSON."""
     from policies.synth import synth
+    from runtime.errors import SettingsError
 
     started = time.perf_counter()
     try:
         graph = synth(stack)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, SettingsError) as exc:
+        # A bad config value is the user's to fix: show the key, not a traceback.
         raise click.ClickException(str(exc)) from None
     text = json.dumps(graph, indent=2, sort_keys=False) + "\n"
     if out_file is None:

@@ -135,3 +135,13 @@ def test_cli_synth_prod_writes_the_graph_within_ten_seconds(tmp_path: Path) -> N
     assert graph["stack"] == "prod"
     assert set(graph["outputs"]) == OUTPUTS
     assert elapsed < 10, f"synth --stack prod took {elapsed:.1f}s"
+
+
+def test_cli_synth_unknown_stack_fails_with_a_message() -> None:
+    from click.testing import CliRunner
+
+    from mediakit.cli import cli
+
+    result = CliRunner().invoke(cli, ["synth", "--stack", "nope"])
+    assert result.exit_code == 1
+    assert "Pulumi.nope.yaml" in result.output
