@@ -313,22 +313,11 @@ def _queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any
     }
 
 
-def _real_handler(module: str) -> Handler:
-    import importlib
-
-    handler: Handler = importlib.import_module(module).handler
-    return handler
-
-
 def _reset_runtime_clients() -> None:
-    """Drop the runtime's cached boto3 clients so they pick up the emulator's endpoint."""
-    try:
-        from runtime import aws
-    except ImportError:
-        return
-    reset = getattr(aws, "reset", None)
-    if callable(reset):
-        reset()
+    """Drop the runtime's cached boto3 clients and settings so they follow os.environ."""
+    from runtime import aws
+
+    aws.reset()
 
 
 # The handlers read os.environ, which is per process: two emulators at once would point each
@@ -435,8 +424,12 @@ class Emulator:
         self.resources = res
         self._export_environ(endpoint, res)
 
-        presign = self.presign_handler or _real_handler("runtime.presign")
-        processor = self.processor_handler or _real_handler("runtime.processor")
+        # The real Lambda entry points unless a test hands in stand-ins.
+        from runtime import presign as presign_module
+        from runtime import processor as processor_module
+
+        presign: Handler = self.presign_handler or presign_module.handler
+        processor: Handler = self.processor_handler or processor_module.handler
 
         gateway = Gateway(
             handler=presign,
