@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, help="a JPEG to use instead of the 12 MP sample")
     args = parser.parse_args(argv)
 
+    load, cpus = os.getloadavg()[0], len(os.sched_getaffinity(0))
     data = args.image.read_bytes() if args.image else large_jpeg()
     settings = Settings()
     ours, vips = _ours(data, settings), _pyvips_renderer(data, settings)
@@ -89,9 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"image       {len(data) / 1e6:.1f} MB JPEG ({'--image' if args.image else 'sample'})")
     print(f"derivatives {specs}")
     print(
-        f"cpus        {len(os.sched_getaffinity(0))}; "
+        f"cpus        {cpus}; "
         f"pyvips {pyvips.__version__} / libvips {pyvips.version(0)}.{pyvips.version(1)}"
     )
+    # A previous run of this script alone leaves up to ~1 in the 1-minute average.
+    busy = "  <- machine busy: ratio not comparable" if load > max(1.0, 0.75 * cpus) else ""
+    print(f"load avg    {load:.2f} (1 min, before the runs){busy}")
     print(f"runs        {args.runs} each, alternating; median (min..max) ms")
     print(f"ours        {ours_med:7.1f}  ({min(ours_ms):.1f}..{max(ours_ms):.1f})")
     print(f"pyvips      {vips_med:7.1f}  ({min(vips_ms):.1f}..{max(vips_ms):.1f})")
