@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mediakit import jwt
-from runtime.errors import MediakitError, NotFound, PayloadTooLarge, Unauthorized
+from runtime.errors import BadRequest, MediakitError, NotFound, PayloadTooLarge, Unauthorized
 
 log = logging.getLogger("mediakit.devapi")
 
@@ -336,22 +336,55 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: DevApiServer
     protocol_version = "HTTP/1.1"
 
-    def _serve(self) -> None:
-        started = time.monotonic()
+    def _read_body(self) -> bytes | None:
+        """The request body, de-chunked; None when it exceeds API Gateway's limit."""
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    # Trailers, if any, end with an empty line.
+                    while self.rfile.readline().strip():
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY_BYTES:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_BODY_BYTES:
-            status, headers, body = _error(PayloadTooLarge("request body exceeds 10 MB"), {})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _exchange(self) -> tuple[int, dict[str, str], bytes]:
+        try:
+            raw = self._read_body()
+        except ValueError:
             self.close_connection = True
-        else:
-            raw = self.rfile.read(length) if length else b""
-            status, headers, body = self.server.gateway.handle(
-                self.command,
-                self.path,
-                dict(self.headers.items()),
-                raw,
-                host=self.headers.get("host", ""),
-                source_ip=self.client_address[0],
-            )
+            return _error(BadRequest("malformed request body framing"), {})
+        if raw is None:
+            # The unread rest of the body would be taken for the next request.
+            self.close_connection = True
+            return _error(PayloadTooLarge("request body exceeds 10 MB"), {})
+        # Repeated headers reach the Lambda comma-joined, as API Gateway sends them.
+        merged: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            merged[key] = f"{merged[key]},{value}" if key in merged else value
+        return self.server.gateway.handle(
+            self.command,
+            self.path,
+            merged,
+            raw,
+            host=self.headers.get("host", ""),
+            source_ip=self.client_address[0],
+        )
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        status, headers, body = self._exchange()
         self.send_response(status)
         for k, v in headers.items():
             for line in v.split("\n") if k == "set-cookie" else [v]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -184,3 +185,65 @@ def test_second_emulator_in_same_process_is_refused(fake_emulator: FakeEmulator)
     # THEN the running one is untouched and still serving
     resp = request("GET", f"{fake_emulator.env.api_url}/v1/uploads", headers=_auth(fake_emulator))
     assert resp.status == 200
+
+
+def _raw(fake: FakeEmulator, method: str, headers: dict[str, str], body: Any, **kw: Any) -> Any:
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection(urlsplit(fake.env.api_url).netloc, timeout=10)
+    try:
+        conn.request(method, "/v1/uploads", body=body, headers=headers, **kw)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_api_chunked_body_reaches_handler_whole(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a JSON body sent with chunked transfer encoding
+    headers = {**_auth(fake_emulator), "content-type": "application/json"}
+    chunks = iter([b'{"filename": ', b'"a.jpg"}'])
+    # WHEN it is POSTed
+    status, _ = _raw(fake_emulator, "POST", headers, chunks, encode_chunked=True)
+    # THEN the handler sees the reassembled body
+    assert status == 200
+    assert fake_emulator.handlers.api_events[-1]["body"] == '{"filename": "a.jpg"}'
+
+
+def test_api_body_over_10_mb_is_413(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a request announcing a body above API Gateway's 10 MB payload limit
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection(urlsplit(fake_emulator.env.api_url).netloc, timeout=10)
+    conn.putrequest("POST", "/v1/uploads")
+    conn.putheader("authorization", _auth(fake_emulator)["authorization"])
+    conn.putheader("content-length", str(10 * 1024 * 1024 + 1))
+    conn.endheaders()
+    # WHEN the server sees the headers
+    resp = conn.getresponse()
+    payload = json.loads(resp.read())
+    conn.close()
+    # THEN it refuses before reading the body or calling the handler
+    assert resp.status == 413
+    assert payload["error"]["code"] == "too_large"
+
+
+def test_api_repeated_headers_are_comma_joined(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a request carrying the same header twice
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection(urlsplit(fake_emulator.env.api_url).netloc, timeout=10)
+    conn.putrequest("GET", "/v1/uploads")
+    conn.putheader("authorization", _auth(fake_emulator)["authorization"])
+    conn.putheader("x-tag", "a")
+    conn.putheader("x-tag", "b")
+    conn.endheaders()
+    # WHEN it is served
+    status = conn.getresponse().status
+    conn.close()
+    # THEN the event has one comma-joined value, as API Gateway builds it
+    assert status == 200
+    assert fake_emulator.handlers.api_events[-1]["headers"]["x-tag"] == "a,b"
