@@ -87,7 +87,7 @@ def _row(o: Outcome) -> list[str]:
         )
     else:
         detail = o.code or "-"
-    size = r.get("size") if r else o.path.stat().st_size
+    size = r.get("size") or o.path.stat().st_size
     return [o.filename, o.status, _human(size), dims, camera, detail]
 
 
@@ -173,10 +173,13 @@ def run_demo(
                     metadata={"sample": o.filename},
                 )
                 o.upload_id = str(created["upload_id"])
-                client.send(created, path)
                 o.record = {"status_url": created.get("status_url"), "upload_id": o.upload_id}
+                client.send(created, path)
             except ApiError as exc:
+                # Rejected by the API, or S3 refused the bytes: either way nothing to wait for.
                 o.api_error = exc.to_json()["error"]
+                o.upload_id = ""
+                o.record = {}
             echo(
                 f"  uploaded {o.filename:28} {o.content_type:11} -> "
                 + (o.upload_id or f"rejected {o.code}")

@@ -76,3 +76,24 @@ def test_demo_outcome_mismatch(outcome: Outcome, problem: str | None) -> None:
     else:
         assert found is not None
         assert problem in found
+
+
+def test_demo_exits_non_zero_on_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a sample set whose one valid JPEG is (wrongly) expected to fail
+    from mediakit import samples
+    from tests.emulator.conftest import jpeg_bytes
+
+    def one_sample(out_dir: Path) -> list[samples.Sample]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "ok.jpg"
+        path.write_bytes(jpeg_bytes((64, 48)))
+        return [samples.Sample(path, "ok.jpg", "image/jpeg", "failed", "truncated", "valid")]
+
+    monkeypatch.setattr(samples, "generate_samples", one_sample)
+    # WHEN the demo runs
+    result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "out")])
+    # THEN it names the mismatch and exits non-zero
+    assert result.exit_code == 1, result.output
+    assert "MISMATCH ok.jpg" in result.output
+    assert "expected failed (truncated), got completed" in result.output
+    assert "demo FAILED" in result.output
