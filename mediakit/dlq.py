@@ -1,0 +1,334 @@
+"""`mediakit dlq`: look at, redrive and purge the ingest dead-letter queue, on `mediakit dev`
+(its env file) or a deployed stack (`pulumi stack output --json` saved to a file).
+
+Each dead message is shown with the upload it is about (parsed from the S3 notification), how
+often it was received and the last transient failure the processor noted on the status record
+(`last_error`). Looking is a receive with a short visibility timeout that is handed back at once,
+so messages being looked at by someone else at that moment are not listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mediakit.emulator import DEFAULT_ENV_FILE
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    from runtime.records import Store
+
+# Long enough to page through a DLQ without seeing a message twice; returned right after.
+PEEK_VISIBILITY_SECONDS = 30
+_BATCH = 10
+
+
+@dataclass(frozen=True)
+class DlqTarget:
+    """Where the queues and the status table are, and the clients to reach them."""
+
+    sqs: SQSClient
+    dlq_url: str
+    queue_url: str
+    store: Store | None
+
+    @classmethod
+    def from_env_file(cls, path: Path) -> DlqTarget:
+        """The emulator's queues and table (dev credentials, its endpoint)."""
+        import boto3
+
+        from mediakit.emulator import DevEnv
+        from runtime.records import Store
+
+        env = DevEnv.read(path)
+        session = boto3.session.Session(
+            aws_access_key_id="mediakit-dev",
+            aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any credentials
+            region_name=env.region,
+        )
+        endpoint = env.aws_endpoint_url
+        return cls(
+            sqs=session.client("sqs", endpoint_url=endpoint),
+            dlq_url=env.dlq_url,
+            queue_url=env.queue_url,
+            store=Store(session.client("dynamodb", endpoint_url=endpoint), env.table),
+        )
+
+    @classmethod
+    def from_outputs(cls, path: Path) -> DlqTarget:
+        """A deployed stack: `dlq_url`, `ingest_queue_url`, `table_name` from its outputs, with
+        the caller's normal AWS credentials; the region is the queues'."""
+        import boto3
+
+        from runtime.records import Store
+
+        try:
+            outputs = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"cannot read stack outputs {path}: {exc}") from None
+        missing = [k for k in ("dlq_url", "ingest_queue_url") if not outputs.get(k)]
+        if missing:
+            raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+        dlq_url = str(outputs["dlq_url"])
+        region = _region_of(dlq_url) or os.environ.get("AWS_REGION") or None
+        session = boto3.session.Session(region_name=region)
+        table = outputs.get("table_name")
+        return cls(
+            sqs=session.client("sqs"),
+            dlq_url=dlq_url,
+            queue_url=str(outputs["ingest_queue_url"]),
+            store=Store(session.client("dynamodb"), str(table)) if table else None,
+        )
+
+
+def _region_of(queue_url: str) -> str | None:
+    """`https://sqs.eu-west-1.amazonaws.com/...` -> `eu-west-1`."""
+    host = queue_url.split("://", 1)[-1].split("/", 1)[0]
+    parts = host.split(".")
+    return parts[1] if len(parts) > 3 and parts[0] == "sqs" else None
+
+
+@dataclass
+class DeadMessage:
+    """One dead-lettered message and what it was about."""
+
+    message_id: str
+    receive_count: int
+    sent_at: str
+    upload_id: str | None
+    key: str | None
+    status: str | None
+    last_error: dict[str, str] | None
+    body: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe(message: MessageTypeDef, store: Store | None) -> DeadMessage:
+    """Parse the S3 notification in a dead message and look up its status record."""
+    from runtime import events, keys
+    from runtime.settings import Settings
+
+    body = message.get("Body", "")
+    attributes = message.get("Attributes", {})
+    key = upload_id = status = None
+    last_error: dict[str, str] | None = None
+    try:
+        created = events.parse_s3_notification(body)
+    except events.MalformedEvent:
+        created = []
+    if created:
+        key = created[0].key
+        parsed = keys.parse_original_key(Settings.from_env(os.environ), key)
+        upload_id = parsed.upload_id if parsed else None
+    if upload_id and store is not None:
+        record = store.get(upload_id)
+        if record is not None:
+            status = record.get("status")
+            final = record.get("error")
+            last_error = record.get("last_error") or (
+                {"code": final["code"], "message": final["message"]} if final else None
+            )
+    # Our own look is a receive too: report the count as it was before it.
+    count = max(0, int(attributes.get("ApproximateReceiveCount", "1")) - 1)
+    sent = attributes.get("SentTimestamp", "")
+    return DeadMessage(
+        message_id=message["MessageId"],
+        receive_count=count,
+        sent_at=_iso_ms(sent) if sent else "",
+        upload_id=upload_id,
+        key=key,
+        status=status,
+        last_error=last_error,
+        body=body,
+    )
+
+
+def _iso_ms(epoch_ms: str) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _receive_all(sqs: SQSClient, url: str, limit: int | None = None) -> Iterator[MessageTypeDef]:
+    """Every currently visible message once (each stays hidden for the peek timeout)."""
+    seen: set[str] = set()
+    while limit is None or len(seen) < limit:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=_BATCH,
+            VisibilityTimeout=PEEK_VISIBILITY_SECONDS,
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        if not fresh:
+            return
+        for message in fresh:
+            seen.add(message["MessageId"])
+            yield message
+
+
+def _release(sqs: SQSClient, url: str, messages: Iterable[MessageTypeDef]) -> None:
+    """Make looked-at messages visible again at once."""
+    pending = list(messages)
+    for start in range(0, len(pending), _BATCH):
+        chunk = pending[start : start + _BATCH]
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(chunk)
+            ],
+        )
+
+
+def list_dead(target: DlqTarget, *, limit: int | None = None) -> list[DeadMessage]:
+    """Describe the visible dead messages (up to `limit`), leaving them on the DLQ."""
+    received = list(_receive_all(target.sqs, target.dlq_url, limit))
+    try:
+        return [describe(m, target.store) for m in received]
+    finally:
+        _release(target.sqs, target.dlq_url, received)
+
+
+def redrive(target: DlqTarget, message_ids: set[str] | None) -> list[str]:
+    """Send the chosen dead messages (None: all) back to the ingest queue, then delete them
+    from the DLQ; returns the ids moved. A message is deleted only after its copy is sent."""
+    moved: list[str] = []
+    untouched: list[MessageTypeDef] = []
+    for message in _receive_all(target.sqs, target.dlq_url):
+        if message_ids is not None and message["MessageId"] not in message_ids:
+            untouched.append(message)
+            continue
+        target.sqs.send_message(QueueUrl=target.queue_url, MessageBody=message.get("Body", ""))
+        target.sqs.delete_message(QueueUrl=target.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        moved.append(message["MessageId"])
+    _release(target.sqs, target.dlq_url, untouched)
+    return moved
+
+
+def depth(target: DlqTarget) -> int:
+    """ApproximateNumberOfMessages of the DLQ: what the alarm watches."""
+    attrs = target.sqs.get_queue_attributes(
+        QueueUrl=target.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attrs.get("ApproximateNumberOfMessages", "0"))
+
+
+def purge(target: DlqTarget) -> int:
+    """Delete every visible dead message; returns how many were deleted."""
+    deleted = 0
+    for message in _receive_all(target.sqs, target.dlq_url):
+        target.sqs.delete_message(QueueUrl=target.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        deleted += 1
+    return deleted
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def _line(dead: DeadMessage) -> str:
+    error = dead.last_error or {}
+    reason = f"{error.get('code', '-')}: {error.get('message', '')}".strip()
+    return (
+        f"{dead.message_id}  upload={dead.upload_id or '-'}  status={dead.status or '-'}  "
+        f"receives={dead.receive_count}  sent={dead.sent_at or '-'}\n"
+        f"    key={dead.key or '(not an S3 notification)'}\n"
+        f"    last failure: {reason if dead.last_error else '-'}"
+    )
+
+
+@click.group("dlq")
+@click.option(
+    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
+    show_default=True, envvar="MEDIAKIT_ENV_FILE",
+    help="Env file of a running `mediakit dev` (ignored with --outputs).",
+)  # fmt: skip
+@click.option(
+    "--outputs", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    envvar="MEDIAKIT_STACK_OUTPUTS",
+    help="`pulumi stack output --json` of a deployed stack; uses your AWS credentials.",
+)  # fmt: skip
+@click.pass_context
+def dlq_command(ctx: click.Context, env_file: Path, outputs: Path | None) -> None:
+    """Inspect, redrive and purge the ingest dead-letter queue."""
+    ctx.ensure_object(dict)
+    ctx.obj["dlq_source"] = ("outputs", outputs) if outputs else ("env", env_file)
+
+
+def _target(ctx: click.Context) -> DlqTarget:
+    kind, path = ctx.obj["dlq_source"]
+    return DlqTarget.from_outputs(path) if kind == "outputs" else DlqTarget.from_env_file(path)
+
+
+@dlq_command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of text.")
+@click.option(
+    "--max", "limit", type=click.IntRange(1), default=None, help="Stop after this many messages."
+)
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool, limit: int | None) -> None:
+    """List dead messages: upload id, key, receive count and last failure."""
+    dead = list_dead(_target(ctx), limit=limit)
+    if as_json:
+        click.echo(json.dumps([d.to_json() for d in dead], indent=2))
+        return
+    for item in dead:
+        click.echo(_line(item))
+    click.echo(f"{len(dead)} dead message(s)")
+
+
+@dlq_command.command("show")
+@click.argument("message_id")
+@click.pass_context
+def show_command(ctx: click.Context, message_id: str) -> None:
+    """Print one dead message as JSON, body and status record facts included."""
+    for item in list_dead(_target(ctx)):
+        if item.message_id == message_id:
+            out = item.to_json()
+            with contextlib.suppress(ValueError):
+                out["body"] = json.loads(item.body)
+            click.echo(json.dumps(out, indent=2))
+            return
+    raise click.ClickException(f"no dead message {message_id} (visible) on the DLQ")
+
+
+@dlq_command.command("redrive")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "redrive_all", is_flag=True, help="Redrive every dead message.")
+@click.pass_context
+def redrive_command(ctx: click.Context, message_ids: tuple[str, ...], redrive_all: bool) -> None:
+    """Move MESSAGE_IDS (or --all) back to the ingest queue for another try."""
+    if bool(message_ids) == redrive_all:
+        raise click.UsageError("give message ids or --all (not both)")
+    wanted = None if redrive_all else set(message_ids)
+    moved = redrive(_target(ctx), wanted)
+    for message_id in moved:
+        click.echo(f"redriven {message_id}")
+    click.echo(f"{len(moved)} message(s) sent back to the ingest queue")
+    if wanted is not None and wanted - set(moved):
+        missing = ", ".join(sorted(wanted - set(moved)))
+        raise click.ClickException(f"not found on the DLQ: {missing}")
+
+
+@dlq_command.command("purge")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def purge_command(ctx: click.Context, yes: bool) -> None:
+    """Delete every dead message (asks first)."""
+    target = _target(ctx)
+    count = depth(target)
+    if not yes:
+        click.confirm(f"Delete {count} dead message(s) for good?", abort=True)
+    click.echo(f"purged {purge(target)} message(s)")
