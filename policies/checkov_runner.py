@@ -43,9 +43,9 @@ class PlanResult:
     scanned: Counter[str] = field(default_factory=Counter)  # census: resources per type
 
 
-def tool_path(name: str, venv: Path = CHECKOV_VENV) -> Path:
+def tool_path(name: str, venv: Path | None = None) -> Path:
     """A program of the checkov virtualenv; a clear error if the venv was never built."""
-    path = venv / "bin" / name
+    path = (venv or CHECKOV_VENV) / "bin" / name
     if not path.is_file():
         raise PolicyToolError(
             f"{path} not found: checkov and parliament live in their own virtualenv "
