@@ -144,3 +144,26 @@ def test_dev_rejects_invalid_settings(tmp_path: Path) -> None:
     # THEN it refuses, naming the variable
     assert result.exit_code != 0
     assert "MEDIAKIT_DLQ_MAX_RECEIVE_COUNT" in result.output
+
+
+def test_dev_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    # GIVEN a port another process already listens on
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # WHEN dev is asked to serve on it
+        result = CliRunner().invoke(
+            cli, ["dev", "--port", str(port), "--env-file", str(tmp_path / "dev.json")]
+        )
+    # THEN it fails cleanly, leaves no env file, and a later emulator can start
+    assert result.exit_code == 1
+    assert "cannot start the emulator" in result.output
+    assert not (tmp_path / "dev.json").exists()
+    from mediakit.emulator import Emulator
+
+    later = Emulator()
+    later.start()
+    later.stop()
