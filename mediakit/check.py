@@ -37,7 +37,7 @@ import click
     "out_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the report here (default: stdout); a one-line verdict still goes to stderr.",
+    help="Write the report here (default: stdout); the text summary then goes to stdout.",
 )
 @click.option(
     "--suppressions",
@@ -92,6 +92,9 @@ def check_command(
     else:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(text)
+        if fmt != "cli":
+            # stdout is free: the human summary, so CI logs show what failed and why.
+            click.echo(report.render(run, "cli"), nl=False)
     if fmt != "cli" or out_file is not None:
         verdict = "OK" if run.ok else "FAILED"
         click.echo(f"mediakit check: {verdict} ({run.timings['total']:.1f}s)", err=True)

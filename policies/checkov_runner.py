@@ -44,8 +44,10 @@ class PlanResult:
 
 
 def tool_path(name: str, venv: Path | None = None) -> Path:
-    """A program of the checkov virtualenv; a clear error if the venv was never built."""
-    path = (venv or CHECKOV_VENV) / "bin" / name
+    """A program of the checkov virtualenv (`$MEDIAKIT_CHECKOV_VENV`, default `.venv-checkov`
+    in the repository); a clear error if it was never built."""
+    override = os.environ.get("MEDIAKIT_CHECKOV_VENV")
+    path = (venv or (Path(override) if override else CHECKOV_VENV)) / "bin" / name
     if not path.is_file():
         raise PolicyToolError(
             f"{path} not found: checkov and parliament live in their own virtualenv "
