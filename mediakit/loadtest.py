@@ -1,0 +1,309 @@
+"""`mediakit loadtest`: N uploads from C concurrent clients through the real HTTP API and S3,
+a seeded mix of valid images and hostile files, then a check that nothing was lost.
+
+Every upload must reach a terminal status matching its file (`mediakit.hostile` says which), the
+DLQ must not grow (no fault in the mix is transient), and the report gives counts per outcome,
+throughput and time-to-terminal percentiles. Runs against `mediakit dev` (its env file) or an
+emulator started in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mediakit.hostile import CORPUS, FAILED, valid_jpeg
+from runtime.settings import Settings
+
+DEFAULT_TENANTS = 4
+POLL_INTERVAL = 0.05
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned upload and the (status, code) the pipeline owes it."""
+
+    index: int
+    tenant: str
+    name: str
+    data: bytes = field(repr=False)
+    content_type: str
+    expected: tuple[str, str | None]
+
+
+@dataclass
+class Result:
+    job: Job
+    upload_id: str = ""
+    status: str = "lost"
+    code: str | None = None
+    seconds: float = 0.0
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and (self.status, self.code) == self.job.expected
+
+
+@dataclass
+class Report:
+    results: list[Result]
+    wall_seconds: float
+    concurrency: int
+    dlq_before: int
+    dlq_after: int
+
+    @property
+    def lost(self) -> list[Result]:
+        return [r for r in self.results if r.status not in ("completed", "failed")]
+
+    @property
+    def misclassified(self) -> list[Result]:
+        return [r for r in self.results if r not in self.lost and not r.ok]
+
+    @property
+    def dlq_growth(self) -> int:
+        return self.dlq_after - self.dlq_before
+
+    @property
+    def passed(self) -> bool:
+        return not self.lost and not self.misclassified and self.dlq_growth == 0
+
+    def counts(self) -> dict[str, int]:
+        return dict(
+            sorted(
+                Counter(
+                    f"{r.status}:{r.code}" if r.code else r.status for r in self.results
+                ).items()
+            )
+        )
+
+    def percentile(self, q: float) -> float:
+        times = sorted(r.seconds for r in self.results if r.status in ("completed", "failed"))
+        if not times:
+            return 0.0
+        if len(times) == 1:
+            return times[0]
+        return statistics.quantiles(times, n=100, method="inclusive")[round(q * 100) - 1]
+
+    def to_json(self) -> dict[str, Any]:
+        n = len(self.results)
+        return {
+            "uploads": n,
+            "concurrency": self.concurrency,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "uploads_per_second": round(n / self.wall_seconds, 2) if self.wall_seconds else 0.0,
+            "p50_seconds": round(self.percentile(0.50), 3),
+            "p95_seconds": round(self.percentile(0.95), 3),
+            "outcomes": self.counts(),
+            "lost": len(self.lost),
+            "misclassified": len(self.misclassified),
+            "dlq_growth": self.dlq_growth,
+            "passed": self.passed,
+        }
+
+
+def plan(n: int, *, invalid_ratio: float, seed: int, settings: Settings) -> list[Job]:
+    """A seeded mix: valid JPEGs (each different) and corpus files the API accepts."""
+    rng = random.Random(seed)
+    usable = [f for f in CORPUS if f.presignable(settings) and f.declared_size is None]
+    invalid = [f for f in usable if f.expected_for(settings)[0] == FAILED]
+    valid = [f for f in usable if f.expected_for(settings)[0] != FAILED]
+    jobs = []
+    for i in range(n):
+        tenant = f"load-{i % DEFAULT_TENANTS}"
+        if invalid and rng.random() < invalid_ratio:
+            entry = rng.choice(invalid)
+            jobs.append(
+                Job(
+                    i,
+                    tenant,
+                    entry.name,
+                    entry.data,
+                    entry.declared_type,
+                    entry.expected_for(settings),
+                )
+            )
+        elif valid and rng.random() < 0.25:
+            entry = rng.choice(valid)
+            jobs.append(
+                Job(
+                    i,
+                    tenant,
+                    entry.name,
+                    entry.data,
+                    entry.declared_type,
+                    entry.expected_for(settings),
+                )
+            )
+        else:
+            jobs.append(
+                Job(i, tenant, f"valid-{i}.jpg", valid_jpeg(seed * 100_000 + i), "image/jpeg",
+                    ("completed", None))
+            )  # fmt: skip
+    return jobs
+
+
+def run_one(job: Job, client: Any, *, timeout: float) -> Result:
+    """Create, PUT exactly the signed headers, then poll the status until terminal."""
+    from mediakit.client import ApiError, request
+
+    result = Result(job)
+    started = time.monotonic()
+    try:
+        created = client.create_upload(
+            filename=job.name,
+            content_type=job.content_type,
+            size=len(job.data),
+            sha256=hashlib.sha256(job.data).hexdigest(),
+        )
+        result.upload_id = created["upload_id"]
+        put = request("PUT", created["url"], headers=created["headers"], body=job.data)
+        if not 200 <= put.status < 300:
+            result.problem = f"PUT answered {put.status}"
+            return result
+        deadline = started + timeout
+        while True:
+            record = client.status(created)
+            if record.get("status") in ("completed", "failed"):
+                result.seconds = time.monotonic() - started
+                result.status = record["status"]
+                result.code = (record.get("error") or {}).get("code")
+                return result
+            if time.monotonic() >= deadline:
+                result.status = str(record.get("status"))
+                result.problem = f"still {result.status} after {timeout:.0f} s"
+                return result
+            time.sleep(POLL_INTERVAL)
+    except (ApiError, OSError) as exc:
+        result.problem = f"{type(exc).__name__}: {exc}"
+        return result
+
+
+def run(
+    env: Any,
+    jobs: list[Job],
+    *,
+    concurrency: int,
+    timeout: float = 120,
+    dlq_depth: Callable[[], int] | None = None,
+) -> Report:
+    """Run `jobs` with `concurrency` client threads against the dev env `env` (a DevEnv)."""
+    from mediakit.client import ApiClient
+    from mediakit.uploads import mint_token
+
+    clients = {
+        tenant: ApiClient(env.api_url, mint_token(env, tenant))
+        for tenant in sorted({j.tenant for j in jobs})
+    }
+    depth = dlq_depth or _dlq_depth(env)
+    before = depth()
+    lock = threading.Lock()
+    results: list[Result] = []
+
+    def work(job: Job) -> None:
+        outcome = run_one(job, clients[job.tenant], timeout=timeout)
+        with lock:
+            results.append(outcome)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="load") as pool:
+        list(pool.map(work, jobs))
+    wall = time.monotonic() - started
+    results.sort(key=lambda r: r.job.index)
+    return Report(results, wall, concurrency, before, depth())
+
+
+def _dlq_depth(env: Any) -> Callable[[], int]:
+    import boto3
+
+    sqs = boto3.session.Session(
+        aws_access_key_id="mediakit-dev",
+        aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any credentials
+        region_name=env.region,
+    ).client("sqs", endpoint_url=env.aws_endpoint_url)
+
+    def depth() -> int:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=env.dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    return depth
+
+
+def format_report(report: Report) -> str:
+    summary = report.to_json()
+    lines = [
+        f"uploads      {summary['uploads']} with {summary['concurrency']} concurrent clients",
+        f"wall time    {summary['wall_seconds']} s",
+        f"throughput   {summary['uploads_per_second']} uploads/s",
+        f"to terminal  p50 {summary['p50_seconds']} s, p95 {summary['p95_seconds']} s",
+        "outcomes     " + ", ".join(f"{k}={v}" for k, v in summary["outcomes"].items()),
+        f"lost         {summary['lost']}",
+        f"misclassified {summary['misclassified']}",
+        f"DLQ growth   {summary['dlq_growth']}",
+    ]
+    for r in [*report.lost, *report.misclassified][:20]:
+        lines.append(
+            f"  ! #{r.job.index} {r.job.name} {r.upload_id or '-'}: got {r.status}:{r.code}, "
+            f"expected {r.job.expected[0]}:{r.job.expected[1]} {r.problem}"
+        )
+    lines.append("PASS" if report.passed else "FAIL")
+    return "\n".join(lines)
+
+
+@click.command("loadtest")
+@click.option(
+    "--env-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    envvar="MEDIAKIT_ENV_FILE",
+    help="Env file of a running `mediakit dev`; without it an emulator starts in this process.",
+)  # fmt: skip
+@click.option("--uploads", "n", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="How many uploads.")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Concurrent clients (threads).")  # fmt: skip
+@click.option("--invalid-ratio", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Share of hostile files that must fail.")  # fmt: skip
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the mix.")
+@click.option("--timeout", type=float, default=120, show_default=True,
+              help="Seconds an upload may take to reach a terminal status.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def loadtest_command(
+    env_file: Path | None,
+    n: int,
+    concurrency: int,
+    invalid_ratio: float,
+    seed: int,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Run N uploads with C concurrent clients; exit 1 if any is lost or misclassified."""
+    from mediakit.emulator import DevEnv, Emulator
+
+    settings = Settings.from_env(os.environ)
+    jobs = plan(n, invalid_ratio=invalid_ratio, seed=seed, settings=settings)
+    if env_file is not None:
+        report = run(DevEnv.read(env_file), jobs, concurrency=concurrency, timeout=timeout)
+    else:
+        with Emulator(settings) as env:
+            report = run(env, jobs, concurrency=concurrency, timeout=timeout)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    if not report.passed:
+        raise SystemExit(1)
