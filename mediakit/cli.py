@@ -36,3 +36,8 @@ cli.add_command(synth_command)
 from mediakit.check import check_command  # noqa: E402
 
 cli.add_command(check_command)
+from mediakit.dlq import dlq_command  # noqa: E402
+from mediakit.loadtest import loadtest_command  # noqa: E402
+
+cli.add_command(dlq_command)
+cli.add_command(loadtest_command)
