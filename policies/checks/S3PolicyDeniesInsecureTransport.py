@@ -17,7 +17,7 @@ def _denies_plain_http(statement):
         statement.get("Effect") == "Deny"
         and _is_everyone(statement.get("Principal"))
         and {"s3:*", "*"} & set(mc.as_list(statement.get("Action")))
-        and str(flag).lower() == "false"
+        and [str(v).lower() for v in mc.as_list(flag)] == ["false"]
     )
 
 
