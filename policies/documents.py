@@ -23,12 +23,9 @@ VERSION = "2012-10-17"
 PRESIGN_UPLOAD_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
 # DELETE /v1/uploads/{id} removes the original and every derivative (DeleteObjects).
 PRESIGN_DELETE_ACTIONS = ("s3:DeleteObject",)
-PRESIGN_TABLE_ACTIONS = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-)
+# Records are read and written by key on the table; listing queries the tenant index only.
+PRESIGN_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+PRESIGN_INDEX_ACTIONS = ("dynamodb:Query",)
 # Presigned PUTs run as this role against an SSE-KMS bucket: S3 needs GenerateDataKey to write
 # and Decrypt to assemble multipart parts. Derivatives are served by CloudFront: no GetObject.
 PRESIGN_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
@@ -40,13 +37,9 @@ PROCESSOR_WRITE_DERIVATIVES_ACTIONS = ("s3:PutObject",)
 # Derivatives written for an upload deleted meanwhile are removed again.
 PROCESSOR_CLEANUP_DERIVATIVES_ACTIONS = ("s3:DeleteObject",)
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
-# The event source mapping polls with the function's role.
-PROCESSOR_QUEUE_ACTIONS = (
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ReceiveMessage",
-)
+# The event source mapping polls with the function's role and needs exactly these three; it never
+# changes visibility (failed messages reappear when the visibility timeout runs out).
+PROCESSOR_QUEUE_ACTIONS = ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
 PROCESSOR_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 PROCESSOR_EVENTS_ACTIONS = ("events:PutEvents",)
 
@@ -159,13 +152,8 @@ def presign_role_policy(
     return document(
         [statement("UploadOriginals", PRESIGN_UPLOAD_ACTIONS, [originals])],
         [statement("DeleteUploadObjects", PRESIGN_DELETE_ACTIONS, [originals, derivatives])],
-        [
-            statement(
-                "ReadWriteUploadRecords",
-                PRESIGN_TABLE_ACTIONS,
-                [table_arn, f"{table_arn}/index/by_tenant"],
-            )
-        ],
+        [statement("ReadWriteUploadRecords", PRESIGN_TABLE_ACTIONS, [table_arn])],
+        [statement("ListTenantUploads", PRESIGN_INDEX_ACTIONS, [f"{table_arn}/index/by_tenant"])],
         use_key(key_arn, PRESIGN_KEY_ACTIONS),
         write_logs(log_group_arn),
         send_traces(),

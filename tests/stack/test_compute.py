@@ -47,10 +47,6 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("dynamodb:GetItem", table),
         ("dynamodb:PutItem", table),
         ("dynamodb:UpdateItem", table),
-        ("dynamodb:Query", table),
-        ("dynamodb:GetItem", f"{table}/index/by_tenant"),
-        ("dynamodb:PutItem", f"{table}/index/by_tenant"),
-        ("dynamodb:UpdateItem", f"{table}/index/by_tenant"),
         ("dynamodb:Query", f"{table}/index/by_tenant"),
         ("kms:Decrypt", key),
         ("kms:GenerateDataKey", key),
@@ -79,7 +75,6 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("sqs:ReceiveMessage", queue),
         ("sqs:DeleteMessage", queue),
         ("sqs:GetQueueAttributes", queue),
-        ("sqs:ChangeMessageVisibility", queue),
         ("dynamodb:GetItem", table),
         ("dynamodb:UpdateItem", table),
         ("events:PutEvents", bus),
@@ -98,6 +93,7 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
             d.PRESIGN_UPLOAD_ACTIONS
             + d.PRESIGN_DELETE_ACTIONS
             + d.PRESIGN_TABLE_ACTIONS
+            + d.PRESIGN_INDEX_ACTIONS
             + d.PRESIGN_KEY_ACTIONS
             + d.LOG_ACTIONS
             + d.TRACING_ACTIONS,
