@@ -19,9 +19,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 Graph = dict[str, Any]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def checkov_venv() -> Path:
-    """The checkov virtualenv must exist: a missing scanner is a failure, never a skip."""
+    """The checkov virtualenv must exist: a missing scanner is a failure, never a skip.
+
+    Test modules that run checkov or parliament use it (`pytestmark`); tests here that do not
+    scan anything do not need the virtualenv."""
     try:
         checkov_runner.tool_path("checkov")
         checkov_runner.tool_path("parliament")

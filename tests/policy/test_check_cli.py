@@ -13,6 +13,9 @@ from click.testing import CliRunner
 
 from policies import checkov_runner
 
+# checkov and parliament must be installed: fail with the make target, never skip.
+pytestmark = pytest.mark.usefixtures("checkov_venv")
+
 ROOT = Path(__file__).resolve().parents[2]
 Graph = dict[str, Any]
 

@@ -13,6 +13,9 @@ import pytest
 from policies import checkov_runner, suppressions, tfplan
 from policies.findings import PolicyToolError
 
+# checkov and parliament must be installed: fail with the make target, never skip.
+pytestmark = pytest.mark.usefixtures("checkov_venv")
+
 Graph = dict[str, Any]
 
 

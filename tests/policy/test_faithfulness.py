@@ -9,7 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from policies import suppressions, tfplan
+
+# checkov and parliament must be installed: fail with the make target, never skip.
+pytestmark = pytest.mark.usefixtures("checkov_venv")
 
 Variants = dict[str, tuple[Callable[[dict[str, Any]], None], list[tuple[str, str]]]]
 CHECKS_DIR = Path(__file__).resolve().parents[2] / "policies" / "checks"

@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from policies import iam_lint, tfplan
+
+# checkov and parliament must be installed: fail with the make target, never skip.
+pytestmark = pytest.mark.usefixtures("checkov_venv")
 
 Graph = dict[str, Any]
 
