@@ -50,7 +50,8 @@ import click
     "--work-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Keep the exported plans, checkov's raw results and an equivalent checkov baseline here.",
+    help="Keep the exported plans, checkov's own reports (json, sarif, cli) and an equivalent "
+    "checkov --baseline file here.",
 )
 def check_command(
     stack: str | None,
@@ -80,6 +81,8 @@ def check_command(
                 graphs,
                 work_dir or Path(tmp),
                 suppression_file=suppression_file or suppressions.DEFAULT_FILE,
+                # checkov's own reports too, when they are kept for a human to read.
+                checkov_outputs=("json", "sarif", "cli") if work_dir else ("json",),
             )
     except PolicyToolError as exc:
         click.echo(f"mediakit check: {exc}", err=True)
