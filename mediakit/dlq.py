@@ -166,7 +166,7 @@ def _receive_all(sqs: SQSClient, url: str, limit: int | None = None) -> Iterator
     while limit is None or len(seen) < limit:
         batch = sqs.receive_message(
             QueueUrl=url,
-            MaxNumberOfMessages=_BATCH,
+            MaxNumberOfMessages=_BATCH if limit is None else min(_BATCH, limit - len(seen)),
             VisibilityTimeout=PEEK_VISIBILITY_SECONDS,
             WaitTimeSeconds=0,
             MessageSystemAttributeNames=["All"],

@@ -21,5 +21,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoStack]:
 
 
 @pytest.fixture
-def inject(stack: MotoStack) -> Injector:
-    return Injector()
+def inject(stack: MotoStack) -> Iterator[Injector]:
+    injector = Injector()
+    yield injector
+    injector.close()

@@ -34,16 +34,22 @@ class Injector:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     calls: dict[str, int] = field(default_factory=dict)
-    _hooked: set[int] = field(default_factory=set)
+    _hooked: dict[int, Any] = field(default_factory=dict)
 
     def add(self, service: str, operation: str, fault: Fault) -> Fault:
         client = aws.client(service)
         event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
         self.faults.setdefault(event, []).append(fault)
         if id(client) not in self._hooked:
-            self._hooked.add(id(client))
+            self._hooked[id(client)] = client
             client.meta.events.register("before-call", self._hook)
         return fault
+
+    def close(self) -> None:
+        """Unhook from every client (process-wide clients outlive a test)."""
+        for client in self._hooked.values():
+            client.meta.events.unregister("before-call", self._hook)
+        self._hooked.clear()
 
     def _hook(self, event_name: str, params: dict[str, Any], **kwargs: Any) -> Any:
         with self.lock:
