@@ -113,7 +113,8 @@ def parse_s3_notification(body: str) -> list[ObjectCreated]:
                     event_time=str(record.get("eventTime", "")),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            # OverflowError: JSON allows `Infinity`, and int() of it is no ValueError.
             raise MalformedEvent(f"S3 record lacks {exc}") from None
     return out
 
