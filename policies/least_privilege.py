@@ -132,6 +132,40 @@ def role_grants(graph: Graph) -> dict[str, RoleGrants]:
     }
 
 
+def key_policy_grants(graph: Graph) -> dict[str, RoleGrants]:
+    """Role name -> what KMS key policies grant it by name. A key policy's `Resource: "*"` is
+    the key itself; the account-root statement (which lets IAM policies apply) names no role."""
+    names = role_names(graph)
+    keys: dict[str, str] = {}
+    documents: list[tuple[str, str, str | Mapping[str, Any]]] = []
+    for r in _custom(graph, "aws:kms/key:Key"):
+        arn = str(r["state"]["arn"])
+        keys.update({str(ref): arn for ref in (r["id"], r["state"].get("keyId"), arn) if ref})
+        if r["inputs"].get("policy"):
+            documents.append((arn, r["name"], r["inputs"]["policy"]))
+    for r in _custom(graph, "aws:kms/keyPolicy:KeyPolicy"):
+        documents.append((keys[str(r["inputs"]["keyId"])], r["name"], r["inputs"]["policy"]))
+    allow: dict[str, list[Grant]] = {}
+    deny: dict[str, list[Grant]] = {}
+    for key_arn, policy, document in documents:
+        for s in statements(document):
+            principal = s.get("Principal")
+            refs = _listed(principal.get("AWS", [])) if isinstance(principal, Mapping) else []
+            for role in sorted({names[p] for p in refs if p in names}):
+                target = allow if s["Effect"] == "Allow" else deny
+                target.setdefault(role, []).extend(
+                    Grant(a, key_arn if r == "*" else r, str(s.get("Sid", "")), policy)
+                    for a in _listed(s["Action"])
+                    for r in _listed(s.get("Resource", "*"))
+                )
+    return {
+        role: RoleGrants(
+            tuple(sorted(set(allow.get(role, [])))), tuple(sorted(set(deny.get(role, []))))
+        )
+        for role in sorted(set(allow) | set(deny))
+    }
+
+
 def lambda_functions(graph: Graph) -> dict[str, FunctionFacts]:
     """Lambda handler (`runtime.presign.handler`) -> the facts implicit calls depend on."""
     names = role_names(graph)

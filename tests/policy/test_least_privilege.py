@@ -1,5 +1,6 @@
 """Least privilege, proven: every AWS call the runtime makes in end-to-end runs, mapped to IAM
-(action, resource) by `policies.callmap`, against each role's grants in the synthesized dev graph.
+(action, resource) by `policies.callmap`, against each role's grants in the synthesized dev and
+prod graphs (its inline role policy, and what the stack key's policy grants it by name).
 Nothing granted that is never called, nothing called that is not granted, nothing broader than
 the scope the calls need; and the comparison fails when one action is added or removed.
 
@@ -211,6 +212,12 @@ class Run:
     def needs(self) -> dict[str, set[callmap.Need]]:
         return self.recorder.needs_by_role(self.env)
 
+    def kms_needs(self) -> dict[str, set[callmap.Need]]:
+        return {
+            role: {n for n in needs if n.action.startswith("kms:")}
+            for role, needs in self.needs().items()
+        }
+
     def records_of(self, handler: str) -> list[Recorded]:
         return [r for r in self.recorder.attributed() if r.role == self.role(handler)]
 
@@ -320,15 +327,16 @@ def run_flows(
     return {label: flows.status(upload_id) for label, upload_id in ids.items()}
 
 
-@pytest.fixture(scope="module")
-def dev_stack() -> Graph:
-    graph: Graph = synth("dev")
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def synthesized(request: pytest.FixtureRequest) -> Graph:
+    """The real program synthesized offline (`mediakit synth --stack <name>`)."""
+    graph: Graph = synth(request.param)
     return graph
 
 
 @pytest.fixture(scope="module")
-def lp_run(dev_stack: Graph) -> Iterator[Run]:
-    graph = dev_stack
+def lp_run(synthesized: Graph) -> Iterator[Run]:
+    graph = synthesized
     functions = lp.lambda_functions(graph)
     env = lp.environment(graph, partition=PARTITION, region=REGION, account_id=ACCOUNT_ID)
     environ = lambda_environ(graph)
@@ -440,6 +448,32 @@ def test_least_privilege_every_role_grants_exactly_what_its_calls_need(lp_run: R
     assert {d.role for d in diffs} == {lp_run.role(PRESIGN), lp_run.role(PROCESSOR)}
     report = lp.format_diffs(diffs)
     assert report == "", f"\n{report}\n\nrecorded:\n{lp.needs_table(needed)}"
+
+
+def test_least_privilege_key_policy_grants_each_role_exactly_the_kms_it_uses(lp_run: Run) -> None:
+    # GIVEN what the stack key's policy grants each role by name, and the roles' KMS needs
+    key_grants = lp.key_policy_grants(lp_run.graph)
+    kms_needs = lp_run.kms_needs()
+    # WHEN they are compared
+    diffs = lp.compare(key_grants, kms_needs)
+    # THEN the key policy names both roles, each with exactly the KMS actions S3 uses for it
+    assert {d.role for d in diffs} == {lp_run.role(PRESIGN), lp_run.role(PROCESSOR)}
+    assert lp.format_diffs(diffs) == ""
+
+
+def test_least_privilege_key_policy_fails_on_one_added_action(lp_run: Run) -> None:
+    # GIVEN the key policy granting the presign role kms:Encrypt too
+    graph = copy.deepcopy(lp_run.graph)
+    (key_policy,) = by_type(graph, "aws:kms/keyPolicy:KeyPolicy")
+    document = json.loads(key_policy["inputs"]["policy"])
+    (statement,) = [s for s in document["Statement"] if s["Sid"] == "PresignRoleUseKey"]
+    statement["Action"] = [*statement["Action"], "kms:Encrypt"]
+    key_policy["inputs"]["policy"] = json.dumps(document)
+    kms_needs = lp_run.kms_needs()
+    # WHEN it is compared with the recorded KMS needs
+    report = lp.format_diffs(lp.compare(lp.key_policy_grants(graph), kms_needs))
+    # THEN the extra action is reported as unused, on the presign role
+    assert f"role {lp_run.role(PRESIGN)}:\n  UNUSED    kms:Encrypt on arn:aws:kms:" in report
 
 
 def test_least_privilege_presigned_requests_count_for_the_signer(lp_run: Run) -> None:
