@@ -361,8 +361,10 @@ def lp_run(synthesized: Graph) -> Iterator[Run]:
         mp.setenv("AWS_REGION", REGION)
         for name, value in environ.items():
             mp.setenv(name, value)
-        mp.setattr(ingest_log, "level", logging.INFO)
         mp.setattr(moto.s3.notifications, "_get_s3_event", faithful_s3_notifications())
+        # setLevel, not the attribute: it also clears the loggers' cached isEnabledFor answers.
+        previous_level = ingest_log.level
+        ingest_log.setLevel(logging.INFO)
         ingest_log.addHandler(outcome_log)
         recorder.install()
         aws.reset()
@@ -404,6 +406,7 @@ def lp_run(synthesized: Graph) -> Iterator[Run]:
                 )
         finally:
             ingest_log.removeHandler(outcome_log)
+            ingest_log.setLevel(previous_level)
             recorder.uninstall()
             aws.reset()
 
