@@ -183,7 +183,9 @@ def _open(data: bytes, content_type: str, max_pixels: int) -> ImageFile.ImageFil
             image = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[content_type]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
-    except _DECODE_ERRORS:
+    except _DECODE_ERRORS as exc:
+        if _is_metadata_bomb(exc):
+            raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
         # The magic bytes matched but the header does not parse: cut off or mangled.
         raise PermanentFault("the image header is truncated or corrupt", code=TRUNCATED) from None
     width, height = image.size
@@ -196,6 +198,13 @@ def _open(data: bytes, content_type: str, max_pixels: int) -> ImageFile.ImageFil
             f"{width}x{height} exceeds the limit of {max_pixels} pixels", code=DECOMPRESSION_BOMB
         )
     return image
+
+
+def _is_metadata_bomb(exc: BaseException) -> bool:
+    """Pillow's caps on compressed PNG text and profile chunks (MAX_TEXT_CHUNK, MAX_TEXT_MEMORY)
+    raise a plain ValueError, not its bomb error: a zTXt that inflates to gigabytes is a bomb."""
+    message = str(exc).lower()
+    return isinstance(exc, ValueError) and ("too large" in message or "too much memory" in message)
 
 
 def target_size(width: int, height: int, max_edge: int) -> tuple[int, int]:
@@ -235,6 +244,8 @@ def render_derivatives(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
     except _DECODE_ERRORS as exc:
+        if _is_metadata_bomb(exc):
+            raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
         raise PermanentFault(f"the image could not be decoded: {exc}", code=TRUNCATED) from None
     icc = image.info.get("icc_profile")
     try:
