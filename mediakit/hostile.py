@@ -183,6 +183,15 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
+def text_chunk_bomb_png(where: str = "header") -> bytes:
+    """A 1x1 PNG with a zTXt chunk inflating to 8 MB, before (`header`) or after (`trailer`)
+    the pixel data. Pillow caps text chunks at 1 MB; one in the header is called a bomb."""
+    png = one_pixel("PNG")
+    chunk = _png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * (8 << 20), 9))
+    at = png.index(b"IDAT") - 4 if where == "header" else png.index(b"IEND") - 4
+    return png[:at] + chunk + png[at:]
+
+
 def _frames() -> list[Image.Image]:
     return [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
 
@@ -245,6 +254,11 @@ CORPUS: tuple[HostileFile, ...] = (
                 "RGBA PNG with soft alpha"),
     HostileFile("bomb-30000.png", bomb_png, "image/png", FAILED, "decompression_bomb",
                 f"{BOMB_EDGE}x{BOMB_EDGE} 1-bit PNG in ~110 KB: refused from its header"),
+    HostileFile("ztxt-bomb.png", text_chunk_bomb_png, "image/png", FAILED,
+                "decompression_bomb", "1x1 PNG with a zTXt chunk inflating to 8 MB"),
+    HostileFile("ztxt-bomb-trailer.png", lambda: text_chunk_bomb_png("trailer"), "image/png",
+                COMPLETED, None, "the same chunk after the pixel data: never inflated (the "
+                "pixels are all we read), so the upload completes without it"),
     HostileFile("animated.gif", lambda: animated("GIF"), "image/gif", COMPLETED, None,
                 "three-frame GIF: first frame only (when image/gif is enabled)"),
     HostileFile("animated.webp", lambda: animated("WEBP"), "image/webp", COMPLETED, None,
