@@ -75,6 +75,10 @@ class Environment:
         return self.arn("kms", f"key/{key_id}")
 
 
+# Maps one call to the permissions it needs.
+Mapper = Callable[[Call, Environment], list[Need]]
+
+
 class UnmappedCall(LookupError):
     """The map does not know this operation: the comparison must fail, never guess."""
 
@@ -118,15 +122,15 @@ def _object_write(
     env: Environment, params: Mapping[str, Any], kms_actions: Sequence[str]
 ) -> list[Need]:
     bucket, key = str(params["Bucket"]), str(params["Key"])
-    needs = [object_need(env, "s3:PutObject", bucket, key)]
+    out = [object_need(env, "s3:PutObject", bucket, key)]
     if params.get("Tagging"):
-        needs.append(object_need(env, "s3:PutObjectTagging", bucket, key))
+        out.append(object_need(env, "s3:PutObjectTagging", bucket, key))
     if any(params.get(p) for p in ("ACL", "GrantFullControl", "GrantRead", "GrantReadACP")):
-        needs.append(object_need(env, "s3:PutObjectAcl", bucket, key))
+        out.append(object_need(env, "s3:PutObjectAcl", bucket, key))
     key_id = _write_key(env, bucket, params)
     if key_id:
-        needs.extend(key_need(env, action, key_id) for action in kms_actions)
-    return needs
+        out.extend(key_need(env, action, key_id) for action in kms_actions)
+    return out
 
 
 def _put_object(call: Call, env: Environment) -> list[Need]:
@@ -138,15 +142,15 @@ def _upload_part(call: Call, env: Environment) -> list[Need]:
     # Parts are encrypted with the data key made at CreateMultipartUpload, which S3 decrypts with
     # the caller's permission; completing reads the encrypted parts back the same way.
     bucket, key = str(call.params["Bucket"]), str(call.params["Key"])
-    needs = [object_need(env, "s3:PutObject", bucket, key)]
+    out = [object_need(env, "s3:PutObject", bucket, key)]
     key_id = env.bucket_keys.get(bucket)
     if key_id:
-        needs.append(key_need(env, "kms:Decrypt", key_id))
-    return needs
+        out.append(key_need(env, "kms:Decrypt", key_id))
+    return out
 
 
-def _object_read(action: str, versioned_action: str, kms: bool) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _object_read(action: str, versioned_action: str, kms: bool) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         bucket, key = str(call.params["Bucket"]), str(call.params["Key"])
         named = versioned_action if call.params.get("VersionId") else action
         out = [object_need(env, named, bucket, key)]
@@ -155,14 +159,14 @@ def _object_read(action: str, versioned_action: str, kms: bool) -> Callable[...,
             out.append(key_need(env, "kms:Decrypt", key_id))
         return out
 
-    return needs
+    return mapper
 
 
-def _object_action(action: str) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _object_action(action: str) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         return [object_need(env, action, str(call.params["Bucket"]), str(call.params["Key"]))]
 
-    return needs
+    return mapper
 
 
 def _delete_objects(call: Call, env: Environment) -> list[Need]:
@@ -193,12 +197,12 @@ def _copy_object(call: Call, env: Environment) -> list[Need]:
     return _get_object(read, env) + _put_object(call, env)
 
 
-def _bucket_action(action: str) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _bucket_action(action: str) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         arn = bucket_arn(env, str(call.params["Bucket"]))
         return [Need(action, arn, arn)]
 
-    return needs
+    return mapper
 
 
 _get_object = _object_read("s3:GetObject", "s3:GetObjectVersion", kms=True)
@@ -210,8 +214,8 @@ def table_arn(env: Environment, table: str) -> str:
     return table if table.startswith("arn:") else env.arn("dynamodb", f"table/{table}")
 
 
-def _table_action(action: str) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _table_action(action: str) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         arn = table_arn(env, str(call.params["TableName"]))
         # Query and Scan on an index are authorised on the index ARN, not the table.
         index = call.params.get("IndexName")
@@ -219,15 +223,15 @@ def _table_action(action: str) -> Callable[..., list[Need]]:
             arn = f"{arn}/index/{index}"
         return [Need(action, arn, arn)]
 
-    return needs
+    return mapper
 
 
-def _batch_tables(action: str) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _batch_tables(action: str) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         arns = [table_arn(env, str(t)) for t in call.params.get("RequestItems", {})]
         return [Need(action, arn, arn) for arn in arns]
 
-    return needs
+    return mapper
 
 
 _TRANSACT_ACTIONS = {
@@ -266,8 +270,8 @@ def queue_url(arn: str) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
-def _queue_action(action: str, kms_actions: Sequence[str] = ()) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _queue_action(action: str, kms_actions: Sequence[str] = ()) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         arn = queue_arn(env, str(call.params["QueueUrl"]))
         out = [Need(action, arn, arn)]
         key_id = env.queue_keys.get(arn)
@@ -275,7 +279,7 @@ def _queue_action(action: str, kms_actions: Sequence[str] = ()) -> Callable[...,
             out.extend(key_need(env, a, key_id) for a in kms_actions)
         return out
 
-    return needs
+    return mapper
 
 
 def bus_arn(env: Environment, bus: str) -> str:
@@ -291,28 +295,28 @@ def log_group_arn(env: Environment, group: str) -> str:
     return env.arn("logs", f"log-group:{group}")
 
 
-def _log_stream_action(action: str) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _log_stream_action(action: str) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         group = log_group_arn(env, str(call.params["logGroupName"]))
         stream = f"{group}:log-stream:{call.params['logStreamName']}"
         return [Need(action, stream, f"{group}:*")]
 
-    return needs
+    return mapper
 
 
-def _unscoped(action: str) -> Callable[..., list[Need]]:
+def _unscoped(action: str) -> Mapper:
     # X-Ray has no resource-level permissions: the only grantable resource is "*".
-    def needs(call: Call, env: Environment) -> list[Need]:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         return [Need(action, "*", "*")]
 
-    return needs
+    return mapper
 
 
-def _kms_action(action: str) -> Callable[..., list[Need]]:
-    def needs(call: Call, env: Environment) -> list[Need]:
+def _kms_action(action: str) -> Mapper:
+    def mapper(call: Call, env: Environment) -> list[Need]:
         return [key_need(env, action, str(call.params["KeyId"]))]
 
-    return needs
+    return mapper
 
 
 def _nothing(call: Call, env: Environment) -> list[Need]:
@@ -320,7 +324,6 @@ def _nothing(call: Call, env: Environment) -> list[Need]:
     return []
 
 
-Mapper = Callable[[Call, Environment], list[Need]]
 _SEND_KMS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 OPERATIONS: Mapping[tuple[str, str], Mapper] = {
