@@ -138,27 +138,35 @@ def test_dev_s3_outage_dead_letters_then_dlq_cli_lists_shows_and_redrives(
 
 
 def test_dev_survives_dynamodb_throttling_and_eventbridge_failures(
-    dev: DevEnv, inject: Injector
+    dev: DevEnv, sqs: Any, inject: Injector
 ) -> None:
-    # GIVEN DynamoDB throttling two updates and EventBridge failing one PutEvents
+    # GIVEN DynamoDB throttling the first delivery of one upload (its claim and the note of
+    # the failure), and EventBridge failing the first announcement of another
     inject.add(
         "dynamodb", "UpdateItem", Fault("ProvisionedThroughputExceededException", 400, times=2)
     )
-    inject.add("events", "PutEvents", Fault("InternalException", 500, times=1))
     client = ApiClient(dev.api_url, mint_token(dev, "acme"))
+    throttled = _upload(client, valid_jpeg(3))
+    assert client.wait(throttled, timeout=30)["status"] == "completed"
+    inject.add("events", "PutEvents", Fault("InternalException", 500, times=1))
 
-    # WHEN an upload goes through
-    created = _upload(client, valid_jpeg(3))
+    # WHEN the second upload goes through too
+    unannounced = _upload(client, valid_jpeg(4))
 
-    # THEN it completes after retries and the API kept answering throughout
-    assert client.wait(created, timeout=30)["status"] == "completed"
+    # THEN both complete after one retry each, the API answered throughout, the retries drained
+    # and nothing reached the DLQ (one retry is within maxReceiveCount)
+    assert client.wait(unannounced, timeout=30)["status"] == "completed"
+    _until(lambda: _depth(sqs, dev.queue_url) == 0)
     assert inject.faults["before-call.dynamodb.UpdateItem"][0].hits == 2
+    assert inject.faults["before-call.eventbridge.PutEvents"][0].hits == 1
+    assert _depth(sqs, dev.dlq_url) == 0
 
 
 def test_dev_dlq_redrive_and_purge_need_a_target_and_confirmation(
     dev: DevEnv, env_file: Path, sqs: Any
 ) -> None:
     # GIVEN a junk message on the DLQ (not an S3 notification)
+    assert _depth(sqs, dev.dlq_url) == 0
     sqs.send_message(QueueUrl=dev.dlq_url, MessageBody="junk")
     runner = CliRunner()
     base = ["dlq", "--env-file", str(env_file)]

@@ -4,11 +4,13 @@ mix of valid images and hostile files; nothing lost, nothing misclassified, DLQ 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from mediakit.cli import cli
+from mediakit.emulator import Emulator
 from mediakit.hostile import BY_NAME
 from mediakit.loadtest import Job, Report, Result, plan
 from runtime.settings import Settings
@@ -31,6 +33,26 @@ def test_loadtest_200_uploads_8_clients_nothing_lost_or_misclassified() -> None:
     assert summary["outcomes"]["completed"] > 100
     assert any(k.startswith("failed:") for k in summary["outcomes"])
     assert summary["p95_seconds"] >= summary["p50_seconds"] > 0
+
+
+def test_loadtest_against_a_running_dev_through_its_env_file(tmp_path: Path) -> None:
+    # GIVEN a running `mediakit dev` and its env file
+    with Emulator(Settings()) as env:
+        env_file = tmp_path / "dev.json"
+        env.write(env_file)
+
+        # WHEN a small all-hostile run uses it
+        result = CliRunner().invoke(
+            cli,
+            ["loadtest", "--env-file", str(env_file), "--uploads", "12", "--concurrency", "4",
+             "--invalid-ratio", "1", "--seed", "3"],
+        )  # fmt: skip
+
+    # THEN every upload failed with its expected code and the text report says PASS
+    assert result.exit_code == 0, result.output
+    assert "lost         0" in result.output
+    assert "completed" not in result.output.split("outcomes", 1)[1].split("\n", 1)[0]
+    assert result.output.rstrip().endswith("PASS")
 
 
 def test_loadtest_plan_is_seeded_and_mixes_expected_outcomes() -> None:
