@@ -24,6 +24,7 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from mediakit.samples import NOT_AN_IMAGE_HTML, alpha_png, camera_exif, camera_photo_jpeg
+from mediakit.samples import bomb_png as samples_bomb_png
 from runtime.imaging import sniff_type
 from runtime.settings import Settings
 
@@ -192,6 +193,23 @@ def text_chunk_bomb_png(where: str = "header") -> bytes:
     return png[:at] + chunk + png[at:]
 
 
+def header_bomb(fmt: str) -> bytes:
+    """A tiny valid file whose header claims an enormous canvas (JPEG SOF0, GIF logical screen,
+    WebP VP8 frame header): refused from the header, the claimed pixels never exist."""
+    if fmt == "JPEG":
+        data = bytearray(one_pixel("JPEG"))
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
+    elif fmt == "GIF":
+        data = bytearray(_save(Image.new("P", (1, 1)), "GIF"))
+        data[6:10] = struct.pack("<HH", 65535, 65535)
+    else:
+        data = bytearray(_save(Image.new("RGB", (16, 16), (1, 2, 3)), "WEBP", quality=50))
+        # RIFF header (12) + "VP8 " chunk header (8) + frame tag (3) + start code (3)
+        data[26:30] = struct.pack("<HH", 0x3FFF, 0x3FFF)
+    return bytes(data)
+
+
 def _frames() -> list[Image.Image]:
     return [Image.new("RGB", (40, 30), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
 
@@ -254,6 +272,14 @@ CORPUS: tuple[HostileFile, ...] = (
                 "RGBA PNG with soft alpha"),
     HostileFile("bomb-30000.png", bomb_png, "image/png", FAILED, "decompression_bomb",
                 f"{BOMB_EDGE}x{BOMB_EDGE} 1-bit PNG in ~110 KB: refused from its header"),
+    HostileFile("bomb-8000.png", samples_bomb_png, "image/png", FAILED, "decompression_bomb",
+                "8000x8000 PNG (64 MP): under Pillow's own limit, over the maxPixels setting"),
+    HostileFile("bomb-header.jpg", lambda: header_bomb("JPEG"), "image/jpeg", FAILED,
+                "decompression_bomb", "633-byte JPEG whose SOF0 claims 65000x65000"),
+    HostileFile("bomb-header.gif", lambda: header_bomb("GIF"), "image/gif", FAILED,
+                "decompression_bomb", "37-byte GIF whose logical screen is 65535x65535"),
+    HostileFile("bomb-header.webp", lambda: header_bomb("WEBP"), "image/webp", FAILED,
+                "decompression_bomb", "44-byte WebP whose VP8 header claims 16383x16383"),
     HostileFile("ztxt-bomb.png", text_chunk_bomb_png, "image/png", FAILED,
                 "decompression_bomb", "1x1 PNG with a zTXt chunk inflating to 8 MB"),
     HostileFile("ztxt-bomb-trailer.png", lambda: text_chunk_bomb_png("trailer"), "image/png",
