@@ -432,11 +432,21 @@ class Store:
         )
 
     def note_transient(self, upload_id: str, error: ErrorInfo, now: datetime) -> None:
-        """Remember the last retryable failure (for DLQ tooling) and release the lease."""
+        """Remember the last retryable failure (for DLQ tooling) and release the lease; a
+        finished record whose event has not gone out yet (PutEvents failing) notes it too."""
         self._update(
             upload_id,
-            condition="#status IN (:pending, :uploaded, :processing)",
-            values={":pending": PENDING, ":uploaded": UPLOADED, ":processing": PROCESSING},
+            condition=(
+                "#status IN (:pending, :uploaded, :processing) OR "
+                "(#status IN (:completed, :failed) AND attribute_not_exists(#notified_at))"
+            ),
+            values={
+                ":pending": PENDING,
+                ":uploaded": UPLOADED,
+                ":processing": PROCESSING,
+                ":completed": COMPLETED,
+                ":failed": FAILED,
+            },
             set_={"last_error": {**error, "at": iso(now)}, "updated_at": iso(now)},
             remove=["lease_until"],
         )
@@ -448,6 +458,7 @@ class Store:
             condition="#status IN (:completed, :failed)",
             values={":completed": COMPLETED, ":failed": FAILED},
             set_={"notified_at": iso(now)},
+            remove=["last_error"],
         )
 
     def mark_multipart_completed(
