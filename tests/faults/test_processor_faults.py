@@ -167,6 +167,7 @@ def test_fault_eventbridge_rejected_entry_is_renotified(stack: MotoStack, inject
     record = stack.record(created["upload_id"])
     assert record["status"] == "completed"
     assert record.get("notified_at")
+    assert "last_error" not in record
     assert _failures(stack) == 1
     assert inject.calls["before-call.eventbridge.PutEvents"] == 2
 
@@ -187,6 +188,12 @@ def test_fault_eventbridge_down_dead_letters_completed_upload(
     assert record["status"] == "completed"
     assert not record.get("notified_at")
     assert stack.dlq_depth() == 1
+    # AND the DLQ listing says why: the failure is noted on the finished, unannounced record
+    target = dlq.DlqTarget(stack.sqs, stack.dlq_url, stack.queue_url, stack.store)
+    [dead] = dlq.list_dead(target)
+    assert dead.status == "completed"
+    assert dead.last_error is not None
+    assert dead.last_error["code"] == "InternalException"
 
 
 def test_fault_object_deleted_before_processing_fails_object_missing(stack: MotoStack) -> None:
