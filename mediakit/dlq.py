@@ -91,10 +91,15 @@ class DlqTarget:
 
 
 def _region_of(queue_url: str) -> str | None:
-    """`https://sqs.eu-west-1.amazonaws.com/...` -> `eu-west-1`."""
+    """`https://sqs.eu-west-1.amazonaws.com/...` (or the legacy
+    `https://eu-west-1.queue.amazonaws.com/...`) -> `eu-west-1`."""
     host = queue_url.split("://", 1)[-1].split("/", 1)[0]
     parts = host.split(".")
-    return parts[1] if len(parts) > 3 and parts[0] == "sqs" else None
+    if len(parts) > 3 and parts[0] == "sqs":
+        return parts[1]
+    if len(parts) > 3 and parts[1] == "queue":
+        return parts[0]
+    return None
 
 
 @dataclass

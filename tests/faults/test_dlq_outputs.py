@@ -80,4 +80,5 @@ def test_dlq_outputs_missing_queue_urls_is_an_error(tmp_path: Path) -> None:
 def test_dlq_region_comes_from_the_queue_url() -> None:
     # GIVEN / WHEN / THEN the region is read from SQS queue URLs, not from other hosts
     assert _region_of("https://sqs.eu-west-1.amazonaws.com/1/q") == "eu-west-1"
+    assert _region_of("https://ap-south-1.queue.amazonaws.com/1/q") == "ap-south-1"
     assert _region_of("http://127.0.0.1:5000/1/q") is None
