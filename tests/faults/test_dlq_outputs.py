@@ -82,3 +82,12 @@ def test_dlq_region_comes_from_the_queue_url() -> None:
     assert _region_of("https://sqs.eu-west-1.amazonaws.com/1/q") == "eu-west-1"
     assert _region_of("https://ap-south-1.queue.amazonaws.com/1/q") == "ap-south-1"
     assert _region_of("http://127.0.0.1:5000/1/q") is None
+
+
+def test_dlq_without_a_running_dev_says_how_to_start_one(tmp_path: Path) -> None:
+    # GIVEN no env file / WHEN dlq list runs against it
+    result = CliRunner().invoke(cli, ["dlq", "--env-file", str(tmp_path / "none.json"), "list"])
+
+    # THEN it fails with the hint to start `mediakit dev`
+    assert result.exit_code == 1
+    assert "mediakit dev" in result.output

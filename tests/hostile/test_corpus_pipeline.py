@@ -14,7 +14,15 @@ from PIL import Image, ImageFile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from moto_stack import GPS_TENANT, HOSTILE_SETTINGS, MotoStack
 
-from mediakit.hostile import BY_NAME, COMPLETED, CORPUS, LEAK_MARKERS, ZIP_MAGIC, HostileFile
+from mediakit.hostile import (
+    BY_NAME,
+    COMPLETED,
+    CORPUS,
+    LEAK_MARKERS,
+    ZIP_MAGIC,
+    HostileFile,
+    write_corpus,
+)
 from runtime.settings import Settings
 
 # Pillow `info` keys that carry metadata a derivative must never have.
@@ -150,3 +158,14 @@ def test_corpus_expected_outcomes_are_all_defined() -> None:
         status, code = entry.expected_for(HOSTILE_SETTINGS)
         assert status in ("completed", "failed")
         assert (code is None) == (status == "completed"), entry.name
+
+
+def test_write_corpus_writes_every_file_byte_identical(tmp_path: Path) -> None:
+    # GIVEN an empty folder / WHEN the corpus is written there twice
+    first = {entry.name: path.read_bytes() for entry, path in write_corpus(tmp_path / "a")}
+    second = {entry.name: path.read_bytes() for entry, path in write_corpus(tmp_path / "b")}
+
+    # THEN every entry is a file with its bytes, the same on every run
+    assert set(first) == set(BY_NAME)
+    assert first == second
+    assert all(first[name] == BY_NAME[name].data for name in first)
