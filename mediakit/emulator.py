@@ -391,11 +391,13 @@ class Emulator:
         from botocore.config import Config
         from moto.server import ThreadedMotoServer
 
+        from mediakit import moto_fidelity
         from mediakit.devapi import CorsConfig, DevApiServer, Gateway, JwtAuthorizer
         from mediakit.worker import SqsEventSourceMapping
 
         # moto's werkzeug logs every request at INFO; the dev console has its own access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        moto_fidelity.install()
         self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
         self._moto.start()
         _, moto_port = self._moto.get_host_and_port()

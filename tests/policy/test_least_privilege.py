@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import io
-import itertools
 import json
 import logging
 import os
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import moto.s3.notifications
 import pytest
 import requests
 from moto import mock_aws
@@ -31,6 +29,7 @@ from PIL import Image
 import runtime.imaging
 import runtime.presign
 import runtime.processor
+from mediakit import moto_fidelity
 from mediakit.worker import LambdaContext, SqsEventSourceMapping
 from policies import callmap
 from policies import least_privilege as lp
@@ -133,24 +132,6 @@ def provision(graph: Graph, environ: dict[str, str]) -> str:
     boto3.client("dynamodb").create_table(**table_spec(environ["MEDIAKIT_TABLE"]))
     boto3.client("events").create_event_bus(Name=environ["MEDIAKIT_EVENT_BUS"])
     return queue_url
-
-
-def faithful_s3_notifications() -> Callable[..., dict[str, Any]]:
-    """moto's `_get_s3_event`, plus what S3 puts in every record and moto 5.2 leaves out: the
-    object's `versionId` (the processor then reads exactly that version, as s3:GetObjectVersion)
-    and a `sequencer` that grows per event."""
-    real = moto.s3.notifications._get_s3_event
-    counter = itertools.count(0x5F0000000000)
-
-    def get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:
-        event = real(event_name, bucket, key, notification_id)
-        for record in event["Records"]:
-            record["s3"]["object"].update(
-                versionId=key.version_id or "null", sequencer=f"{next(counter):016X}"
-            )
-        return event
-
-    return get_s3_event
 
 
 # --- driving the handlers -------------------------------------------------------------------------
@@ -361,7 +342,7 @@ def lp_run(synthesized: Graph) -> Iterator[Run]:
         mp.setenv("AWS_REGION", REGION)
         for name, value in environ.items():
             mp.setenv(name, value)
-        mp.setattr(moto.s3.notifications, "_get_s3_event", faithful_s3_notifications())
+        moto_fidelity.install()  # S3 events name the version, so reads are GetObjectVersion
         # setLevel, not the attribute: it also clears the loggers' cached isEnabledFor answers.
         previous_level = ingest_log.level
         ingest_log.setLevel(logging.INFO)

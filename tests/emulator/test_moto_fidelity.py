@@ -1,0 +1,49 @@
+"""The emulator's S3 notifications carry what S3's do: versionId and an increasing sequencer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from mediakit import moto_fidelity
+
+
+def _notifications_for_two_puts() -> list[dict[str, Any]]:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="fidelity")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.create_bucket(Bucket="fidelity")
+    s3.put_bucket_versioning(Bucket="fidelity", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket="fidelity",
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    s3.put_object(Bucket="fidelity", Key="k", Body=b"one")
+    s3.put_object(Bucket="fidelity", Key="k", Body=b"two")
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    records = [json.loads(m["Body"]) for m in messages]
+    return [r["Records"][0]["s3"]["object"] for r in records if "Records" in r]
+
+
+@mock_aws
+def test_moto_fidelity_adds_version_id_and_increasing_sequencer() -> None:
+    # GIVEN the patch the emulator installs at start
+    moto_fidelity.install()
+    moto_fidelity.install()  # idempotent: a second call must not wrap twice
+
+    # WHEN the same key is written twice in a versioned bucket
+    objects = _notifications_for_two_puts()
+
+    # THEN each record names its own version and the sequencers increase
+    assert len(objects) == 2
+    assert all(o.get("versionId") for o in objects)
+    assert objects[0]["versionId"] != objects[1]["versionId"]
+    assert int(objects[0]["sequencer"], 16) < int(objects[1]["sequencer"], 16)
