@@ -86,6 +86,8 @@ def parse_s3_notification(body: str) -> list[ObjectCreated]:
         payload = json.loads(body)
     except json.JSONDecodeError as exc:
         raise MalformedEvent(f"message body is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise MalformedEvent("message body nests too deeply") from None
     if not isinstance(payload, dict):
         raise MalformedEvent("message body is not a JSON object")
     # S3 sends this once when the notification is configured; it names no object.

@@ -60,6 +60,9 @@ def parse_json_body(raw: str | None, *, is_base64: bool = False) -> dict[str, An
         body = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc.msg}", code="invalid_json") from None
+    except RecursionError:
+        # `[[[[...` within the size limit exhausts the decoder's stack: malformed, not a 500.
+        raise BadRequest("the body nests too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_body")
     return body
