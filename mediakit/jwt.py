@@ -120,7 +120,8 @@ def verify(
 def _json_part(segment: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(_b64url_decode(segment))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: `[[[[...` headers are decoded before the signature is checked.
         raise Unauthorized(f"malformed token: {what} is not JSON") from None
     if not isinstance(value, dict):
         raise Unauthorized(f"malformed token: {what} is not an object")
