@@ -78,13 +78,15 @@ def _token(dev: DevEnv, **claims: Any) -> str:
         (json.dumps({**GOOD, "metadata": {"../x": "y"}}), 400, "invalid_field"),
         (json.dumps({**GOOD, "metadata": {f"k{i}": "v" for i in range(11)}}), 400, "invalid_field"),
         (json.dumps({**GOOD, "pad": "x" * 70_000}), 413, "body_too_large"),
+        ("[" * 40_000, 400, "invalid_json"),
+        ('{"filename":' * 5_000, 400, "invalid_json"),
     ],
     ids=[
         "malformed-json", "empty-body", "array", "string", "missing-filename", "extra-field",
         "negative-size", "zero-size", "string-size", "float-size", "bool-size", "absurd-size",
         "over-limit", "nul-in-filename", "long-filename", "blank-filename", "empty-type",
         "svg-type", "html-type", "bad-sha256", "bad-method", "metadata-key-traversal",
-        "too-many-metadata-keys", "huge-body",
+        "too-many-metadata-keys", "huge-body", "deeply-nested-array", "deeply-nested-object",
     ],
 )  # fmt: skip
 def test_api_abuse_bad_create_body(dev: DevEnv, body: str, status: int, code: str) -> None:
@@ -197,6 +199,19 @@ def test_api_abuse_missing_or_forged_token(dev: DevEnv, token: str | None) -> No
     resp = _post(dev, json.dumps(GOOD), token)
 
     # THEN 401 unauthorized
+    assert (resp.status, _error_code(resp)) == (401, "unauthorized")
+
+
+def test_api_abuse_deeply_nested_token_header_rejected(dev: DevEnv) -> None:
+    # GIVEN a token whose header (parsed before the signature is checked) nests 40,000 levels
+    import base64
+
+    header = base64.urlsafe_b64encode(b"[" * 40_000).rstrip(b"=").decode()
+
+    # WHEN it is used
+    resp = _post(dev, json.dumps(GOOD), f"{header}.e30.c2ln")
+
+    # THEN it is a 401 like any malformed token, not a dropped connection
     assert (resp.status, _error_code(resp)) == (401, "unauthorized")
 
 

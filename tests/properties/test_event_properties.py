@@ -8,6 +8,7 @@ import json
 import urllib.parse
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +60,13 @@ def test_parse_s3_notification_round_trips_object_fields(
     assert event.version_id == (version or "null")
     assert event.sequencer == sequencer
     assert event.ref.id == f"media/{key}#{version or 'null'}#{sequencer}"
+
+
+def test_parse_s3_notification_deeply_nested_body_is_malformed() -> None:
+    # GIVEN a message body nesting 50,000 arrays (well within SQS's 256 KB)
+    # WHEN parsed / THEN it is malformed (acknowledged), not a RecursionError (retried to DLQ)
+    with pytest.raises(MalformedEvent):
+        parse_s3_notification("[" * 50_000)
 
 
 def test_parse_s3_notification_plus_and_percent_2b() -> None:
