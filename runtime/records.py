@@ -247,7 +247,7 @@ def decode_cursor(cursor: str, tenant: str) -> dict[str, Any]:
         created, upload_id = data["c"], data["u"]
         if not isinstance(created, str) or not isinstance(upload_id, str):
             raise TypeError
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
         raise BadRequest("the cursor is not valid", code="invalid_cursor") from None
     return {
         "upload_id": {"S": upload_id},
