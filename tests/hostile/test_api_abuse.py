@@ -306,6 +306,7 @@ def test_api_abuse_other_tenants_ids_look_missing(dev: DevEnv) -> None:
         ("GET", "/v1/uploads/not-an-id", 404, "not_found"),
         ("GET", "/v1/uploads?cursor=%%%", 400, "invalid_cursor"),
         ("GET", "/v1/uploads?cursor=eyJjIjoxfQ", 400, "invalid_cursor"),
+        ("GET", "/v1/uploads?cursor=" + "W1tb" * 1000, 400, "invalid_cursor"),
         ("PUT", "/v1/uploads", 404, "not_found"),
         ("GET", "/v2/anything", 404, "not_found"),
     ],
