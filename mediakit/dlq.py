@@ -302,7 +302,7 @@ def show_command(ctx: click.Context, message_id: str) -> None:
     for item in list_dead(_target(ctx)):
         if item.message_id == message_id:
             out = item.to_json()
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):
                 out["body"] = json.loads(item.body)
             click.echo(json.dumps(out, indent=2))
             return
