@@ -100,6 +100,17 @@ def test_api_abuse_bad_create_body(dev: DevEnv, body: str, status: int, code: st
     assert (resp.status, _error_code(resp)) == (status, code)
 
 
+def test_api_abuse_non_utf8_body_is_invalid_json(dev: DevEnv) -> None:
+    # GIVEN a body that is not UTF-8 (the front hands it over base64-encoded)
+    token = mint_token(dev, "acme")
+
+    # WHEN it is posted
+    resp = _post(dev, b'{"filename": "\xff\xfe.jpg"}', token)
+
+    # THEN 400 invalid_json
+    assert (resp.status, _error_code(resp)) == (400, "invalid_json")
+
+
 def test_api_abuse_body_over_gateway_limit_is_413_without_reading_it(dev: DevEnv) -> None:
     # GIVEN a request announcing an 11 MB body (more than API Gateway accepts)
     parts = urlsplit(dev.api_url)
