@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from mediakit import moto_fidelity
 from mediakit.worker import SqsEventSourceMapping
 from runtime import aws, presign, processor
 from runtime.records import Store, UploadRecord, table_spec
@@ -191,6 +192,9 @@ def moto_stack(settings: Settings, environ: Any) -> Iterator[MotoStack]:
     }.items():
         environ.setenv(name, value)
     aws.reset()
+    # S3's notifications name the version and a sequencer; the emulator's patch adds them to
+    # moto's, so the processor runs its versioned, idempotent path here too (in any test order).
+    moto_fidelity.install()
     with mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
         kms = boto3.client("kms", region_name=REGION)
