@@ -299,7 +299,11 @@ def loadtest_command(
     timeout: float,
     as_json: bool,
 ) -> None:
-    """Run N uploads with C concurrent clients; exit 1 if any is lost or misclassified."""
+    """Run N uploads with C concurrent clients; exit 1 if any is lost or misclassified.
+
+    Expected outcomes follow the MEDIAKIT_* settings of this environment: give it the same
+    ones the `mediakit dev` behind --env-file runs with.
+    """
     from mediakit.emulator import DevEnv, Emulator
 
     settings = Settings.from_env(os.environ)
