@@ -3,6 +3,7 @@ the ingest queue -> event source mapping -> `runtime.processor.handler` -> statu
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -169,3 +170,22 @@ def test_write_corpus_writes_every_file_byte_identical(tmp_path: Path) -> None:
     assert set(first) == set(BY_NAME)
     assert first == second
     assert all(first[name] == BY_NAME[name].data for name in first)
+
+
+def test_corpus_bytes_other_than_the_declared_sha256_fail_checksum_mismatch(
+    stack: MotoStack,
+) -> None:
+    # GIVEN an upload declared with the sha256 of one image, and another image of the same
+    # length written in its place (S3 itself would refuse this PUT; the processor checks anyway)
+    declared, swapped = BY_NAME["one-pixel.jpg"].data, BY_NAME["bomb-header.jpg"].data
+    assert len(declared) == len(swapped)
+    created = stack.create("image/jpeg", len(declared), sha256=hashlib.sha256(declared).hexdigest())
+    stack.put(created["key"], swapped, "image/jpeg")
+
+    # WHEN processed
+    stack.drain()
+
+    # THEN it failed before any decoding, with checksum_mismatch
+    record = stack.record(created["upload_id"])
+    assert record["error"]["code"] == "checksum_mismatch"
+    assert stack.derivative_keys() == []
