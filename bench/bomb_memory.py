@@ -8,6 +8,8 @@ too, but it only sees Python allocations: Pillow's pixel buffers live outside it
 - `baseline`: import the image core and read the bomb's bytes, nothing else;
 - `guarded`:  `process_image` on the bomb (the header guard refuses it, no pixel decoded);
 - `normal`:   `process_image` on the 12 MP sample JPEG (what a real upload costs);
+- `at-limit`: `process_image` on a flat RGBA PNG just under the default `maxPixels`
+  (7071x7071, 50 MP): the most a guarded upload may cost, i.e. what to size the Lambda for;
 - `unguarded`: Pillow told to ignore its own limit and decode the bomb (what the guard saves;
   skip it with `--no-unguarded`, it needs ~1 GB).
 
@@ -37,7 +39,7 @@ with open(path, "rb") as fh:
 tracemalloc.start()
 tracemalloc.reset_peak()
 outcome = "read"
-if scenario in ("guarded", "normal"):
+if scenario in ("guarded", "normal", "at-limit"):
     try:
         result = process_image(data, "image/jpeg" if scenario == "normal" else "image/png",
                                Settings(), include_gps=False)
@@ -79,6 +81,15 @@ def _run(scenario: str, path: Path) -> dict[str, object]:
     return result
 
 
+def _limit_png(path: Path) -> None:
+    """A flat RGBA PNG of 7071x7071 (just under 50 MP), written in a child to keep our RSS low."""
+    code = (
+        "import sys; from PIL import Image; "
+        "Image.new('RGBA', (7071, 7071), (10, 20, 30, 128)).save(sys.argv[1], 'PNG')"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+
+
 def _mib(n: object) -> str:
     return f"{int(str(n)) / 2**20:8.1f} MiB"
 
@@ -92,12 +103,15 @@ def main() -> None:
     from mediakit.hostile import bomb_png
     from mediakit.samples import large_jpeg
 
-    scenarios = ["baseline", "guarded", "normal"] + ([] if args.no_unguarded else ["unguarded"])
+    scenarios = ["baseline", "guarded", "normal", "at-limit"]
+    scenarios += [] if args.no_unguarded else ["unguarded"]
     with tempfile.TemporaryDirectory() as tmp:
-        bomb, photo = Path(tmp) / "bomb.png", Path(tmp) / "photo.jpg"
-        bomb.write_bytes(bomb_png(args.edge))
-        photo.write_bytes(large_jpeg())
-        results = {s: _run(s, photo if s == "normal" else bomb) for s in scenarios}
+        inputs = {"bomb": Path(tmp) / "bomb.png", "normal": Path(tmp) / "photo.jpg"}
+        inputs["at-limit"] = Path(tmp) / "limit.png"
+        inputs["bomb"].write_bytes(bomb_png(args.edge))
+        inputs["normal"].write_bytes(large_jpeg())
+        _limit_png(inputs["at-limit"])
+        results = {s: _run(s, inputs.get(s, inputs["bomb"])) for s in scenarios}
     base_rss = int(str(results["baseline"]["rss_peak"]))
     print(f"bomb: {args.edge}x{args.edge} 1-bit PNG, {results['guarded']['input_bytes']} bytes")
     print(f"{'scenario':10} {'outcome':36} {'peak RSS':>13} {'over baseline':>13} {'traced':>13}")
@@ -112,6 +126,7 @@ def main() -> None:
         return max(1, int(str(results[name]["rss_peak"])) - base_rss)
 
     print(f"guarded/normal peak over baseline: {over('guarded') / over('normal'):.4f}")
+    print(f"guarded/at-limit peak over baseline: {over('guarded') / over('at-limit'):.4f}")
     if "unguarded" in results:
         print(f"guarded/unguarded peak over baseline: {over('guarded') / over('unguarded'):.5f}")
 
