@@ -128,30 +128,16 @@ def plan(n: int, *, invalid_ratio: float, seed: int, settings: Settings) -> list
     jobs = []
     for i in range(n):
         tenant = f"load-{i % DEFAULT_TENANTS}"
+        entry = None
         if invalid and rng.random() < invalid_ratio:
             entry = rng.choice(invalid)
-            jobs.append(
-                Job(
-                    i,
-                    tenant,
-                    entry.name,
-                    entry.data,
-                    entry.declared_type,
-                    entry.expected_for(settings),
-                )
-            )
         elif valid and rng.random() < 0.25:
             entry = rng.choice(valid)
+        if entry is not None:
             jobs.append(
-                Job(
-                    i,
-                    tenant,
-                    entry.name,
-                    entry.data,
-                    entry.declared_type,
-                    entry.expected_for(settings),
-                )
-            )
+                Job(i, tenant, entry.name, entry.data, entry.declared_type,
+                    entry.expected_for(settings))
+            )  # fmt: skip
         else:
             jobs.append(
                 Job(i, tenant, f"valid-{i}.jpg", valid_jpeg(seed * 100_000 + i), "image/jpeg",
