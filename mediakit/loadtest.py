@@ -221,22 +221,15 @@ def run(
 def _dlq_depth(env: Any) -> Callable[[], int]:
     import boto3
 
+    from mediakit.worker import queue_depth
+
     sqs = boto3.session.Session(
         aws_access_key_id="mediakit-dev",
         aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any credentials
         region_name=env.region,
     ).client("sqs", endpoint_url=env.aws_endpoint_url)
 
-    def depth() -> int:
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=env.dlq_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
-
-    return depth
+    return lambda: queue_depth(sqs, env.dlq_url)
 
 
 def format_report(report: Report) -> str:

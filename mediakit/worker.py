@@ -123,6 +123,17 @@ def failed_ids(response: Any, batch_ids: set[str]) -> set[str]:
     return failed
 
 
+def queue_depth(sqs: SQSClient, queue_url: str) -> int:
+    """Messages on the queue not yet deleted: visible, plus received and in flight."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
 class SqsEventSourceMapping:
     """Poll `queue_url` with `pollers` threads and feed batches to `handler`."""
 

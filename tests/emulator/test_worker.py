@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mediakit.worker import SqsEventSourceMapping, failed_ids, sqs_event
+from mediakit.worker import SqsEventSourceMapping, failed_ids, queue_depth, sqs_event
 from tests.emulator.conftest import FakeEmulator
 
 MAX_RECEIVES = 2
@@ -75,16 +75,6 @@ def _run(mapping: SqsEventSourceMapping, until: Callable[[], bool], timeout: flo
         mapping.stop()
 
 
-def _count(sqs: Any, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 def _mapping(sqs: Any, queue: str, arn: str, handler: Any, **kw: Any) -> SqsEventSourceMapping:
     options: dict[str, Any] = {"batch_size": 10, "timeout_seconds": 5, "pollers": 1}
     options.update(kw)
@@ -103,7 +93,7 @@ def test_worker_deletes_succeeded_and_dead_letters_batch_item_failures(
     handler = Recorder(lambda record, calls: "fail" if record["body"] == "bad" else "ok")
     mapping = _mapping(sqs, queue, arn, handler)
     # WHEN the mapping polls until the queue is empty
-    _run(mapping, lambda: _count(sqs, queue) == 0 and _count(sqs, dlq) == 1)
+    _run(mapping, lambda: queue_depth(sqs, queue) == 0 and queue_depth(sqs, dlq) == 1)
     # THEN "ok" was processed once and deleted; "bad" came back after the visibility timeout,
     # was seen MAX_RECEIVES times with a growing receive count, then moved to the DLQ
     assert [c for b, c in handler.seen if b == "ok"] == ["1"]
@@ -130,7 +120,7 @@ def test_worker_handler_crash_leaves_whole_batch(aws: Any, fake_emulator: FakeEm
     handler = Recorder(decide)
     mapping = _mapping(sqs, queue, arn, handler)
     # WHEN the mapping runs until the queue drains
-    _run(mapping, lambda: _count(sqs, queue) == 0)
+    _run(mapping, lambda: queue_depth(sqs, queue) == 0)
     # THEN nothing was deleted by the crashed invocation: both messages were delivered again
     assert {b for b, c in handler.seen if c == "2"} >= {"a"}
     assert mapping.stats.batch_failures == 1
@@ -144,7 +134,7 @@ def test_worker_timeout_leaves_batch_for_retry(aws: Any, fake_emulator: FakeEmul
     handler = Recorder(lambda record, calls: "hang" if calls == 1 else "ok")
     mapping = _mapping(sqs, queue, arn, handler, timeout_seconds=0.5)
     # WHEN the mapping runs until the queue drains
-    _run(mapping, lambda: _count(sqs, queue) == 0)
+    _run(mapping, lambda: queue_depth(sqs, queue) == 0)
     # THEN the timed-out delivery was not deleted; the retry was
     assert [c for _, c in handler.seen][:2] == ["1", "2"]
     assert mapping.stats.timeouts == 1

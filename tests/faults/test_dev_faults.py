@@ -24,6 +24,7 @@ from mediakit.client import ApiClient, request
 from mediakit.emulator import DevEnv, Emulator
 from mediakit.hostile import valid_jpeg
 from mediakit.uploads import mint_token
+from mediakit.worker import queue_depth
 from runtime.settings import Settings
 
 RECEIVES = 2
@@ -65,16 +66,6 @@ def inject(dev: DevEnv) -> Iterator[Injector]:
     injector.close()
 
 
-def _depth(sqs: Any, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -109,7 +100,7 @@ def test_dev_s3_outage_dead_letters_then_dlq_cli_lists_shows_and_redrives(
     healthy = _upload(client, valid_jpeg(2))
 
     # WHEN the emulator retries until the message is dead-lettered
-    _until(lambda: _depth(sqs, dev.dlq_url) == 1)
+    _until(lambda: queue_depth(sqs, dev.dlq_url) == 1)
 
     # THEN dev kept serving: the healthy upload completed, the doomed one is not failed
     assert client.wait(healthy, timeout=30)["status"] == "completed"
@@ -134,7 +125,7 @@ def test_dev_s3_outage_dead_letters_then_dlq_cli_lists_shows_and_redrives(
     moved = runner.invoke(cli, ["dlq", "--env-file", str(env_file), "redrive", dead["message_id"]])
     assert moved.exit_code == 0, moved.output
     assert client.wait(doomed, timeout=30)["status"] == "completed"
-    assert _depth(sqs, dev.dlq_url) == 0
+    assert queue_depth(sqs, dev.dlq_url) == 0
 
 
 def test_dev_survives_dynamodb_throttling_and_eventbridge_failures(
@@ -156,17 +147,17 @@ def test_dev_survives_dynamodb_throttling_and_eventbridge_failures(
     # THEN both complete after one retry each, the API answered throughout, the retries drained
     # and nothing reached the DLQ (one retry is within maxReceiveCount)
     assert client.wait(unannounced, timeout=30)["status"] == "completed"
-    _until(lambda: _depth(sqs, dev.queue_url) == 0)
+    _until(lambda: queue_depth(sqs, dev.queue_url) == 0)
     assert inject.faults["before-call.dynamodb.UpdateItem"][0].hits == 2
     assert inject.faults["before-call.eventbridge.PutEvents"][0].hits == 1
-    assert _depth(sqs, dev.dlq_url) == 0
+    assert queue_depth(sqs, dev.dlq_url) == 0
 
 
 def test_dev_dlq_redrive_and_purge_need_a_target_and_confirmation(
     dev: DevEnv, env_file: Path, sqs: Any
 ) -> None:
     # GIVEN a junk message on the DLQ (not an S3 notification)
-    assert _depth(sqs, dev.dlq_url) == 0
+    assert queue_depth(sqs, dev.dlq_url) == 0
     sqs.send_message(QueueUrl=dev.dlq_url, MessageBody="junk")
     runner = CliRunner()
     base = ["dlq", "--env-file", str(env_file)]
@@ -187,4 +178,4 @@ def test_dev_dlq_redrive_and_purge_need_a_target_and_confirmation(
     purged = runner.invoke(cli, [*base, "purge", "--yes"])
     assert purged.exit_code == 0, purged.output
     assert "purged 1 message(s)" in purged.output
-    assert _depth(sqs, dev.dlq_url) == 0
+    assert queue_depth(sqs, dev.dlq_url) == 0

@@ -17,7 +17,7 @@ import boto3
 from moto import mock_aws
 
 from mediakit import moto_fidelity
-from mediakit.worker import SqsEventSourceMapping
+from mediakit.worker import SqsEventSourceMapping, queue_depth
 from runtime import aws, presign, processor
 from runtime.records import Store, UploadRecord, table_spec
 from runtime.settings import KNOWN_TYPES, DerivativeSpec, Resources, Settings
@@ -150,13 +150,7 @@ class MotoStack:
         return mapping
 
     def visible(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return queue_depth(self.sqs, url)
 
     def dlq_depth(self) -> int:
         """What the DLQ alarm watches: ApproximateNumberOfMessages (visible) on the DLQ."""
