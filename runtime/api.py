@@ -220,18 +220,26 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
 
 
 def delete_upload(deps: Deps, tenant: str, upload_id: str) -> dict[str, Any]:
-    """Remove the original and every derivative, then mark the record deleted (409 twice)."""
+    """Mark the record deleted, then remove the original and every derivative (409 twice).
+
+    The record is marked first: a processing run that completes before the mark has written its
+    derivatives already, so the removal below catches them; one that completes after it fails
+    its conditional write and removes its own. A repeated DELETE removes the objects again
+    (idempotent) before answering 409, so a retry after a failed removal still cleans up."""
     record = owned_record(deps, tenant, upload_id)
-    if record["status"] == DELETED:
-        raise Conflict("the upload is already deleted", code="already_deleted")
     bucket = deps.resources.bucket
-    multipart_id = record.get("multipart_upload_id")
-    if multipart_id and record["status"] == PENDING:
-        try:
-            deps.s3.abort_multipart_upload(Bucket=bucket, Key=record["key"], UploadId=multipart_id)
-        except Exception as exc:
-            if error_code(exc) != "NoSuchUpload" and not is_not_found(exc):
-                raise
+    updated = None
+    if record["status"] != DELETED:
+        multipart_id = record.get("multipart_upload_id")
+        if multipart_id and record["status"] == PENDING:
+            try:
+                deps.s3.abort_multipart_upload(
+                    Bucket=bucket, Key=record["key"], UploadId=multipart_id
+                )
+            except Exception as exc:
+                if error_code(exc) != "NoSuchUpload" and not is_not_found(exc):
+                    raise
+        updated = deps.store.mark_deleted(upload_id, tenant, deps.clock())
     # Every key the processor could have written, not only the recorded ones: a processing run
     # racing this delete may have stored derivatives it has not recorded yet.
     doomed = {record["key"]}
@@ -246,7 +254,6 @@ def delete_upload(deps: Deps, tenant: str, upload_id: str) -> dict[str, Any]:
     if response.get("Errors"):
         first = response["Errors"][0]
         raise TransientFault(f"could not delete {first.get('Key')}: {first.get('Code')}")
-    updated = deps.store.mark_deleted(upload_id, tenant, deps.clock())
     if updated is None:
         raise Conflict("the upload is already deleted", code="already_deleted")
     return deps.view(updated)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import urllib.parse
+from typing import Any
 
 import pytest
 import requests
@@ -364,3 +366,67 @@ def test_handler_missing_env_is_500_with_settings_code(
     # THEN the error names the problem without leaking a traceback
     assert response["statusCode"] == 500
     assert json.loads(response["body"])["error"]["code"] == "invalid_settings"
+
+
+def test_delete_upload_racing_the_processor_leaves_no_derivatives(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a processor that has read the original and is rendering it while a DELETE runs,
+    # writing its derivatives and completing after the DELETE removed the objects but before
+    # the DELETE marks the record
+    created = pipeline.create(JPEG)
+    assert pipeline.put(created, JPEG).status_code == 200
+    event = pipeline.event_for(created["key"])
+    rendered, resume = threading.Event(), threading.Event()
+    render = pipeline.ingest.process
+
+    def slow_render(*args: Any, **kwargs: Any) -> Any:
+        image = render(*args, **kwargs)
+        rendered.set()
+        assert resume.wait(10)
+        return image
+
+    monkeypatch.setattr(pipeline.ingest, "process", slow_render)
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(pipeline.process(event)))
+    worker.start()
+    assert rendered.wait(10)
+    mark_deleted = pipeline.store.mark_deleted
+
+    def processor_finishes_first(*args: Any, **kwargs: Any) -> Any:
+        resume.set()
+        worker.join(10)
+        return mark_deleted(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.store, "mark_deleted", processor_finishes_first)
+    # WHEN the owner deletes it
+    status, record = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")
+    resume.set()
+    worker.join(10)
+    # THEN the record is deleted and no servable derivative is left behind
+    assert outcome == [{"batchItemFailures": []}]
+    assert (status, record["status"]) == (200, "deleted")
+    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.resources.bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == []
+
+
+def test_delete_upload_retried_after_a_storage_failure_removes_the_objects(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a processed upload whose first DELETE fails to remove the objects
+    created = pipeline.upload(JPEG)
+    delete_objects = pipeline.s3.delete_objects
+    monkeypatch.setattr(
+        pipeline.s3,
+        "delete_objects",
+        lambda **kw: {"Errors": [{"Key": kw["Delete"]["Objects"][0]["Key"], "Code": "SlowDown"}]},
+    )
+    assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 503
+    monkeypatch.setattr(pipeline.s3, "delete_objects", delete_objects)
+    # WHEN the client retries
+    status, _ = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")
+    # THEN the objects are gone, whatever the answer says about the record
+    assert status in (200, 409)
+    assert pipeline.record(created["upload_id"])["status"] == "deleted"
+    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.resources.bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == []
