@@ -240,6 +240,9 @@ def encode_cursor(last_key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+_MAX_CURSOR_FIELD_BYTES = 128
+
+
 def decode_cursor(cursor: str, tenant: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -247,6 +250,10 @@ def decode_cursor(cursor: str, tenant: str) -> dict[str, Any]:
         created, upload_id = data["c"], data["u"]
         if not isinstance(created, str) or not isinstance(upload_id, str):
             raise TypeError
+        # DynamoDB refuses empty or oversized key values in a start key with a ValidationException
+        # (a 500 here); ours are short ids and timestamps, so anything else is a forged cursor.
+        if not all(0 < len(v.encode()) <= _MAX_CURSOR_FIELD_BYTES for v in (created, upload_id)):
+            raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
         raise BadRequest("the cursor is not valid", code="invalid_cursor") from None
     return {

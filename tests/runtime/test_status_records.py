@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,6 +67,18 @@ def test_cursor_is_bound_to_the_callers_tenant() -> None:
     assert decode_cursor(cursor, "tenant-b")["tenant"] == {"S": "tenant-b"}
     with pytest.raises(BadRequest):
         decode_cursor("bm90IGpzb24", "tenant-b")
+
+
+@pytest.mark.parametrize(
+    "fields", [{"c": "", "u": "u1"}, {"c": "t", "u": ""}, {"c": "t" * 2000, "u": "u1"}]
+)
+def test_cursor_with_key_values_dynamodb_refuses_is_invalid(fields: dict[str, str]) -> None:
+    # GIVEN a forged cursor whose values DynamoDB rejects as a start key (empty, oversized)
+    cursor = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode()
+    # WHEN decoded THEN it is a 400 invalid_cursor, not a ValidationException that became a 500
+    with pytest.raises(BadRequest) as raised:
+        decode_cursor(cursor, "tenant-a")
+    assert raised.value.code == "invalid_cursor"
 
 
 def test_transitions_walk_the_lifecycle_once(pipeline: Pipeline) -> None:
