@@ -201,17 +201,8 @@ def run_demo(
             contact_sheet(thumbs, sheet)
             echo(f"contact sheet: {sheet}")
 
-        import boto3
-
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=env.aws_endpoint_url,
-            region_name=env.region,
-            aws_access_key_id="mediakit-dev",
-            aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any
-        )
         terminal = sum(1 for o in outcomes if o.status in ("completed", "failed"))
-        events = drain_events(sqs, env.events_queue_url, expected=terminal)
+        events = drain_events(env.client("sqs"), env.events_queue_url, expected=terminal)
         echo(f"\nevents on bus {env.event_bus}:")
         for e in events:
             detail = e.get("detail") or {}

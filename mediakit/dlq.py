@@ -44,23 +44,15 @@ class DlqTarget:
     @classmethod
     def from_env_file(cls, path: Path) -> DlqTarget:
         """The emulator's queues and table (dev credentials, its endpoint)."""
-        import boto3
-
         from mediakit.emulator import DevEnv
         from runtime.records import Store
 
         env = DevEnv.read(path)
-        session = boto3.session.Session(
-            aws_access_key_id="mediakit-dev",
-            aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any credentials
-            region_name=env.region,
-        )
-        endpoint = env.aws_endpoint_url
         return cls(
-            sqs=session.client("sqs", endpoint_url=endpoint),
+            sqs=env.client("sqs"),
             dlq_url=env.dlq_url,
             queue_url=env.queue_url,
-            store=Store(session.client("dynamodb", endpoint_url=endpoint), env.table),
+            store=Store(env.client("dynamodb"), env.table),
         )
 
     @classmethod

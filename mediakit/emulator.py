@@ -25,6 +25,7 @@ import click
 from runtime.settings import Resources, Settings
 
 if TYPE_CHECKING:
+    from boto3.session import Session
     from moto.server import ThreadedMotoServer
 
     from mediakit.devapi import DevApiServer
@@ -71,6 +72,10 @@ class DevEnv:
     def to_json(self) -> dict[str, str]:
         return asdict(self)
 
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` on the emulator's AWS endpoint, with dev credentials."""
+        return _dev_session(self.region).client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
+
     def write(self, path: Path) -> None:
         """Write atomically: readers never see a half-written file."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +107,17 @@ class DevEnv:
         if missing:
             raise click.ClickException(f"{path} lacks {', '.join(missing)}")
         return cls(**{n: str(data[n]) for n in names})
+
+
+def _dev_session(region: str) -> Session:
+    """A boto3 session with the emulator's credentials: never the user's real ones."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=_DEV_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=_DEV_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=region,
+    )
 
 
 @dataclass(frozen=True)
@@ -387,7 +403,6 @@ class Emulator:
             raise
 
     def _start(self) -> DevEnv:
-        import boto3
         from botocore.config import Config
         from moto.server import ThreadedMotoServer
 
@@ -405,11 +420,7 @@ class Emulator:
         shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
         endpoint = f"http://{shown}:{moto_port}"
 
-        session = boto3.session.Session(
-            aws_access_key_id=_DEV_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=_DEV_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=self.region,
-        )
+        session = _dev_session(self.region)
         config = Config(retries={"max_attempts": 3, "mode": "standard"})
 
         def client(name: str) -> Any:

@@ -219,16 +219,9 @@ def run(
 
 
 def _dlq_depth(env: Any) -> Callable[[], int]:
-    import boto3
-
     from mediakit.worker import queue_depth
 
-    sqs = boto3.session.Session(
-        aws_access_key_id="mediakit-dev",
-        aws_secret_access_key="mediakit-dev",  # noqa: S106 - moto accepts any credentials
-        region_name=env.region,
-    ).client("sqs", endpoint_url=env.aws_endpoint_url)
-
+    sqs = env.client("sqs")
     return lambda: queue_depth(sqs, env.dlq_url)
 
 

@@ -96,16 +96,7 @@ def test_dev_starts_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
             env = DevEnv.read(env_file)
             seen["env"] = env
             seen["unauthorized"] = request("GET", f"{env.api_url}/v1/uploads")
-            import boto3
-
-            sqs = boto3.client(
-                "sqs",
-                endpoint_url=env.aws_endpoint_url,
-                region_name=env.region,
-                aws_access_key_id="x",
-                aws_secret_access_key="x",
-            )
-            seen["redrive"] = sqs.get_queue_attributes(
+            seen["redrive"] = env.client("sqs").get_queue_attributes(
                 QueueUrl=env.queue_url, AttributeNames=["RedrivePolicy"]
             )["Attributes"]["RedrivePolicy"]
         finally:

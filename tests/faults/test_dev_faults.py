@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner
 
@@ -50,13 +49,7 @@ def env_file(dev: DevEnv, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sqs(dev: DevEnv) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=dev.aws_endpoint_url,
-        region_name=dev.region,
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    return dev.client("sqs")
 
 
 @pytest.fixture
