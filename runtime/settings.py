@@ -335,7 +335,8 @@ def _check_range(name: str, value: int, lo: int, hi: int) -> None:
 def _validate(s: Settings) -> None:
     _check_range("max_upload_bytes", s.max_upload_bytes, 1, 5 * 1024**4)
     _check_range("presign_ttl_seconds", s.presign_ttl_seconds, 60, 43200)
-    _check_range("multipart_threshold_bytes", s.multipart_threshold_bytes, 5 * MIB, 5 * 1024**4)
+    # S3 takes at most 5 GiB in one PUT or POST: anything larger has to go multipart.
+    _check_range("multipart_threshold_bytes", s.multipart_threshold_bytes, 5 * MIB, 5 * 1024**3)
     _check_range("multipart_part_bytes", s.multipart_part_bytes, 5 * MIB, 5 * 1024**3)
     _check_range("pending_ttl_seconds", s.pending_ttl_seconds, 300, 90 * 86400)
     _check_range("max_pixels", s.max_pixels, 1, 1_000_000_000)

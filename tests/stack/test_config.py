@@ -94,6 +94,8 @@ def test_environment_defaults_to_prod_protections() -> None:
         ),
         ("dev", "maxUploadBytes", "-5", "between"),
         ("dev", "processorTimeoutSeconds", 0, "between"),
+        # A single PUT or POST tops out at 5 GiB: above that an upload must be multipart.
+        ("dev", "multipartThresholdBytes", 5 * 1024**3 + 1, "between"),
         ("prod", "corsOrigins", [], "at least one origin"),
         ("prod", "corsOrigins", ["http://localhost:5173"], "not an origin"),
         ("dev", "corsOrigins", ["*"], "not an origin"),
