@@ -18,7 +18,13 @@ from typing import Any
 
 import click
 
-from mediakit.emulator import DEFAULT_ENV_FILE, Emulator, shutdown_signals, wait_for
+from mediakit.emulator import (
+    DEFAULT_ENV_FILE,
+    Emulator,
+    env_file_option,
+    shutdown_signals,
+    wait_for,
+)
 
 DEMO_TENANT = "demo"
 
@@ -252,11 +258,7 @@ def run_demo(
     envvar="MEDIAKIT_DEMO_KEEP_RUNNING",
     help="Keep the emulator serving after the demo (writes the env file) until Ctrl-C.",
 )  # fmt: skip
-@click.option(
-    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
-    show_default=True, envvar="MEDIAKIT_ENV_FILE",
-    help="Env file written with --keep-running, for `mediakit upload/status/token`.",
-)  # fmt: skip
+@env_file_option("Env file written with --keep-running, for `mediakit upload/status/token`.")
 def demo_command(out: Path, keep_running: bool, env_file: Path) -> None:
     """Run the whole pipeline locally on sample images and check every outcome."""
     code = run_demo(out, keep_running=keep_running, env_file=env_file)

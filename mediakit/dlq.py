@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mediakit.emulator import DEFAULT_ENV_FILE
+from mediakit.emulator import env_file_option
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -247,11 +247,7 @@ def _line(dead: DeadMessage) -> str:
 
 
 @click.group("dlq")
-@click.option(
-    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
-    show_default=True, envvar="MEDIAKIT_ENV_FILE",
-    help="Env file of a running `mediakit dev` (ignored with --outputs).",
-)  # fmt: skip
+@env_file_option("Env file of a running `mediakit dev` (ignored with --outputs).")
 @click.option(
     "--outputs", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
     envvar="MEDIAKIT_STACK_OUTPUTS",

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediakit.emulator")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_ENV_FILE = ".mediakit/dev.json"
 DEFAULT_REGION = "us-east-1"
@@ -573,6 +574,18 @@ def wait_for(stop: threading.Event) -> None:
         pass
 
 
+def env_file_option(help: str) -> Callable[[F], F]:
+    """`--env-file`: where `mediakit dev` writes its env file and the other commands read it."""
+    return click.option(
+        "--env-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_ENV_FILE,
+        show_default=True,
+        envvar="MEDIAKIT_ENV_FILE",
+        help=help,
+    )
+
+
 def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
     click.echo(f"  {method:6} {path} -> {status} ({seconds * 1000:.0f} ms)", err=True)
 
@@ -590,11 +603,7 @@ def _echo_processor(line: str) -> None:
     "--port", type=int, default=0, show_default=True, envvar="MEDIAKIT_DEV_PORT",
     help="Port of the HTTP API (0 picks a free one).",
 )  # fmt: skip
-@click.option(
-    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
-    show_default=True, envvar="MEDIAKIT_ENV_FILE",
-    help="Where to write the endpoints, resource names and JWT settings once serving.",
-)  # fmt: skip
+@env_file_option("Where to write the endpoints, resource names and JWT settings once serving.")
 @click.option(
     "--jwt-secret", envvar="MEDIAKIT_DEV_JWT_SECRET", default=None,
     help="HS256 secret of the dev authorizer (default: random per run).",

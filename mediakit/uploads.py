@@ -11,20 +11,14 @@ from typing import Any, TypeVar
 
 import click
 
-from mediakit.emulator import DEFAULT_ENV_FILE, DevEnv
+from mediakit.emulator import DevEnv, env_file_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def env_file_option(func: F) -> F:
-    return click.option(
-        "--env-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=DEFAULT_ENV_FILE,
-        show_default=True,
-        envvar="MEDIAKIT_ENV_FILE",
-        help="Env file written by `mediakit dev` (API URL and dev JWT settings).",
-    )(func)
+dev_env_file_option = env_file_option(
+    "Env file written by `mediakit dev` (API URL and dev JWT settings)."
+)
 
 
 def tenant_option(func: F) -> F:
@@ -87,7 +81,7 @@ def _fail(exc: Exception) -> click.ClickException:
 
 
 @click.command("token")
-@env_file_option
+@dev_env_file_option
 @click.option(
     "--tenant", required=True, envvar="MEDIAKIT_TENANT", help="Tenant to put in the token."
 )
@@ -104,7 +98,7 @@ def token_command(env_file: Path, tenant: str, ttl: int) -> None:
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@env_file_option
+@dev_env_file_option
 @tenant_option
 @api_options
 @click.option("--wait/--no-wait", default=False, help="Poll until each upload is processed.")
@@ -185,7 +179,7 @@ def upload_command(
 
 @click.command("status")
 @click.argument("upload_id")
-@env_file_option
+@dev_env_file_option
 @tenant_option
 @api_options
 def status_command(
