@@ -65,9 +65,12 @@ def check_command(
     finding that is not suppressed with a reason (exit 1), or if a scanner broke (exit 2)."""
     from policies import check, report, suppressions
     from policies.findings import PolicyToolError
+    from runtime.errors import SettingsError
 
     if not graph_files and not stack:
         raise click.UsageError("give --stack to synthesize, or --graph FILE")
+    if graph_files and stack:
+        raise click.UsageError("--stack and --graph exclude each other: a graph names its stack")
     started = time.perf_counter()
     try:
         if graph_files:
@@ -84,7 +87,8 @@ def check_command(
                 # checkov's own reports too, when they are kept for a human to read.
                 checkov_outputs=("json", "sarif", "cli") if work_dir else ("json",),
             )
-    except PolicyToolError as exc:
+    except (PolicyToolError, FileNotFoundError, SettingsError) as exc:
+        # A missing stack file or invalid config is a usage problem, not a finding: exit 2.
         click.echo(f"mediakit check: {exc}", err=True)
         raise SystemExit(2) from exc
     run.timings = {"synth": synth_seconds, **run.timings}
