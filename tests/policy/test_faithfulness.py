@@ -129,9 +129,9 @@ def test_check_variants_fail_only_where_weakened(
         assert not stray, (key, stray)
 
 
-def test_check_one_run_scans_all_graphs_quickly(
+def test_check_one_run_scans_all_graphs(
     check_all: tuple[int, dict[str, Any], float], variants: Variants
 ) -> None:
-    _, reports, seconds = check_all
+    # (how long it takes is bench/policy_timings.py's business, not a test's)
+    _, reports, _ = check_all
     assert len(reports) == len(variants) + 2
-    assert seconds < 90, seconds
