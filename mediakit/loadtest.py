@@ -57,6 +57,10 @@ class Result:
     problem: str = ""
 
     @property
+    def terminal(self) -> bool:
+        return self.status in ("completed", "failed")
+
+    @property
     def ok(self) -> bool:
         return not self.problem and (self.status, self.code) == self.job.expected
 
@@ -71,11 +75,11 @@ class Report:
 
     @property
     def lost(self) -> list[Result]:
-        return [r for r in self.results if r.status not in ("completed", "failed")]
+        return [r for r in self.results if not r.terminal]
 
     @property
     def misclassified(self) -> list[Result]:
-        return [r for r in self.results if r not in self.lost and not r.ok]
+        return [r for r in self.results if r.terminal and not r.ok]
 
     @property
     def dlq_growth(self) -> int:
@@ -95,7 +99,7 @@ class Report:
         )
 
     def percentile(self, q: float) -> float:
-        times = sorted(r.seconds for r in self.results if r.status in ("completed", "failed"))
+        times = sorted(r.seconds for r in self.results if r.terminal)
         if not times:
             return 0.0
         if len(times) == 1:
