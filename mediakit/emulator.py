@@ -405,7 +405,6 @@ class Emulator:
 
     def _start(self) -> DevEnv:
         from botocore.config import Config
-        from moto.server import ThreadedMotoServer
 
         from mediakit import moto_fidelity
         from mediakit.devapi import CorsConfig, DevApiServer, Gateway, JwtAuthorizer
@@ -414,7 +413,7 @@ class Emulator:
         # moto's werkzeug logs every request at INFO; the dev console has its own access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_fidelity.install()
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto = moto_fidelity.moto_server(self.host)
         self._moto.start()
         _, moto_port = self._moto.get_host_and_port()
         # Derivative URLs are presigned against this endpoint: it must be reachable from here.

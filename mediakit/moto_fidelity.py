@@ -8,6 +8,7 @@ than the one that runs on AWS.
 
 from __future__ import annotations
 
+import io
 import itertools
 import threading
 from typing import Any
@@ -41,3 +42,41 @@ def install() -> None:
 
         notifications._get_s3_event = get_s3_event
         _installed = True
+
+
+def _buffer_body(app: Any) -> Any:
+    """Read the request body before moto sees it. moto's server parses a PUT sent as
+    `application/x-www-form-urlencoded` (curl's default with `--data-binary`) as a form and
+    then blocks reading the already-consumed socket until the client gives up; with the body
+    in memory it answers at once, as S3 would."""
+
+    def app_with_buffered_body(environ: dict[str, Any], start_response: Any) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > 0:
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
+        return app(environ, start_response)
+
+    return app_with_buffered_body
+
+
+def moto_server(host: str) -> Any:
+    """moto's threaded server on a free port of `host`, with request bodies buffered."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class BufferedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            # Same as moto's, but for the middleware around the app.
+            app = _buffer_body(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return BufferedMotoServer(ip_address=host, port=0, verbose=False)

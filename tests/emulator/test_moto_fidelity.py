@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from typing import Any
 
 import boto3
@@ -47,3 +49,36 @@ def test_moto_fidelity_adds_version_id_and_increasing_sequencer() -> None:
     assert all(o.get("versionId") for o in objects)
     assert objects[0]["versionId"] != objects[1]["versionId"]
     assert int(objects[0]["sequencer"], 16) < int(objects[1]["sequencer"], 16)
+
+
+def test_moto_server_answers_a_form_encoded_put_instead_of_hanging() -> None:
+    # GIVEN the emulator's moto server with a bucket
+    server = moto_fidelity.moto_server("127.0.0.1")
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="fidelity-form")
+        # WHEN bytes are PUT as curl --data-binary sends them (form content type)
+        request = urllib.request.Request(  # noqa: S310 (http to loopback)
+            f"{endpoint}/fidelity-form/k",
+            data=b"\xff\xd8a=1&b=2" * 64,
+            method="PUT",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        # THEN an answer comes back (moto's own server blocked until the client timed out)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as refused:
+            status = refused.code
+        assert status in (200, 400)
+    finally:
+        server.stop()
