@@ -333,6 +333,19 @@ def deny_wrong_kms_key(bucket_arn: str, key_arn: str) -> list[Statement]:
                 }
             },
         ),
+        # `aws:kms` without a key id makes S3 use the AWS managed aws/s3 key, not the bucket
+        # default: neither IfExists statement above catches it, and CloudFront cannot read it.
+        statement(
+            "DenyKmsWithoutKeyId",
+            ["s3:PutObject"],
+            target,
+            effect="Deny",
+            principal="*",
+            condition={
+                "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
+            },
+        ),
     ]
 
 

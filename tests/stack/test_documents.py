@@ -103,6 +103,19 @@ def test_media_bucket_policy_put_denies_use_if_exists() -> None:
     }
 
 
+def test_media_bucket_policy_denies_kms_without_a_key_id() -> None:
+    # GIVEN a PutObject naming aws:kms but no key, which S3 would encrypt under aws/s3
+    statements = {s["Sid"]: s for s in d.deny_wrong_kms_key(BUCKET, KEY)}
+    # WHEN / THEN one Deny matches exactly that request (UploadPart, with no SSE header, does not)
+    deny = statements["DenyKmsWithoutKeyId"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", ["s3:PutObject"])
+    assert deny["Resource"] == [f"{BUCKET}/*"]
+    assert deny["Condition"] == {
+        "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
+    }
+
+
 def test_actions_of_flattens_allow_and_deny() -> None:
     doc = d.media_bucket_policy(
         bucket_arn=BUCKET, key_arn=KEY, distribution_arn=DIST, derivatives_prefix="derivatives/"

@@ -94,6 +94,7 @@ def test_media_bucket_policy_tls_only_stack_key_only_cloudfront_derivatives(
         "DenyInsecureTransport",
         "DenyNonKmsEncryption",
         "DenyOtherKmsKey",
+        "DenyKmsWithoutKeyId",
         "CloudFrontReadDerivatives",
     }
     tls = statements["DenyInsecureTransport"]
@@ -112,6 +113,11 @@ def test_media_bucket_policy_tls_only_stack_key_only_cloudfront_derivatives(
     }
     assert statements["DenyNonKmsEncryption"]["Condition"] == {
         "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+    }
+    # aws:kms without a key id would land under aws/s3, which CloudFront cannot decrypt
+    assert statements["DenyKmsWithoutKeyId"]["Condition"] == {
+        "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+        "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"},
     }
 
     read = statements["CloudFrontReadDerivatives"]
