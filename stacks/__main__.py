@@ -5,9 +5,11 @@ from __future__ import annotations
 import pulumi
 
 from mediakit.build import Target, ensure_artifact
-from stacks.config import NAMESPACE, StackConfig
+from stacks.config import NAMESPACE, StackConfig, reject_unknown_keys
 from stacks.pipeline import MediaPipeline, MediaPipelineArgs
 
+# Config set by `pulumi config set` (or a Pulumi.<stack>.yaml) reaches the program either way.
+reject_unknown_keys({**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
 config = StackConfig.from_config(pulumi.Config(NAMESPACE).get, pulumi.get_stack())
 artifact = ensure_artifact(Target(config.lambda_architecture, config.lambda_python))
 pipeline = MediaPipeline("media", MediaPipelineArgs(config, artifact))

@@ -7,9 +7,10 @@ default and description: Pulumi.yaml's `config:` block and the README table come
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,3 +344,16 @@ if __name__ == "__main__":
     from pathlib import Path
 
     Path(__file__).resolve().parent.parent.joinpath("Pulumi.yaml").write_text(render_project_file())
+
+
+def reject_unknown_keys(present: Iterable[str]) -> None:
+    """Fail on a `mediakit:` key that no setting reads: Pulumi would accept a typo such as
+    `maxUploadByte` silently and deploy the default."""
+    known = {row["key"] for row in config_reference()}
+    for full_key in sorted(present):
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE or key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {NAMESPACE}:{close[0]}?)" if close else ""
+        raise SettingsError(full_key, f"unknown configuration key{hint}")

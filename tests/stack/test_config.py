@@ -17,6 +17,7 @@ from stacks.config import (
     StackConfig,
     config_reference,
     project_config_schema,
+    reject_unknown_keys,
     render_project_file,
 )
 
@@ -129,6 +130,18 @@ def test_program_refuses_bad_config_before_creating_resources() -> None:
     # WHEN the real program runs with a bad issuer / THEN it fails naming the key
     with pytest.raises(SettingsError, match="jwtIssuer"):
         synth("dev", _config("dev", jwtIssuer="ftp://issuer"))
+
+
+def test_program_refuses_an_unknown_key_and_suggests_the_known_one() -> None:
+    # GIVEN a typo that Pulumi itself would accept silently (the default would deploy)
+    # WHEN the real program runs / THEN it fails naming the key and the likely intended one
+    with pytest.raises(SettingsError, match=r"maxUploadByte: unknown .* mediakit:maxUploadBytes"):
+        synth("dev", _config("dev", maxUploadByte=10))
+
+
+def test_reject_unknown_keys_ignores_other_namespaces() -> None:
+    # GIVEN provider and foreign keys beside known ones / WHEN checked / THEN nothing is refused
+    reject_unknown_keys(["aws:region", "other:thing", "mediakit:jwtIssuer", "mediakit:derivatives"])
 
 
 def test_effective_config_in_graph_has_defaults_filled(dev: Any) -> None:
