@@ -215,7 +215,12 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
         raise
     updated = deps.store.mark_multipart_completed(upload_id, tenant, deps.clock())
     if updated is None:
-        raise Conflict("the upload was completed concurrently", code="not_pending")
+        # S3 accepted the parts, so the object exists: its event may already have reached the
+        # processor and moved the record past pending. That is this completion succeeding.
+        fresh = deps.store.get(upload_id)
+        if fresh is None or fresh["status"] in (PENDING, DELETED):
+            raise Conflict("the upload was completed concurrently", code="not_pending")
+        return deps.view(fresh)
     return deps.view(updated)
 
 

@@ -148,6 +148,32 @@ def test_complete_upload_finishes_multipart_then_processing_completes(
     assert pipeline.call("POST", path, body)[0] == 409
 
 
+def test_complete_upload_overtaken_by_its_own_s3_event_succeeds(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a multipart upload whose part was PUT, and a processor fast enough to handle the
+    # completed object's S3 event before the API records the completion
+    created = pipeline.create(JPEG, method="MULTIPART")
+    part = created["parts"][0]
+    put = requests.put(part["url"], data=JPEG, headers=part["headers"], timeout=10)
+    complete = pipeline.s3.complete_multipart_upload
+
+    def complete_then_event(**kwargs: Any) -> Any:
+        response = complete(**kwargs)
+        assert pipeline.process(pipeline.event_for(created["key"])) == {"batchItemFailures": []}
+        return response
+
+    monkeypatch.setattr(pipeline.s3, "complete_multipart_upload", complete_then_event)
+    # WHEN the client completes it
+    status, record = pipeline.call(
+        "POST",
+        f"/v1/uploads/{created['upload_id']}/complete",
+        {"parts": [{"part_number": 1, "etag": put.headers["ETag"]}]},
+    )
+    # THEN its completion succeeded, and it says so with the record as it now stands
+    assert (status, record["status"]) == (200, "completed")
+
+
 def test_complete_upload_of_single_put_is_conflict(pipeline: Pipeline) -> None:
     # GIVEN a single-PUT upload
     created = pipeline.create(JPEG)
