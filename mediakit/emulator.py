@@ -13,7 +13,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -159,16 +159,15 @@ def provision(
     kms.create_alias(AliasName=f"alias/{prefix}-{suffix}", TargetKeyId=key["KeyMetadata"]["KeyId"])
 
     # Queues first: the bucket notification refers to the ingest queue.
-    dlq_url = sqs.create_queue(
-        QueueName=f"{prefix}-ingest-dlq-{suffix}",
-        Attributes={"MessageRetentionPeriod": str(14 * 86400), "SqsManagedSseEnabled": "true"},
-    )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue_url = sqs.create_queue(
-        QueueName=f"{prefix}-ingest-{suffix}",
-        Attributes={
+    dlq_url, dlq_arn = create_queue(
+        sqs,
+        f"{prefix}-ingest-dlq-{suffix}",
+        {"MessageRetentionPeriod": str(14 * 86400), "SqsManagedSseEnabled": "true"},
+    )
+    queue_url, queue_arn = create_queue(
+        sqs,
+        f"{prefix}-ingest-{suffix}",
+        {
             "VisibilityTimeout": str(visibility_timeout),
             "MessageRetentionPeriod": str(4 * 86400),
             "SqsManagedSseEnabled": "true",
@@ -179,10 +178,7 @@ def provision(
                 }
             ),
         },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    )
     sqs.set_queue_attributes(
         QueueUrl=queue_url,
         Attributes={"Policy": json.dumps(_queue_policy(queue_arn, bucket, account_id))},
@@ -281,10 +277,7 @@ def provision(
         TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
     )
 
-    events_queue_url = sqs.create_queue(QueueName=f"{prefix}-events-tap-{suffix}")["QueueUrl"]
-    events_queue_arn = sqs.get_queue_attributes(
-        QueueUrl=events_queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    events_queue_url, events_queue_arn = create_queue(sqs, f"{prefix}-events-tap-{suffix}")
     events.create_event_bus(Name=bus)
     # Every event put on the bus comes from this account: the tap sees all of them.
     events.put_rule(
@@ -309,6 +302,18 @@ def provision(
         events_queue_url=events_queue_url,
         account_id=account_id,
     )
+
+
+def create_queue(
+    sqs: Any, name: str, attributes: Mapping[str, str] | None = None
+) -> tuple[str, str]:
+    """Create an SQS queue; its URL (to call it) and ARN (what redrive policies, notifications
+    and rule targets name)."""
+    url: str = sqs.create_queue(
+        QueueName=name, **({"Attributes": dict(attributes)} if attributes else {})
+    )["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    return url, str(attrs["QueueArn"])
 
 
 def _queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any]:

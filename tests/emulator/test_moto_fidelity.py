@@ -11,15 +11,13 @@ import boto3
 from moto import mock_aws
 
 from mediakit import moto_fidelity
+from mediakit.emulator import create_queue
 
 
 def _notifications_for_two_puts() -> list[dict[str, Any]]:
     s3 = boto3.client("s3", region_name="us-east-1")
     sqs = boto3.client("sqs", region_name="us-east-1")
-    queue_url = sqs.create_queue(QueueName="fidelity")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    queue_url, queue_arn = create_queue(sqs, "fidelity")
     s3.create_bucket(Bucket="fidelity")
     s3.put_bucket_versioning(Bucket="fidelity", VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_notification_configuration(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mediakit.emulator import create_queue
 from mediakit.worker import SqsEventSourceMapping, failed_ids, queue_depth, sqs_event
 from tests.emulator.conftest import FakeEmulator
 
@@ -21,22 +22,11 @@ def _queues(aws: Any, fake: FakeEmulator) -> tuple[Any, str, str, str]:
     """A fresh ingest queue (1 s visibility) with a DLQ after MAX_RECEIVES receives."""
     sqs = aws.client("sqs", endpoint_url=fake.env.aws_endpoint_url)
     name = f"w-{uuid.uuid4().hex[:8]}"
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    queue = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}
-            ),
-        },
-    )["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    dlq, dlq_arn = create_queue(sqs, f"{name}-dlq")
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}
+    queue, arn = create_queue(
+        sqs, name, {"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(redrive)}
+    )
     return sqs, queue, arn, dlq
 
 

@@ -17,6 +17,7 @@ import boto3
 from moto import mock_aws
 
 from mediakit import moto_fidelity
+from mediakit.emulator import create_queue
 from mediakit.worker import SqsEventSourceMapping, queue_depth
 from runtime import aws, presign, processor
 from runtime.records import Store, UploadRecord, table_spec
@@ -195,18 +196,11 @@ def moto_stack(settings: Settings, environ: Any) -> Iterator[MotoStack]:
         s3, ddb, events = aws.s3(), aws.dynamodb(), aws.events()
         key_arn = kms.create_key()["KeyMetadata"]["Arn"]
         bucket, table, bus = "hostile-media", "hostile-uploads", "hostile-bus"
-        dlq_url = sqs.create_queue(QueueName="hostile-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        dlq_url, dlq_arn = create_queue(sqs, "hostile-dlq")
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}
-        queue_url = sqs.create_queue(
-            QueueName="hostile-ingest",
-            Attributes={"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)},
-        )["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        queue_url, queue_arn = create_queue(
+            sqs, "hostile-ingest", {"VisibilityTimeout": "0", "RedrivePolicy": json.dumps(redrive)}
+        )
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         s3.put_bucket_notification_configuration(
