@@ -335,10 +335,16 @@ def _queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any
     }
 
 
-def _reset_runtime_clients() -> None:
-    """Drop the runtime's cached boto3 clients and settings so they follow os.environ."""
+def _set_environ(values: Mapping[str, str | None]) -> None:
+    """Set each variable (None: unset it), then drop the runtime's cached boto3 clients and
+    settings so they follow os.environ."""
     from runtime import aws
 
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     aws.reset()
 
 
@@ -538,22 +544,13 @@ class Emulator:
             "AWS_SESSION_TOKEN": None,
             "AWS_PROFILE": None,
         }
-        for name, value in values.items():
+        for name in values:
             self._saved_environ.setdefault(name, os.environ.get(name))
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        _reset_runtime_clients()
+        _set_environ(values)
 
     def _restore_environ(self) -> None:
-        for name, value in self._saved_environ.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environ(self._saved_environ)
         self._saved_environ.clear()
-        _reset_runtime_clients()
 
 
 @contextmanager
