@@ -152,9 +152,7 @@ def run_demo(
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    emulator = Emulator(Settings.from_env(os.environ))
-    env = emulator.start()
-    try:
+    with Emulator(Settings.from_env(os.environ)) as env:
         echo(f"emulator up in {time.monotonic() - started:.1f}s: API {env.api_url}")
         samples = generate_samples(out / "samples")
         client = ApiClient(env.api_url, mint_token(env, DEMO_TENANT))
@@ -243,8 +241,6 @@ def run_demo(
                 finally:
                     target.unlink(missing_ok=True)
         return 0 if ok else 1
-    finally:
-        emulator.stop()
 
 
 @click.command("demo")

@@ -58,22 +58,15 @@ def fake_emulator() -> Iterator[FakeEmulator]:
         presign_handler=handlers.presign,
         processor_handler=handlers.processor,
     )
-    env = emulator.start()
-    try:
+    with emulator as env:
         yield FakeEmulator(env, emulator, handlers)
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[DevEnv]:
     """The emulator running the real presign and processor handlers."""
-    em = Emulator(Settings())
-    env = em.start()
-    try:
+    with Emulator(Settings()) as env:
         yield env
-    finally:
-        em.stop()
 
 
 @pytest.fixture

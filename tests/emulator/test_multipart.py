@@ -19,15 +19,11 @@ def test_upload_above_threshold_goes_multipart(tmp_path: Path) -> None:
     Image.frombytes("RGB", (1500, 1500), os.urandom(1500 * 1500 * 3)).save(big)
     assert big.stat().st_size > 5 * MIB
     settings = Settings(multipart_threshold_bytes=5 * MIB, multipart_part_bytes=5 * MIB)
-    em = Emulator(settings)
-    env = em.start()
-    try:
+    with Emulator(settings) as env:
         client = ApiClient(env.api_url, mint_token(env, "acme"))
         # WHEN it is uploaded
         created = client.upload(big)
         record = client.wait(created, timeout=30)
-    finally:
-        em.stop()
     # THEN the API chose multipart, the client sent every part and completed it, and the
     # processor handled the assembled object
     assert created["method"] == "MULTIPART"

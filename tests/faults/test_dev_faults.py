@@ -32,12 +32,8 @@ RECEIVES = 2
 @pytest.fixture(scope="module")
 def dev() -> Iterator[DevEnv]:
     """The emulator with a 1 s visibility timeout and a DLQ after two receives."""
-    emulator = Emulator(Settings(dlq_max_receive_count=RECEIVES), visibility_timeout=1)
-    env = emulator.start()
-    try:
+    with Emulator(Settings(dlq_max_receive_count=RECEIVES), visibility_timeout=1) as env:
         yield env
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture(scope="module")

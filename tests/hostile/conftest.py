@@ -26,9 +26,5 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoStack]:
 @pytest.fixture(scope="module")
 def dev() -> Iterator[DevEnv]:
     """`mediakit dev` in this process, real handlers behind the HTTP front and JWT authorizer."""
-    emulator = Emulator(Settings())
-    env = emulator.start()
-    try:
+    with Emulator(Settings()) as env:
         yield env
-    finally:
-        emulator.stop()
