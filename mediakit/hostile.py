@@ -23,7 +23,13 @@ from pathlib import Path
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from mediakit.samples import NOT_AN_IMAGE_HTML, alpha_png, camera_exif, camera_photo_jpeg
+from mediakit.samples import (
+    NOT_AN_IMAGE_HTML,
+    alpha_png,
+    camera_exif,
+    camera_photo_jpeg,
+    png_chunk,
+)
 from mediakit.samples import bomb_png as samples_bomb_png
 from runtime.imaging import sniff_type
 from runtime.settings import Settings
@@ -173,22 +179,17 @@ def bomb_png(edge: int = BOMB_EDGE) -> bytes:
     header = struct.pack(">IIBBBBB", edge, edge, 1, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
     )
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
 def text_chunk_bomb_png(where: str = "header") -> bytes:
     """A 1x1 PNG with a zTXt chunk inflating to 8 MB, before (`header`) or after (`trailer`)
     the pixel data. Pillow caps text chunks at 1 MB; one in the header is called a bomb."""
     png = one_pixel("PNG")
-    chunk = _png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * (8 << 20), 9))
+    chunk = png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * (8 << 20), 9))
     at = png.index(b"IDAT") - 4 if where == "header" else png.index(b"IEND") - 4
     return png[:at] + chunk + png[at:]
 

@@ -204,9 +204,9 @@ def bomb_png(size: tuple[int, int] = BOMB_SIZE) -> bytes:
     header = struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(row * h, 9))
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(row * h, 9))
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -277,6 +277,7 @@ def _rational(value: float) -> IFDRational:
     return IFDRational(round(value * 100), 100)
 
 
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """One PNG chunk: length, type, payload and the CRC over type + payload."""
     crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
