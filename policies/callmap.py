@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -388,10 +388,6 @@ def needs(call: Call, env: Environment) -> tuple[Need, ...]:
     if mapper is None:
         raise UnmappedCall(call)
     return tuple(sorted(set(mapper(call, env))))
-
-
-def needs_of(calls: Iterable[Call], env: Environment) -> set[Need]:
-    return {n for call in calls for n in needs(call, env)}
 
 
 # --- calls the Lambda service makes with a function's execution role ------------------------------
