@@ -343,8 +343,12 @@ def _validate(s: Settings) -> None:
     _check_range("list_page_size", s.list_page_size, 1, 100)
     _check_range("ia_transition_days", s.ia_transition_days, 30, 3650)
     _check_range("glacier_transition_days", s.glacier_transition_days, 1, 36500)
-    if s.glacier_transition_days <= s.ia_transition_days:
-        raise SettingsError("glacier_transition_days", "must be greater than ia_transition_days")
+    # S3 refuses a lifecycle rule whose next transition comes less than 30 days after the
+    # STANDARD_IA one (objects must sit 30 days in STANDARD_IA first): `pulumi up` would fail.
+    if s.glacier_transition_days < s.ia_transition_days + 30:
+        raise SettingsError(
+            "glacier_transition_days", "must be at least 30 days after ia_transition_days"
+        )
     _check_range("noncurrent_expiration_days", s.noncurrent_expiration_days, 1, 3650)
     _check_range("log_retention_days", s.log_retention_days, 1, 3653)
     _check_range("dlq_max_receive_count", s.dlq_max_receive_count, 1, 1000)

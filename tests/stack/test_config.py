@@ -97,6 +97,8 @@ def test_environment_defaults_to_prod_protections() -> None:
         ("dev", "processorTimeoutSeconds", 0, "between"),
         # A single PUT or POST tops out at 5 GiB: above that an upload must be multipart.
         ("dev", "multipartThresholdBytes", 5 * 1024**3 + 1, "between"),
+        # S3 wants 30 days in STANDARD_IA (default: from day 30) before the next transition.
+        ("dev", "glacierTransitionDays", 45, "at least 30 days after"),
         ("prod", "corsOrigins", [], "at least one origin"),
         ("prod", "corsOrigins", ["http://localhost:5173"], "not an origin"),
         ("dev", "corsOrigins", ["*"], "not an origin"),
