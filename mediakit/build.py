@@ -144,10 +144,11 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
 
 def collect(target: Target, root: Path = ROOT, cache_dir: Path = CACHE_DIR) -> dict[str, bytes]:
     files = wheel_files(fetch_wheels(target, cache_dir / "wheels"))
-    clash = set(files) & set(runtime_files(root))
+    runtime = runtime_files(root)
+    clash = set(files) & set(runtime)
     if clash:
         raise BuildError(f"wheel files would overwrite runtime files: {sorted(clash)[:5]}")
-    files.update(runtime_files(root))
+    files.update(runtime)
     return files
 
 
