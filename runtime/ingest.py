@@ -142,6 +142,9 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
             return "ignored:key_mismatch"
         status = record["status"]
         if status == DELETED:
+            # A run that rendered while the upload was deleted removes its derivatives; should
+            # that removal have failed, this redelivery finishes it (deleting is idempotent).
+            _delete_keys(_derivative_keys(record, deps.settings), deps)
             return "ignored:deleted"
         if status == PENDING:
             if store.mark_uploaded(upload_id, ref, deps.clock()) is None:
@@ -277,12 +280,24 @@ def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
     }
 
 
+def _derivative_keys(record: UploadRecord, settings: Settings) -> list[str]:
+    """Every derivative key the upload can have, recorded or not."""
+    return [
+        keys.derivative_key(settings, record["tenant"], record["upload_id"], s.name, s.format)
+        for s in settings.derivatives
+    ]
+
+
 def _delete_keys(doomed: list[str], deps: Deps) -> None:
+    """DeleteObjects reports refused keys in a successful response: those are retried."""
     if doomed:
-        deps.s3.delete_objects(
+        response = deps.s3.delete_objects(
             Bucket=deps.resources.bucket,
             Delete={"Objects": [{"Key": k} for k in doomed], "Quiet": True},
         )
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise TransientFault(f"could not delete {first.get('Key')}: {first.get('Code')}")
 
 
 def announce(record: UploadRecord, deps: Deps) -> None:

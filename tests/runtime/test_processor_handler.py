@@ -179,6 +179,47 @@ def test_processor_delete_during_processing_leaves_no_derivatives(pipeline: Pipe
     assert pipeline.published() == []
 
 
+def test_processor_cleanup_that_s3_refuses_is_retried_until_done(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an upload deleted while the processor renders, and S3 refusing one key of the
+    # processor's first cleanup (DeleteObjects reports per-key errors in a 200 response)
+    created = pipeline.create(JPEG)
+    pipeline.put(created, JPEG)
+    real_process, real_delete = pipeline.ingest.process, pipeline.s3.delete_objects
+    calls = itertools.count()
+
+    def process_then_delete(*args: Any, **kwargs: Any) -> Any:
+        rendered = real_process(*args, **kwargs)
+        assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 200
+        return rendered
+
+    def second_call_refuses_a_key(**kwargs: Any) -> Any:
+        response = real_delete(**kwargs)
+        if next(calls) == 1:
+            first = kwargs["Delete"]["Objects"][0]["Key"]
+            return {**response, "Errors": [{"Key": first, "Code": "InternalError"}]}
+        return response
+
+    monkeypatch.setattr(pipeline.ingest, "process", process_then_delete)
+    monkeypatch.setattr(pipeline.s3, "delete_objects", second_call_refuses_a_key)
+    event = pipeline.event_for(created["key"])
+    # WHEN the event is processed, and redelivered if it asks to be
+    first = pipeline.process(event)
+    monkeypatch.setattr(pipeline.s3, "delete_objects", real_delete)
+    # THEN the failed cleanup is not acknowledged, and its retry removes what was left
+    assert first == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    pipeline.s3.put_object(
+        Bucket=pipeline.resources.bucket,
+        Key=f"derivatives/tenant-a/{created['upload_id']}/thumb.jpeg",
+        Body=b"left behind",
+    )
+    assert pipeline.process(event) == {"batchItemFailures": []}
+    prefix = f"derivatives/tenant-a/{created['upload_id']}/"
+    listed = pipeline.s3.list_objects_v2(Bucket=pipeline.resources.bucket, Prefix=prefix)
+    assert listed.get("Contents", []) == []
+
+
 def test_processor_event_for_deleted_upload_is_acknowledged(pipeline: Pipeline) -> None:
     # GIVEN an upload deleted through the API before its event was processed
     created = pipeline.create(JPEG)
