@@ -36,6 +36,10 @@ PROCESSOR_READ_ORIGINALS_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 PROCESSOR_WRITE_DERIVATIVES_ACTIONS = ("s3:PutObject",)
 # Derivatives written for an upload deleted meanwhile are removed again.
 PROCESSOR_CLEANUP_DERIVATIVES_ACTIONS = ("s3:DeleteObject",)
+# An original PUT with a presigned URL after its pending upload was deleted is removed by key, as
+# the DELETE route does (a delete marker; the lifecycle expires the noncurrent version), so no
+# s3:DeleteObjectVersion, which would destroy versions for good.
+PROCESSOR_REMOVE_LATE_ORIGINALS_ACTIONS = ("s3:DeleteObject",)
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # The event source mapping polls with the function's role and needs exactly these three; it never
 # changes visibility (failed messages reappear when the visibility timeout runs out).
@@ -171,12 +175,20 @@ def processor_role_policy(
     originals_prefix: str,
     derivatives_prefix: str,
 ) -> PolicyDocument:
-    """Processor Lambda: read originals, write derivatives, consume the queue, update, publish."""
+    """Processor Lambda: read originals (and remove late ones of deleted uploads), write
+    derivatives, consume the queue, update, publish."""
     return document(
         [
             statement(
                 "ReadOriginals",
                 PROCESSOR_READ_ORIGINALS_ACTIONS,
+                [objects(bucket_arn, originals_prefix)],
+            )
+        ],
+        [
+            statement(
+                "RemoveLateOriginals",
+                PROCESSOR_REMOVE_LATE_ORIGINALS_ACTIONS,
                 [objects(bucket_arn, originals_prefix)],
             )
         ],

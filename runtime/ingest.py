@@ -142,9 +142,12 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
             return "ignored:key_mismatch"
         status = record["status"]
         if status == DELETED:
-            # A run that rendered while the upload was deleted removes its derivatives; should
-            # that removal have failed, this redelivery finishes it (deleting is idempotent).
-            _delete_keys(_derivative_keys(record, deps.settings), deps)
+            # A presigned URL outlives the DELETE of its pending upload, so the original can
+            # still arrive: remove it as the DELETE route would (by key: a delete marker, the
+            # version expiring as noncurrent). A run that rendered while the upload was deleted
+            # removes its derivatives; should either removal have failed, this redelivery
+            # finishes it (deleting is idempotent).
+            _delete_keys([event.key, *_derivative_keys(record, deps.settings)], deps)
             return "ignored:deleted"
         if status == PENDING:
             if store.mark_uploaded(upload_id, ref, deps.clock()) is None:

@@ -256,6 +256,12 @@ class Flows:
             while self.mapping.poll_once():
                 pass
 
+    def original_exists(self, key: str) -> bool:
+        # The test's own check, unattributed like the status reads.
+        bucket = os.environ["MEDIAKIT_BUCKET"]
+        listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=key)
+        return any(o["Key"] == key for o in listed.get("Contents", []))
+
     def status(self, upload_id: str) -> str:
         # The test's own read: a raw DynamoDB client, so the check is never attributed to a role.
         table = os.environ["MEDIAKIT_TABLE"]
@@ -307,6 +313,17 @@ def run_flows(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runtime.imaging, "process_image", deleted_while_rendering)
         flows.drain()
+
+    # A presigned URL outlives the DELETE of its pending upload: the late original is removed.
+    late_bytes = image_bytes((0, 120, 120))
+    late = flows.create(late_bytes, "PUT")
+    ids["late"] = late["upload_id"]
+    assert flows.api("DELETE", f"/v1/uploads/{ids['late']}")[0] == 200
+    sent = requests.put(late["url"], data=late_bytes, headers=late["headers"], timeout=10)
+    assert sent.status_code == 200, sent.text
+    assert flows.original_exists(late["key"])
+    flows.drain()
+    assert not flows.original_exists(late["key"])
     return {label: flows.status(upload_id) for label, upload_id in ids.items()}
 
 
@@ -418,7 +435,7 @@ def diffs_for(run: Run, graph: Graph) -> list[lp.RoleDiff]:
 
 def test_least_privilege_flows_reach_every_handler_path(lp_run: Run) -> None:
     # GIVEN the recorded run (test event, PUT, POST, multipart, invalid, abandoned, duplicate,
-    # get, list, delete, delete racing the processor)
+    # get, list, delete, delete racing the processor, original arriving after its delete)
     # WHEN its final states and processor outcomes are read
     statuses, outcomes = lp_run.statuses, set(lp_run.outcomes)
     # THEN every path ran: completed, failed, deleted, duplicate, deleted while rendering
@@ -429,6 +446,7 @@ def test_least_privilege_flows_reach_every_handler_path(lp_run: Run) -> None:
         "invalid": "failed",
         "abandoned": "deleted",
         "race": "deleted",
+        "late": "deleted",
     }
     assert {"completed", "duplicate", "ignored:deleted"} <= outcomes
     assert any(o.startswith("failed:") for o in outcomes)
@@ -502,11 +520,13 @@ def test_least_privilege_processor_writes_derivatives_and_reads_only_originals(
     # GIVEN the processor role's needs
     needs = lp_run.needs()[lp_run.role(PROCESSOR)]
     s3 = {(n.action, n.scope.rsplit("/", 2)[-2]) for n in needs if n.action.startswith("s3:")}
-    # WHEN / THEN it reads originals (HEAD the current object, GET the event's version) and
-    # writes and cleans up derivatives, and nothing else in the bucket
+    # WHEN / THEN it reads originals (HEAD the current object, GET the event's version),
+    # removes an original that arrived after its upload was deleted (by key, not by version),
+    # and writes and cleans up derivatives, and nothing else in the bucket
     assert s3 == {
         ("s3:GetObject", "originals"),
         ("s3:GetObjectVersion", "originals"),
+        ("s3:DeleteObject", "originals"),
         ("s3:PutObject", "derivatives"),
         ("s3:DeleteObject", "derivatives"),
     }
@@ -517,9 +537,9 @@ def test_least_privilege_unattributed_calls_never_count_for_a_role(lp_run: Run) 
     unattributed = {(r.call.service, r.call.operation) for r in lp_run.recorder.unattributed()}
     # WHEN the roles' recorded operations are collected
     attributed = {(r.call.service, r.call.operation) for r in lp_run.recorder.attributed()}
-    # THEN exactly provisioning, the duplicate's re-send and the status reads were recorded
-    # without a role (a runtime call escaping attribution would show up here), and none of it
-    # counts for a role, not even as a permission need
+    # THEN exactly provisioning, the duplicate's re-send, the status reads and the check for the
+    # late original were recorded without a role (a runtime call escaping attribution would show
+    # up here), and none of it counts for a role, not even as a permission need
     provisioning = {
         ("s3", "CreateBucket"),
         ("s3", "PutBucketVersioning"),
@@ -530,7 +550,7 @@ def test_least_privilege_unattributed_calls_never_count_for_a_role(lp_run: Run) 
         ("dynamodb", "CreateTable"),
         ("events", "CreateEventBus"),
     }
-    assert unattributed == provisioning | {("dynamodb", "GetItem")}
+    assert unattributed == provisioning | {("dynamodb", "GetItem"), ("s3", "ListObjectsV2")}
     assert not provisioning & attributed
     actions = {n.action for needs in lp_run.needs().values() for n in needs}
     assert not {"s3:CreateBucket", "dynamodb:CreateTable", "sqs:SendMessage"} & actions
@@ -583,6 +603,13 @@ def _remove_action(action: str) -> Callable[[list[dict[str, Any]]], None]:
     return change
 
 
+def _remove_statement(sid: str) -> Callable[[list[dict[str, Any]]], None]:
+    def change(statements: list[dict[str, Any]]) -> None:
+        statements[:] = [s for s in statements if s["Sid"] != sid]
+
+    return change
+
+
 def _widen(sid: str) -> Callable[[list[dict[str, Any]]], None]:
     def change(statements: list[dict[str, Any]]) -> None:
         (statement,) = [s for s in statements if s["Sid"] == sid]
@@ -621,6 +648,10 @@ def _widen(sid: str) -> Callable[[list[dict[str, Any]]], None]:
         pytest.param(
             PROCESSOR, _remove_action("sqs:GetQueueAttributes"),
             "MISSING   sqs:GetQueueAttributes on", id="processor-remove-GetQueueAttributes",
+        ),
+        pytest.param(
+            PROCESSOR, _remove_statement("RemoveLateOriginals"),
+            "MISSING   s3:DeleteObject on arn:aws:s3:::", id="processor-remove-RemoveLateOriginals",
         ),
         pytest.param(
             PROCESSOR, _widen("WriteDerivatives"),

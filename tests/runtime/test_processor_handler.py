@@ -231,6 +231,32 @@ def test_processor_event_for_deleted_upload_is_acknowledged(pipeline: Pipeline) 
     assert pipeline.record(created["upload_id"])["status"] == "deleted"
 
 
+def test_processor_late_original_for_deleted_upload_is_removed(pipeline: Pipeline) -> None:
+    # GIVEN a pending upload deleted through the API, then PUT with its still-valid URL
+    created = pipeline.create(JPEG)
+    bucket, key = pipeline.resources.bucket, created["key"]
+    assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 200
+    assert pipeline.put(created, JPEG).status_code == 200
+    event = pipeline.event_for(key)
+    # WHEN its S3 event reaches the processor
+    response = pipeline.process(event)
+    # THEN the message is acknowledged, nothing is rendered or announced, and the original is
+    # gone from originals/ (its version left noncurrent, for the lifecycle to expire)
+    assert response == {"batchItemFailures": []}
+    assert pipeline.record(created["upload_id"])["status"] == "deleted"
+    with pytest.raises(ClientError) as missing:
+        pipeline.s3.head_object(Bucket=bucket, Key=key)
+    assert missing.value.response["Error"]["Code"] == "404"
+    versions = pipeline.s3.list_object_versions(Bucket=bucket, Prefix=key)
+    (late,) = versions["Versions"]
+    assert late["VersionId"] == event["Records"][0]["s3"]["object"]["versionId"]
+    assert not late["IsLatest"]
+    assert [m["IsLatest"] for m in versions["DeleteMarkers"]].count(True) == 1
+    prefix = f"derivatives/tenant-a/{created['upload_id']}/"
+    assert pipeline.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []) == []
+    assert pipeline.published() == []
+
+
 @pytest.mark.parametrize(
     "fault",
     [
