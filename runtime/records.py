@@ -492,9 +492,12 @@ class Store:
 
 
 def public_view(record: UploadRecord, url_for: Callable[[str], str]) -> dict[str, Any]:
-    """What the API and events show: public fields, derivative URLs computed now."""
+    """What the API and events show: public fields, derivative URLs computed now. A deleted
+    upload has no derivatives (their objects are removed), so none are listed, nor URLs issued."""
     view: dict[str, Any] = {k: record[k] for k in PUBLIC_FIELDS if k in record}  # type: ignore[literal-required]
-    if "derivatives" in record:
+    if record["status"] == DELETED:
+        view.pop("derivatives", None)
+    elif "derivatives" in record:
         view["derivatives"] = [
             {
                 "name": d["name"],

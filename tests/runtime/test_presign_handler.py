@@ -296,6 +296,25 @@ def test_delete_upload_removes_objects_and_marks_deleted(pipeline: Pipeline) -> 
     assert (again[0], again[1]["error"]["code"]) == (409, "already_deleted")
 
 
+def test_get_deleted_upload_lists_no_derivatives(pipeline: Pipeline) -> None:
+    # GIVEN a processed upload with derivatives, then deleted by its owner
+    created = pipeline.upload(JPEG)
+    path = f"/v1/uploads/{created['upload_id']}"
+    status, before = pipeline.call("GET", path)
+    assert (status, len(before["derivatives"])) == (200, len(pipeline.settings.derivatives))
+    status, deleted = pipeline.call("DELETE", path)
+    # WHEN its status is read
+    status, record = pipeline.call("GET", path)
+    # THEN it says deleted and hands out no derivative (their objects are gone, a URL would
+    # 404), in the GET as in the DELETE response, like the listing that hides it altogether
+    assert (status, record["status"]) == (200, "deleted")
+    assert "derivatives" not in record
+    assert "derivatives" not in deleted
+    # AND the rest of what processing found is still reported
+    kept = ("upload_id", "key", "width", "height", "format", "bytes", "sha256", "exif")
+    assert {k: record[k] for k in kept} == {k: before[k] for k in kept}
+
+
 def test_delete_upload_pending_multipart_aborts_it(pipeline: Pipeline) -> None:
     # GIVEN a multipart upload never completed
     created = pipeline.create(JPEG, method="MULTIPART")
