@@ -8,12 +8,15 @@ from pathlib import Path
 
 import click
 
+from mediakit.synth import stack_name
+
 
 @click.command("check")
 @click.option(
     "--stack",
     default=None,
     envvar="PULUMI_STACK",
+    callback=stack_name,
     help="Stack to synthesize offline and check (dev, prod, ...). Not needed with --graph.",
 )
 @click.option(

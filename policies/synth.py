@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import runpy
 import threading
 from collections.abc import Mapping
@@ -33,6 +34,9 @@ PROGRAM = ROOT / "stacks" / "__main__.py"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
+# A stack name becomes one path segment (`Pulumi.<stack>.yaml`): letters, digits, `_`, `.`, `-`,
+# starting with a letter or digit, so never a separator, `..` or an absolute path.
+STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # Computed attributes that identify a resource and that other resources' inputs refer to.
 _REFERENCE_KEYS = (
     "id",
@@ -294,9 +298,19 @@ def references(resources: list[dict[str, Any]]) -> None:
         )
 
 
+def check_stack_name(stack: str) -> str:
+    """`stack` if it is a valid stack name (`STACK_NAME`), else ValueError saying why."""
+    if not STACK_NAME.fullmatch(stack):
+        raise ValueError(
+            f"invalid stack name {stack!r}: use letters, digits, '_', '.' and '-', "
+            "starting with a letter or digit"
+        )
+    return stack
+
+
 def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     """`config:` of Pulumi.<stack>.yaml, keys without the `mediakit:` namespace."""
-    path = root / f"Pulumi.{stack}.yaml"
+    path = root / f"Pulumi.{check_stack_name(stack)}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no stack config {path}")
     data = yaml.safe_load(path.read_text()) or {}

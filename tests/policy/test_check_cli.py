@@ -123,6 +123,17 @@ def test_check_cli_unknown_stack_is_a_one_line_error_exit_2() -> None:
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "dev/../prod", ".x", "a b"])
+def test_check_cli_invalid_stack_name_is_a_usage_error_exit_2(name: str) -> None:
+    # GIVEN a stack name that is not one path segment WHEN checked
+    code, output = _check(["--stack", name])
+    # THEN it is refused as a usage error naming the option, before anything is synthesized
+    assert code == 2
+    assert "Invalid value for '--stack'" in output
+    assert "invalid stack name" in output
+    assert "Traceback" not in output
+
+
 def test_check_cli_missing_checkov_venv_exits_2(
     graph_min: Graph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from policies.synth import load_stack_config, synth
 from tests.stack.conftest import StackGraph
 
@@ -141,3 +143,36 @@ def test_cli_synth_unknown_stack_fails_with_a_message() -> None:
     result = CliRunner().invoke(cli, ["synth", "--stack", "nope"])
     assert result.exit_code == 1
     assert "Pulumi.nope.yaml" in result.output
+
+
+INVALID_STACK_NAMES = ["../etc/passwd", "/etc/passwd", "dev/../prod", ".hidden", "-dev", "dev prod"]
+
+
+@pytest.mark.parametrize("name", INVALID_STACK_NAMES)
+def test_cli_synth_invalid_stack_name_is_a_usage_error(name: str) -> None:
+    from click.testing import CliRunner
+
+    from mediakit.cli import cli
+
+    # GIVEN a stack name that is not one path segment WHEN synthesized
+    result = CliRunner().invoke(cli, ["synth", "--stack", name])
+    # THEN it is refused as a usage error (exit 2) naming the option, before any file is read
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--stack'" in result.output
+    assert "invalid stack name" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", INVALID_STACK_NAMES)
+def test_load_stack_config_refuses_an_invalid_stack_name(name: str, tmp_path: Path) -> None:
+    # GIVEN a name that is not one path segment WHEN its config is loaded
+    # THEN the path is never built from it
+    with pytest.raises(ValueError, match="invalid stack name"):
+        load_stack_config(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "Prod2", "eu-west-1.prod", "team_a.dev", "9"])
+def test_load_stack_config_accepts_valid_stack_names(name: str, tmp_path: Path) -> None:
+    # GIVEN a Pulumi.<stack>.yaml for a valid name WHEN loaded THEN its config is read
+    (tmp_path / f"Pulumi.{name}.yaml").write_text("config:\n  mediakit:prefix: x\n")
+    assert load_stack_config(name, tmp_path) == {"prefix": "x"}
