@@ -66,13 +66,10 @@ def to_text(run: CheckRun) -> str:
             f"{len(r.triage.failed)} failed, {len(r.triage.suppressed)} suppressed, "
             f"{sum(r.scanned.values())}/{sum(r.exported.values())} resources scanned"
         )
-        for f in sorted(r.triage.failed, key=lambda f: (f.check_id, f.resource)):
-            sid = f" [{f.statement}]" if f.statement else ""
-            detail = f" ({f.detail})" if f.detail else ""
-            lines.append(f"  FAILED      {f.check_id} {f.resource}{sid}: {f.title}{detail}")
-        for f, s in sorted(r.triage.suppressed, key=lambda p: (p[0].check_id, p[0].resource)):
-            sid = f" [{f.statement}]" if f.statement else ""
-            lines.append(f"  suppressed  {f.check_id} {f.resource}{sid}: {s.reason}")
+        for f in sorted(r.triage.failed, key=_order):
+            lines.append(f"  FAILED      {_label(f)}: {f.title}")
+        for f, s in sorted(r.triage.suppressed, key=lambda p: _order(p[0])):
+            lines.append(f"  suppressed  {_label(f)}: {s.reason}")
         for s in r.triage.unused:
             lines.append(f"  UNUSED      suppression {s.label()}: remove it or fix the entry")
         for e in r.suppression_errors:
@@ -80,6 +77,18 @@ def to_text(run: CheckRun) -> str:
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in run.timings.items())
     lines.append(f"{'OK' if run.ok else 'FAILED'} ({timing})")
     return "\n".join(lines) + "\n"
+
+
+def _order(f: Finding) -> tuple[str, str, str, str]:
+    return (f.check_id, f.resource, f.statement or "", f.detail)
+
+
+def _label(f: Finding) -> str:
+    """Check, resource, Sid and detail: one statement can fail one check several times (a
+    parliament issue per action), and only the detail tells those findings apart."""
+    sid = f" [{f.statement}]" if f.statement else ""
+    detail = f" ({f.detail})" if f.detail else ""
+    return f"{f.check_id} {f.resource}{sid}{detail}"
 
 
 def _source_location(r: StackReport, f: Finding) -> tuple[str, int]:
@@ -131,7 +140,7 @@ def _sarif_run(r: StackReport) -> dict[str, Any]:
     findings += [(f, s) for f, s in r.triage.suppressed]
     rules: dict[str, dict[str, Any]] = {}
     results = []
-    for f, s in sorted(findings, key=lambda p: (p[0].check_id, p[0].resource)):
+    for f, s in sorted(findings, key=lambda p: _order(p[0])):
         rules.setdefault(f.check_id, _rule(f))
         results.append(_result(r, f, s))
     for s in r.triage.unused:
@@ -183,9 +192,13 @@ def _result(r: StackReport, f: Finding, s: Suppression | None) -> dict[str, Any]
     text = f"{f.title} — {f.resource}{sid} (stack {r.stack})"
     if f.detail:
         text += f": {f.detail}"
-    fingerprint = hashlib.sha256(
-        f"{r.stack}|{f.check_id}|{f.resource}|{f.statement}".encode()
-    ).hexdigest()
+    identity = f"{r.stack}|{f.check_id}|{f.resource}|{f.statement}"
+    if f.tool == "parliament" and f.detail:
+        # parliament reports an issue once per action of a statement; the detail names the
+        # action. checkov reports a check once per resource, and its detail (the evaluated
+        # keys) may change between checkov versions, so it stays out of the alert's identity.
+        identity += f"|{f.detail}"
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
     result: dict[str, Any] = {
         "ruleId": f.check_id,
         "level": "error",

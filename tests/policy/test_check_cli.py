@@ -100,6 +100,21 @@ def test_check_cli_prod_synth_passes() -> None:
     assert stack["summary"]["passed"] > 100
 
 
+def test_check_cli_prod_summary_shows_each_finding_once() -> None:
+    # GIVEN the prod stack, whose CloudWatch Logs key statement parliament flags once per
+    # kms:Describe* action WHEN checked with the cli summary
+    code, output = _check(["--stack", "prod"])
+    assert code == 0, output
+    lines = [line for line in output.splitlines() if line.startswith("  suppressed  ")]
+    # THEN no line repeats, and those findings are told apart by the action they are about
+    assert lines
+    assert len(lines) == len(set(lines)), output
+    logs = [line for line in lines if "UNKNOWN_CONDITION_FOR_ACTION" in line]
+    assert len(logs) == 2
+    assert any("for action kms:DescribeKey)" in line for line in logs)
+    assert any("for action kms:DescribeCustomKeyStores)" in line for line in logs)
+
+
 def test_check_cli_needs_a_stack_or_graph() -> None:
     code, output = _check([])
     assert code == 2
