@@ -52,17 +52,8 @@ class Deps:
     clock: Callable[[], datetime] = _utcnow
     new_id: Callable[[], str] = field(default=keys.new_upload_id)
 
-    def derivative_url(self, key: str) -> str:
-        return signing.derivative_url(
-            self.s3,
-            bucket=self.resources.bucket,
-            cdn_domain=self.resources.cdn_domain,
-            key=key,
-            ttl=self.settings.presign_ttl_seconds,
-        )
-
     def view(self, record: UploadRecord) -> dict[str, Any]:
-        return public_view(record, self.derivative_url)
+        return public_view(record, signing.derivative_urls(self.s3, self.resources, self.settings))
 
 
 def default_deps() -> Deps:

@@ -67,16 +67,7 @@ class Deps:
     clock: Callable[[], datetime] = field(default=_utcnow)
 
     def view(self, record: UploadRecord) -> dict[str, Any]:
-        return public_view(
-            record,
-            lambda key: signing.derivative_url(
-                self.s3,
-                bucket=self.resources.bucket,
-                cdn_domain=self.resources.cdn_domain,
-                key=key,
-                ttl=self.settings.presign_ttl_seconds,
-            ),
-        )
+        return public_view(record, signing.derivative_urls(self.s3, self.resources, self.settings))
 
 
 def default_deps() -> Deps:

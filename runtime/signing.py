@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_s3 import S3Client
 
+    from runtime.settings import Resources, Settings
     from runtime.validation import CompletedPart
 
 MAX_PARTS = 10_000
@@ -174,6 +177,17 @@ def derivative_url(s3: S3Client, *, bucket: str, cdn_domain: str, key: str, ttl:
     if cdn_domain:
         return f"https://{cdn_domain}/{urllib.parse.quote(key)}"
     return presign_get(s3, bucket=bucket, key=key, ttl=ttl)
+
+
+def derivative_urls(s3: S3Client, resources: Resources, settings: Settings) -> Callable[[str], str]:
+    """`derivative_url` bound to the stack's bucket, CDN and TTL: the `url_for` of status views."""
+    return lambda key: derivative_url(
+        s3,
+        bucket=resources.bucket,
+        cdn_domain=resources.cdn_domain,
+        key=key,
+        ttl=settings.presign_ttl_seconds,
+    )
 
 
 def presign_get(s3: S3Client, *, bucket: str, key: str, ttl: int) -> str:
