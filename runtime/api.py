@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runtime import keys, signing
+from runtime import claims, keys, signing
 from runtime.aws import error_code, is_not_found
 from runtime.errors import (
     BadRequest,
@@ -94,7 +94,8 @@ def tenant_of(request: Request, settings: Settings) -> str:
     """The caller's sanitised tenant; 401 without verified claims."""
     if not request.claims:
         raise Unauthorized("a valid bearer token is required")
-    return keys.sanitise_tenant(request.claims.get(settings.tenant_claim))
+    raw = claims.tenant_claim(request.headers, request.claims, settings.tenant_claim)
+    return keys.sanitise_tenant(raw)
 
 
 def owned_record(deps: Deps, tenant: str, upload_id: str) -> UploadRecord:

@@ -48,6 +48,8 @@ class MalformedEvent(ValueError):
 class SqsMessage:
     message_id: str
     body: str
+    # How many times SQS has handed this message out, this delivery included.
+    receive_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,20 @@ def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage]:
     records = event.get("Records")
     if not isinstance(records, list):
         raise MalformedEvent("not an SQS batch: no Records list")
-    return [SqsMessage(str(r.get("messageId", "")), str(r.get("body", ""))) for r in records]
+    return [
+        SqsMessage(
+            str(r.get("messageId", "")), str(r.get("body", "")), _receive_count(r.get("attributes"))
+        )
+        for r in records
+    ]
+
+
+def _receive_count(attributes: object) -> int:
+    raw = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    try:
+        return max(1, int(str(raw)))
+    except ValueError:
+        return 1
 
 
 def decode_key(raw: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import events, keys, signing
+from runtime import events, keys, sandbox, signing
 from runtime.aws import error_code, is_not_found
 from runtime.errors import PermanentFault, TransientFault
 from runtime.events import MalformedEvent, ObjectCreated
@@ -76,35 +76,55 @@ def default_deps() -> Deps:
     from runtime.imaging import process_image
 
     resources = config.resources()
+    settings = config.settings()
     return Deps(
-        settings=config.settings(),
+        settings=settings,
         resources=resources,
         s3=aws.s3(),
         store=Store(aws.dynamodb(), resources.table),
         events=aws.events(),
-        process=process_image,
+        process=isolated(process_image, settings),
     )
 
 
-def handle_message(body: str, deps: Deps) -> list[str]:
+def isolated(process: ImageProcessor, settings: Settings) -> ImageProcessor:
+    """`process` run in a child process under the settings' CPU, wall-time and memory budgets."""
+    budget = sandbox.Budget(
+        cpu_seconds=settings.processing_cpu_seconds,
+        wall_seconds=settings.processing_timeout_seconds,
+        memory_mb=settings.processing_memory_mb,
+    )
+
+    def run(
+        data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
+    ) -> ProcessedImage:
+        return sandbox.run(
+            process, data, declared_type, settings, include_gps=include_gps, budget=budget
+        )
+
+    return run
+
+
+def handle_message(body: str, deps: Deps, *, last_attempt: bool = False) -> list[str]:
     """Process every object in one SQS message body; returns an outcome per object.
-    Permanent faults end here (record failed); an exception means "retry this message"."""
+    Permanent faults end here (record failed); an exception means "retry this message".
+    On the `last_attempt` before the DLQ, a wall-time overrun ends the record too."""
     try:
         created = events.parse_s3_notification(body)
     except MalformedEvent as exc:
         log.warning("acknowledging a message that is not an S3 notification: %s", exc)
         return ["ignored:malformed"]
-    return [handle_object(event, deps) for event in created]
+    return [handle_object(event, deps, last_attempt=last_attempt) for event in created]
 
 
-def handle_object(event: ObjectCreated, deps: Deps) -> str:
+def handle_object(event: ObjectCreated, deps: Deps, *, last_attempt: bool = False) -> str:
     """Advance one upload for one S3 event; the outcome says what happened, for logs and tests."""
     parsed = keys.parse_original_key(deps.settings, event.key)
     if event.bucket != deps.resources.bucket or parsed is None:
         log.info("ignoring s3://%s/%s: not an original we issued", event.bucket, event.key)
         return "ignored:unknown_key"
     try:
-        outcome = _advance(event, parsed, deps)
+        outcome = _advance(event, parsed, deps, last_attempt)
     except Exception as exc:
         _note_transient(parsed.upload_id, exc, deps)
         raise
@@ -123,12 +143,19 @@ def _note_transient(upload_id: str, exc: Exception, deps: Deps) -> None:
         log.warning("could not note the transient failure on %s", upload_id, exc_info=True)
 
 
-def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
+def _advance(
+    event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_attempt: bool
+) -> str:
     store, ref, upload_id = deps.store, event.ref, parsed.upload_id
     for _ in range(_MAX_RACES):
         record = store.get(upload_id)
         if record is None:
-            return "ignored:no_record"
+            # An original nobody can see (its pending record expired before the event was
+            # processed, e.g. a DLQ redrive days later) would stay in the bucket for ever.
+            # Removed by key: a delete marker, so a misconfigured table cannot destroy data
+            # for good; the version expires as noncurrent.
+            _delete_keys([event.key], deps)
+            return "deleted:no_record"
         if record["key"] != event.key or record["tenant"] != parsed.tenant:
             return "ignored:key_mismatch"
         status = record["status"]
@@ -144,8 +171,12 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
             if store.mark_uploaded(upload_id, ref, deps.clock()) is None:
                 continue
         elif record.get("source_id") != ref.id:
-            # Finished records never go back; an older version's event is simply stale.
-            if status in (COMPLETED, FAILED) or not ref.is_newer_than(record.get("source", {})):
+            if status in (COMPLETED, FAILED):
+                # Finished records never go back. Another version of a validated upload is a
+                # replayed POST form (conditional writes do not cover POST) or an older one:
+                # either way not the bytes that were validated, so it goes.
+                return _remove_unvalidated_version(record, ref, deps)
+            if not ref.is_newer_than(record.get("source", {})):
                 return "ignored:stale"
             if store.supersede(upload_id, record["source_id"], ref, deps.clock()) is None:
                 continue
@@ -161,14 +192,36 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
             if fresh and fresh["status"] == PROCESSING and fresh.get("source_id") == ref.id:
                 return "duplicate:in_progress"
             continue
-        return _process(claimed, ref, deps)
+        return _process(claimed, ref, deps, last_attempt)
     raise TransientFault(f"upload {upload_id} kept changing under us; retrying")
 
 
-def _process(record: UploadRecord, ref: SourceRef, deps: Deps) -> str:
+def _remove_unvalidated_version(record: UploadRecord, ref: SourceRef, deps: Deps) -> str:
+    """Delete the event's version unless it is the one the record describes (write once)."""
+    validated = record.get("version_id") or record.get("source", {}).get("version_id", "")
+    if ref.version_id in ("", "null") or ref.version_id == validated:
+        return "ignored:stale"
+    # DeleteObjectVersion removes exactly these bytes and fires no ObjectCreated event; copying
+    # the validated version back instead would create a new version, and a new event: a loop.
+    deps.s3.delete_object(Bucket=ref.bucket, Key=ref.key, VersionId=ref.version_id)
+    log.warning(
+        "upload %s: removed version %s of its original, written after validation",
+        record["upload_id"],
+        ref.version_id,
+    )
+    return "removed:unvalidated_version"
+
+
+def _process(record: UploadRecord, ref: SourceRef, deps: Deps, last_attempt: bool) -> str:
     upload_id = record["upload_id"]
     try:
-        result = _render(record, ref, deps)
+        try:
+            result = _render(record, ref, deps)
+        except sandbox.WallTimeExceeded as overrun:
+            if not last_attempt:
+                raise
+            # Every delivery ran out of wall time: end it here rather than in the DLQ.
+            raise PermanentFault(overrun.message, code=overrun.code) from None
     except PermanentFault as fault:
         failed = deps.store.fail(
             upload_id, ref, {"code": fault.code, "message": fault.message}, deps.clock()

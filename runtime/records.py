@@ -46,6 +46,7 @@ PUBLIC_FIELDS = (
     "content_type",
     "size",
     "sha256",
+    "version_id",
     "metadata",
     "created_at",
     "updated_at",
@@ -91,6 +92,7 @@ class UploadRecord(TypedDict, total=False):
     content_type: str
     size: int
     sha256: str
+    version_id: str
     metadata: dict[str, str]
     created_at: str
     updated_at: str
@@ -422,7 +424,13 @@ class Store:
             upload_id,
             condition="#status = :processing AND #source_id = :sid",
             values={":processing": PROCESSING, ":sid": ref.id},
-            set_={**result, "status": COMPLETED, "completed_at": iso(now), "updated_at": iso(now)},
+            set_={
+                **result,
+                "status": COMPLETED,
+                "version_id": ref.version_id,
+                "completed_at": iso(now),
+                "updated_at": iso(now),
+            },
             remove=["lease_until", "last_error"],
         )
 
@@ -434,7 +442,13 @@ class Store:
             upload_id,
             condition="#status = :processing AND #source_id = :sid",
             values={":processing": PROCESSING, ":sid": ref.id},
-            set_={"status": FAILED, "error": error, "failed_at": iso(now), "updated_at": iso(now)},
+            set_={
+                "status": FAILED,
+                "version_id": ref.version_id,
+                "error": error,
+                "failed_at": iso(now),
+                "updated_at": iso(now),
+            },
             remove=["lease_until"],
         )
 
@@ -455,7 +469,8 @@ class Store:
                 ":failed": FAILED,
             },
             set_={"last_error": {**error, "at": iso(now)}, "updated_at": iso(now)},
-            remove=["lease_until"],
+            # The message exists, so the object arrived: its record must not expire.
+            remove=["lease_until", TTL_ATTRIBUTE],
         )
 
     def mark_notified(self, upload_id: str, now: datetime) -> None:
@@ -479,6 +494,8 @@ class Store:
             ),
             values={":tenant": tenant, ":pending": PENDING},
             set_={"multipart_completed_at": iso(now), "updated_at": iso(now)},
+            # S3 assembled the object: a record whose object arrived never expires.
+            remove=[TTL_ATTRIBUTE],
         )
 
     def mark_deleted(self, upload_id: str, tenant: str, now: datetime) -> UploadRecord | None:

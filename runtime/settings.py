@@ -152,6 +152,66 @@ class Settings:
         default=60,
         metadata=_meta("processorTimeoutSeconds", "Processor Lambda timeout (1..900)."),
     )
+    processor_memory_mb: int = field(
+        default=1536,
+        metadata=_meta("processorMemoryMb", "Processor Lambda memory (256..10240 MB)."),
+    )
+    processing_timeout_seconds: int = field(
+        default=10,
+        metadata=_meta(
+            "processingTimeoutSeconds",
+            "Wall-time budget of one upload's processing (1..900 s). An overrun with CPU time "
+            "under budget is retried; processorTimeoutSeconds must fit a whole batch of them.",
+        ),
+    )
+    processing_cpu_seconds: int = field(
+        default=8,
+        metadata=_meta(
+            "processingCpuSeconds",
+            "CPU-time budget of one upload (1..processingTimeoutSeconds s); over it the "
+            "upload fails with processing_limit.",
+        ),
+    )
+    processing_memory_mb: int = field(
+        default=1024,
+        metadata=_meta(
+            "processingMemoryMb",
+            "Memory budget of one upload's processing child, beyond what the function already "
+            "holds (64..processorMemoryMb - 256 MB); over it the upload fails with "
+            "processing_limit.",
+        ),
+    )
+    max_jpeg_scans: int = field(
+        default=100,
+        metadata=_meta(
+            "maxJpegScans",
+            "JPEG scans (SOS markers) allowed before decoding (1..1000); ordinary progressive "
+            "files have about ten.",
+        ),
+    )
+    max_metadata_segments: int = field(
+        default=1000,
+        metadata=_meta(
+            "maxMetadataSegments",
+            "JPEG markers and PNG/WebP ancillary chunks other than image data allowed "
+            "(16..100000).",
+        ),
+    )
+    max_metadata_bytes: int = field(
+        default=8 * MIB,
+        metadata=_meta(
+            "maxMetadataBytes",
+            "Total bytes of metadata segments (EXIF, XMP, ICC, comments, text chunks) "
+            "allowed (64 KiB..64 MiB).",
+        ),
+    )
+    max_animation_pixels: int = field(
+        default=1_000_000_000,
+        metadata=_meta(
+            "maxAnimationPixels",
+            "Animated images: frames x width x height allowed (1..10^11).",
+        ),
+    )
     processor_batch_size: int = field(
         default=5, metadata=_meta("processorBatchSize", "SQS messages per processor invocation.")
     )
@@ -355,6 +415,15 @@ def _validate(s: Settings) -> None:
     _check_range("processor_timeout_seconds", s.processor_timeout_seconds, 1, 900)
     _check_range("processor_batch_size", s.processor_batch_size, 1, 100)
     _check_range("processor_max_concurrency", s.processor_max_concurrency, 2, 1000)
+    _check_range("processor_memory_mb", s.processor_memory_mb, 256, 10240)
+    _check_range("processing_timeout_seconds", s.processing_timeout_seconds, 1, 900)
+    _check_range("processing_cpu_seconds", s.processing_cpu_seconds, 1, 900)
+    _check_range("processing_memory_mb", s.processing_memory_mb, 64, 10240)
+    _check_range("max_jpeg_scans", s.max_jpeg_scans, 1, 1000)
+    _check_range("max_metadata_segments", s.max_metadata_segments, 16, 100_000)
+    _check_range("max_metadata_bytes", s.max_metadata_bytes, 64 * 1024, 64 * MIB)
+    _check_range("max_animation_pixels", s.max_animation_pixels, 1, 10**11)
+    _validate_budgets(s)
 
     if not s.allowed_types:
         raise SettingsError("allowed_types", "must name at least one content type")
@@ -389,6 +458,45 @@ def _validate(s: Settings) -> None:
             raise SettingsError(name, f"{prefix!r} must be one lowercase segment ending in '/'")
     if s.originals_prefix == s.derivatives_prefix:
         raise SettingsError("derivatives_prefix", "must differ from originals_prefix")
+
+
+# What the processor keeps for itself beside the processing child: Python, boto3, the original.
+PARENT_RESERVE_MB = 256
+# Seconds a batch needs beyond its uploads' budgets: reading, writing, recording, announcing.
+BATCH_MARGIN_SECONDS = 10
+# Bytes per pixel a decode may hold at once: RGBA (4) plus a premultiplied working copy (4).
+DECODE_BYTES_PER_PIXEL = 8
+
+
+def _validate_budgets(s: Settings) -> None:
+    """The per-upload budgets must fit the function, and the function a whole batch."""
+    if s.processing_cpu_seconds > s.processing_timeout_seconds:
+        raise SettingsError(
+            "processing_cpu_seconds",
+            f"must not exceed processingTimeoutSeconds ({s.processing_timeout_seconds}), "
+            f"got {s.processing_cpu_seconds}",
+        )
+    if s.processing_memory_mb + PARENT_RESERVE_MB > s.processor_memory_mb:
+        raise SettingsError(
+            "processing_memory_mb",
+            f"must leave {PARENT_RESERVE_MB} MB of processorMemoryMb "
+            f"({s.processor_memory_mb}) to the function, got {s.processing_memory_mb}",
+        )
+    decode_mb = s.max_pixels * DECODE_BYTES_PER_PIXEL // MIB
+    if decode_mb > s.processing_memory_mb:
+        raise SettingsError(
+            "max_pixels",
+            f"{s.max_pixels} pixels need about {decode_mb} MB to decode, more than "
+            f"processingMemoryMb ({s.processing_memory_mb})",
+        )
+    needed = s.processor_batch_size * s.processing_timeout_seconds + BATCH_MARGIN_SECONDS
+    if s.processor_timeout_seconds < needed:
+        raise SettingsError(
+            "processor_timeout_seconds",
+            f"must fit a batch: processorBatchSize ({s.processor_batch_size}) x "
+            f"processingTimeoutSeconds ({s.processing_timeout_seconds}) + "
+            f"{BATCH_MARGIN_SECONDS} s = {needed}, got {s.processor_timeout_seconds}",
+        )
 
 
 @dataclass(frozen=True)

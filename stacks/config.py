@@ -66,7 +66,6 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
     ),
     ConfigKey("presignMemoryMb", "integer", 256, "Presign Lambda memory (128..10240 MB)."),
     ConfigKey("presignTimeoutSeconds", "integer", 10, "Presign Lambda timeout (1..29 s)."),
-    ConfigKey("processorMemoryMb", "integer", 1536, "Processor Lambda memory (128..10240 MB)."),
     ConfigKey(
         "presignReservedConcurrency",
         "integer",
@@ -119,7 +118,6 @@ class StackConfig:
     lambda_python: str
     presign_memory_mb: int
     presign_timeout_seconds: int
-    processor_memory_mb: int
     presign_reserved_concurrency: int
     api_throttle_rate_limit: int
     api_throttle_burst_limit: int
@@ -184,7 +182,6 @@ class StackConfig:
             lambda_python=_choice(raw, "lambdaPython", LAMBDA_PYTHONS),
             presign_memory_mb=_int(raw, "presignMemoryMb", 128, 10240),
             presign_timeout_seconds=_int(raw, "presignTimeoutSeconds", 1, 29),
-            processor_memory_mb=_int(raw, "processorMemoryMb", 128, 10240),
             presign_reserved_concurrency=_int(raw, "presignReservedConcurrency", -1, 1000),
             api_throttle_rate_limit=_int(raw, "apiThrottleRateLimit", 1, 10000),
             api_throttle_burst_limit=_int(raw, "apiThrottleBurstLimit", 1, 5000),
@@ -214,7 +211,6 @@ class StackConfig:
             "lambdaPython": self.lambda_python,
             "presignMemoryMb": self.presign_memory_mb,
             "presignTimeoutSeconds": self.presign_timeout_seconds,
-            "processorMemoryMb": self.processor_memory_mb,
             "presignReservedConcurrency": self.presign_reserved_concurrency,
             "apiThrottleRateLimit": self.api_throttle_rate_limit,
             "apiThrottleBurstLimit": self.api_throttle_burst_limit,

@@ -97,7 +97,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 presign_memory_mb=cfg.presign_memory_mb,
                 presign_timeout_seconds=cfg.presign_timeout_seconds,
                 presign_reserved_concurrency=cfg.presign_reserved_concurrency,
-                processor_memory_mb=cfg.processor_memory_mb,
+                processor_memory_mb=cfg.settings.processor_memory_mb,
                 bucket_name=self.storage.bucket.bucket,
                 bucket_arn=self.storage.bucket.arn,
                 table_name=self.storage.table.name,

@@ -3,6 +3,7 @@ SQS and S3 events from the samples under tests/events/ (imported by conftest and
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
 import itertools
@@ -16,6 +17,7 @@ from typing import Any
 import requests
 from PIL import Image
 
+from mediakit.devapi import claims_for_event
 from runtime import api, ingest
 from runtime.events import BatchResponse
 from runtime.http import handle
@@ -59,8 +61,19 @@ def http_event(
     if claims is None:
         event["requestContext"].pop("authorizer")
     else:
-        event["requestContext"]["authorizer"]["jwt"]["claims"] = claims
+        # As API Gateway does: the verified token is forwarded, its claims stringified.
+        event["headers"]["authorization"] = f"Bearer {bearer_token(claims)}"
+        event["requestContext"]["authorizer"]["jwt"]["claims"] = claims_for_event(claims)
     return event
+
+
+def bearer_token(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token carrying `claims` (the handler trusts the authorizer's signature)."""
+
+    def segment(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{segment({'alg': 'RS256', 'typ': 'JWT'})}.{segment(claims)}.c2ln"
 
 
 def s3_body(
