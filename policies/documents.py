@@ -40,6 +40,9 @@ PROCESSOR_CLEANUP_DERIVATIVES_ACTIONS = ("s3:DeleteObject",)
 # the DELETE route does (a delete marker; the lifecycle expires the noncurrent version), so no
 # s3:DeleteObjectVersion, which would destroy versions for good.
 PROCESSOR_REMOVE_LATE_ORIGINALS_ACTIONS = ("s3:DeleteObject",)
+# Write once: a version written after validation (a replayed POST form) is removed by version,
+# which fires no ObjectCreated event; restoring the validated bytes by copy would loop.
+PROCESSOR_REMOVE_REPLAYS_ACTIONS = ("s3:DeleteObjectVersion",)
 PROCESSOR_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # The event source mapping polls with the function's role and needs exactly these three; it never
 # changes visibility (failed messages reappear when the visibility timeout runs out).
@@ -175,8 +178,8 @@ def processor_role_policy(
     originals_prefix: str,
     derivatives_prefix: str,
 ) -> PolicyDocument:
-    """Processor Lambda: read originals (and remove late ones of deleted uploads), write
-    derivatives, consume the queue, update, publish."""
+    """Processor Lambda: read originals (and remove late ones of deleted uploads, orphans and
+    versions written after validation), write derivatives, consume the queue, update, publish."""
     return document(
         [
             statement(
@@ -189,6 +192,13 @@ def processor_role_policy(
             statement(
                 "RemoveLateOriginals",
                 PROCESSOR_REMOVE_LATE_ORIGINALS_ACTIONS,
+                [objects(bucket_arn, originals_prefix)],
+            )
+        ],
+        [
+            statement(
+                "RemoveReplayedOriginals",
+                PROCESSOR_REMOVE_REPLAYS_ACTIONS,
                 [objects(bucket_arn, originals_prefix)],
             )
         ],

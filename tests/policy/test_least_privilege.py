@@ -26,9 +26,9 @@ import requests
 from moto import mock_aws
 from PIL import Image
 
-import runtime.imaging
 import runtime.presign
 import runtime.processor
+import runtime.sandbox
 from mediakit import moto_fidelity
 from mediakit.worker import LambdaContext, SqsEventSourceMapping
 from policies import callmap
@@ -37,10 +37,12 @@ from policies.synth import ACCOUNT_ID, PARTITION, REGION, synth
 from runtime import aws
 from runtime.records import table_spec
 from tests.policy.lp_recorder import IMPLICIT, CallRecorder, Recorded
+from tests.runtime.rt_support import bearer_token
 
 PRESIGN = "runtime.presign.handler"
 PROCESSOR = "runtime.processor.handler"
 TENANT = "tenant-lp"
+CLAIMS = {"sub": TENANT, "aud": "mediakit-dev"}
 ESM_STAND_IN = "SQS event source mapping (mediakit.worker stand-in)"
 
 Graph = dict[str, Any]
@@ -150,10 +152,14 @@ def api_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
         "routeKey": f"{method} {path}",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"content-type": "application/json", "x-forwarded-proto": "https"},
+        "headers": {
+            "content-type": "application/json",
+            "x-forwarded-proto": "https",
+            "authorization": f"Bearer {bearer_token(CLAIMS)}",
+        },
         "requestContext": {
             "accountId": ACCOUNT_ID,
-            "authorizer": {"jwt": {"claims": {"sub": TENANT, "aud": "mediakit-dev"}}},
+            "authorizer": {"jwt": {"claims": CLAIMS}},
             "domainName": "api.example.com",
             "http": {"method": method, "path": path},
             "stage": "$default",
@@ -227,9 +233,15 @@ class Flows:
         assert status == 201, created
         return created
 
-    def upload(self, data: bytes, method: str) -> dict[str, Any]:
-        """Create an upload and send its bytes the way a client would."""
+    def upload(self, data: bytes, method: str, *, drop_record: bool = False) -> dict[str, Any]:
+        """Create an upload and send its bytes the way a client would; `drop_record` deletes
+        its record first, as DynamoDB's TTL would."""
         created = self.create(data, method)
+        if drop_record:
+            boto3.client("dynamodb").delete_item(
+                TableName=os.environ["MEDIAKIT_TABLE"],
+                Key={"upload_id": {"S": created["upload_id"]}},
+            )
         if created["method"] == "PUT":
             sent = requests.put(created["url"], data=data, headers=created["headers"], timeout=10)
             assert sent.status_code == 200, sent.text
@@ -249,6 +261,17 @@ class Flows:
             status, done = self.api("POST", path, {"parts": parts})
             assert status == 200, done
         return created
+
+    def replay_post(self, created: dict[str, Any], data: bytes) -> str:
+        """Send a POST form again with other bytes; returns the version S3 created."""
+        files = {"file": ("x.jpg", data, "image/jpeg")}
+        sent = requests.post(created["url"], data=created["fields"], files=files, timeout=10)
+        assert sent.status_code in (200, 204), sent.text
+        return self.current_version(created["key"])
+
+    def current_version(self, key: str) -> str:
+        head = boto3.client("s3").head_object(Bucket=os.environ["MEDIAKIT_BUCKET"], Key=key)
+        return str(head["VersionId"])
 
     def drain(self) -> None:
         """Poll until the queue is empty, as the mapping would (with the function's role)."""
@@ -279,7 +302,8 @@ def run_flows(
     # The S3 test event moto sent when the notification was configured: acknowledged, ignored.
     flows.drain()
     ids["put"] = flows.upload(image_bytes((200, 30, 90)), "PUT")["upload_id"]
-    ids["post"] = flows.upload(image_bytes((30, 200, 90)), "POST")["upload_id"]
+    post = flows.upload(image_bytes((30, 200, 90)), "POST")
+    ids["post"] = post["upload_id"]
     ids["multipart"] = flows.upload(image_bytes((30, 90, 200)), "MULTIPART")["upload_id"]
     ids["invalid"] = flows.upload(b"this is not an image, whatever it claims", "PUT")["upload_id"]
     abandoned = flows.create(image_bytes((9, 9, 9)), "MULTIPART")
@@ -300,10 +324,16 @@ def run_flows(
     assert len(listed["items"]) == 4  # the abandoned upload is deleted, so filtered out
     assert flows.api("DELETE", f"/v1/uploads/{ids['put']}")[0] == 200
 
-    # A delete racing the processor: derivatives written meanwhile must be removed again.
+    # Write once: the validated POST form replayed with other bytes of the same length.
+    replayed = flows.replay_post(post, image_bytes((30, 200, 91)))
+    flows.drain()
+    assert flows.current_version(post["key"]) != replayed
+
+    # A delete racing the processor: derivatives written meanwhile must be removed again. The
+    # DELETE runs in this process (the rendering child's moto would be a copy).
     race = flows.upload(image_bytes((120, 120, 0)), "PUT")
     ids["race"] = race["upload_id"]
-    real = runtime.imaging.process_image
+    real = runtime.sandbox.run
 
     def deleted_while_rendering(*args: Any, **kwargs: Any) -> Any:
         rendered = real(*args, **kwargs)
@@ -311,8 +341,13 @@ def run_flows(
         return rendered
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runtime.imaging, "process_image", deleted_while_rendering)
+        mp.setattr(runtime.sandbox, "run", deleted_while_rendering)
         flows.drain()
+
+    # An original whose record is gone (expired by TTL before its event was processed).
+    orphan = flows.upload(image_bytes((5, 5, 200)), "PUT", drop_record=True)
+    flows.drain()
+    assert not flows.original_exists(orphan["key"])
 
     # A presigned URL outlives the DELETE of its pending upload: the late original is removed.
     late_bytes = image_bytes((0, 120, 120))
@@ -448,7 +483,13 @@ def test_least_privilege_flows_reach_every_handler_path(lp_run: Run) -> None:
         "race": "deleted",
         "late": "deleted",
     }
-    assert {"completed", "duplicate", "ignored:deleted"} <= outcomes
+    assert {
+        "completed",
+        "duplicate",
+        "ignored:deleted",
+        "removed:unvalidated_version",
+        "deleted:no_record",
+    } <= outcomes
     assert any(o.startswith("failed:") for o in outcomes)
     first_batch = lp_run.processor_events[0]["Records"]
     assert [json.loads(r["body"]).get("Event") for r in first_batch] == ["s3:TestEvent"]
@@ -527,6 +568,7 @@ def test_least_privilege_processor_writes_derivatives_and_reads_only_originals(
         ("s3:GetObject", "originals"),
         ("s3:GetObjectVersion", "originals"),
         ("s3:DeleteObject", "originals"),
+        ("s3:DeleteObjectVersion", "originals"),
         ("s3:PutObject", "derivatives"),
         ("s3:DeleteObject", "derivatives"),
     }
@@ -550,7 +592,10 @@ def test_least_privilege_unattributed_calls_never_count_for_a_role(lp_run: Run) 
         ("dynamodb", "CreateTable"),
         ("events", "CreateEventBus"),
     }
-    assert unattributed == provisioning | {("dynamodb", "GetItem"), ("s3", "ListObjectsV2")}
+    test_reads = {("dynamodb", "GetItem"), ("s3", "ListObjectsV2"), ("s3", "HeadObject")}
+    # the test's own stand-in for DynamoDB's TTL expiring a record
+    ttl_expiry = {("dynamodb", "DeleteItem")}
+    assert unattributed == provisioning | test_reads | ttl_expiry
     assert not provisioning & attributed
     actions = {n.action for needs in lp_run.needs().values() for n in needs}
     assert not {"s3:CreateBucket", "dynamodb:CreateTable", "sqs:SendMessage"} & actions
@@ -652,6 +697,11 @@ def _widen(sid: str) -> Callable[[list[dict[str, Any]]], None]:
         pytest.param(
             PROCESSOR, _remove_statement("RemoveLateOriginals"),
             "MISSING   s3:DeleteObject on arn:aws:s3:::", id="processor-remove-RemoveLateOriginals",
+        ),
+        pytest.param(
+            PROCESSOR, _remove_statement("RemoveReplayedOriginals"),
+            "MISSING   s3:DeleteObjectVersion on arn:aws:s3:::",
+            id="processor-remove-RemoveReplayedOriginals",
         ),
         pytest.param(
             PROCESSOR, _widen("WriteDerivatives"),

@@ -69,6 +69,7 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("s3:GetObject", originals),
         ("s3:GetObjectVersion", originals),
         ("s3:DeleteObject", originals),
+        ("s3:DeleteObjectVersion", originals),
         ("s3:PutObject", derivatives),
         ("s3:DeleteObject", derivatives),
         ("kms:Decrypt", key),
@@ -103,6 +104,7 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
             "media-compute-processor-policy",
             d.PROCESSOR_READ_ORIGINALS_ACTIONS
             + d.PROCESSOR_REMOVE_LATE_ORIGINALS_ACTIONS
+            + d.PROCESSOR_REMOVE_REPLAYS_ACTIONS
             + d.PROCESSOR_WRITE_DERIVATIVES_ACTIONS
             + d.PROCESSOR_CLEANUP_DERIVATIVES_ACTIONS
             + d.PROCESSOR_KEY_ACTIONS
