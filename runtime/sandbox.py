@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import os
 import pickle
 import resource
@@ -184,6 +185,9 @@ def _child(
 ) -> None:  # pragma: no cover - runs in the forked child
     """Limit, run, report, leave: never returns into the parent's code."""
     code = _EXIT_UNREPORTED
+    # A crash is reported by the signal that ended the child; a traceback dump of the parent's
+    # threads (faulthandler, when a test runner enabled it) would only be noise.
+    faulthandler.disable()
     try:
         _limit(budget)
         try:

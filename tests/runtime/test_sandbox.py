@@ -1,0 +1,133 @@
+"""The processing child: results and faults cross the pipe, and each budget is enforced by the
+operating system (the evidence is the child's signal and rusage, never a wall-clock reading)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from runtime import sandbox
+from runtime.errors import PermanentFault
+
+GENEROUS = sandbox.Budget(cpu_seconds=20, wall_seconds=30, memory_mb=512)
+
+
+def _echo(value: bytes, *, twice: bool) -> bytes:
+    return value * 2 if twice else value
+
+
+def _burn_cpu() -> None:
+    while True:
+        sum(range(10_000))
+
+
+def _sleep() -> None:
+    time.sleep(60)
+
+
+def _allocate(mb: int) -> int:
+    return len(bytearray(mb * 1024 * 1024))
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _segfault() -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+_state: list[str] = []
+
+
+def _mutate_global() -> int:
+    _state.append("child")
+    return len(_state)
+
+
+def test_sandbox_returns_the_result_of_fn() -> None:
+    # GIVEN a large result WHEN run in the child THEN it crosses the pipe whole
+    payload = os.urandom(3 * 1024 * 1024)
+    assert sandbox.run(_echo, payload, twice=True, budget=GENEROUS) == payload * 2
+    report = sandbox.last_report
+    assert report is not None and report.exit_code == 0 and report.signal is None
+
+
+def test_sandbox_child_cannot_change_the_parents_state() -> None:
+    assert sandbox.run(_mutate_global, budget=GENEROUS) == 1
+    assert _state == []
+
+
+def test_sandbox_permanent_fault_keeps_its_code() -> None:
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(_raise, PermanentFault("not an image", code="not_an_image"), budget=GENEROUS)
+    assert (caught.value.code, caught.value.message) == ("not_an_image", "not an image")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [AssertionError("has_transparency_data"), TypeError("float"), KeyError(3), ZeroDivisionError()],
+)
+def test_sandbox_any_decoder_exception_is_permanent_and_named(exc: BaseException) -> None:
+    # GIVEN a decoder raising something no one planned for (Pillow's assert on a PLTE-less PNG)
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(_raise, exc, budget=GENEROUS)
+    # THEN it is permanent, and the message names the exception type
+    assert caught.value.code == sandbox.CORRUPT_IMAGE
+    assert type(exc).__name__ in caught.value.message
+
+
+def test_sandbox_cpu_budget_kills_the_child_with_sigxcpu() -> None:
+    # GIVEN a child that never stops computing, a 1 s CPU budget and plenty of wall time
+    budget = sandbox.Budget(cpu_seconds=1, wall_seconds=60, memory_mb=256)
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(_burn_cpu, budget=budget)
+    # THEN the kernel ended it (SIGXCPU at the soft limit), and that is processing_limit
+    assert caught.value.code == sandbox.PROCESSING_LIMIT
+    report = sandbox.last_report
+    assert report is not None
+    assert report.signal in (signal.SIGXCPU, signal.SIGKILL)
+    assert report.cpu_seconds >= 1
+    assert not report.killed_for_wall_time
+    assert "CPU budget" in caught.value.message
+
+
+def test_sandbox_memory_budget_fails_the_allocation() -> None:
+    # GIVEN a 64 MiB budget and a child that wants 512 MiB
+    budget = sandbox.Budget(cpu_seconds=10, wall_seconds=30, memory_mb=64)
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(_allocate, 512, budget=budget)
+    # THEN RLIMIT_AS refused the allocation: processing_limit, the child reported it and exited
+    assert caught.value.code == sandbox.PROCESSING_LIMIT
+    report = sandbox.last_report
+    assert report is not None and report.exit_code == 0
+    assert report.max_rss_mb < 512
+
+
+def test_sandbox_memory_budget_is_what_processing_adds() -> None:
+    # GIVEN the same allocation under a budget that fits it THEN it succeeds
+    budget = sandbox.Budget(cpu_seconds=10, wall_seconds=30, memory_mb=256)
+    assert sandbox.run(_allocate, 128, budget=budget) == 128 * 1024 * 1024
+
+
+def test_sandbox_wall_time_with_cpu_to_spare_is_transient() -> None:
+    # GIVEN a child that waits (a starved or slow child) past a 1 s wall budget
+    budget = sandbox.Budget(cpu_seconds=1, wall_seconds=1, memory_mb=256)
+    with pytest.raises(sandbox.WallTimeExceeded) as caught:
+        sandbox.run(_sleep, budget=budget)
+    # THEN the parent SIGKILLed it, and the fault is worth a retry (not a failed record)
+    assert caught.value.code == sandbox.PROCESSING_TIMEOUT
+    report = sandbox.last_report
+    assert report is not None
+    assert report.killed_for_wall_time and report.signal == signal.SIGKILL
+    assert report.cpu_seconds < 1
+
+
+def test_sandbox_crashing_decoder_is_permanent() -> None:
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(_segfault, budget=GENEROUS)
+    assert caught.value.code == sandbox.CRASHED
+    assert "SIGSEGV" in caught.value.message
