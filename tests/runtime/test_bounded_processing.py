@@ -59,7 +59,8 @@ def test_isolated_processing_completes_like_in_process(pipeline: Pipeline) -> No
     assert len(record["derivatives"]) == len(pipeline.settings.derivatives)
     head = pipeline.s3.head_object(Bucket=pipeline.resources.bucket, Key=created["key"])
     assert record["version_id"] == head["VersionId"]
-    assert sandbox.last_report is not None and sandbox.last_report.exit_code == 0
+    assert sandbox.last_report is not None
+    assert sandbox.last_report.exit_code == 0
 
 
 def test_cpu_bomb_fails_its_upload_and_spares_the_rest_of_the_batch(pipeline: Pipeline) -> None:
@@ -143,7 +144,8 @@ def test_replayed_post_form_leaves_the_validated_bytes_current(pipeline: Pipelin
     # GIVEN a POST upload that was validated and completed
     body = {"filename": "x.jpg", "content_type": "image/jpeg", "size": len(JPEG), "method": "POST"}
     status, created = pipeline.call("POST", "/v1/uploads", body)
-    assert status == 201 and created["method"] == "POST"
+    assert status == 201
+    assert created["method"] == "POST"
     assert _post(pipeline, created, JPEG).status_code in (200, 204)
     pipeline.process(pipeline.event_for(created["key"]))
     record = pipeline.record(created["upload_id"])
@@ -160,7 +162,8 @@ def test_replayed_post_form_leaves_the_validated_bytes_current(pipeline: Pipelin
     assert current["VersionId"] == record["version_id"]
     assert current["Body"].read() == JPEG
     after = pipeline.record(created["upload_id"])
-    assert after["status"] == "completed" and after["sha256"] == record["sha256"]
+    assert after["status"] == "completed"
+    assert after["sha256"] == record["sha256"]
     # AND a redelivery of the replay's event changes nothing (the version is already gone)
     assert pipeline.process(replay) == {"batchItemFailures": []}
 

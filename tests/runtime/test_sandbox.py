@@ -53,7 +53,9 @@ def test_sandbox_returns_the_result_of_fn() -> None:
     payload = os.urandom(3 * 1024 * 1024)
     assert sandbox.run(_echo, payload, twice=True, budget=GENEROUS) == payload * 2
     report = sandbox.last_report
-    assert report is not None and report.exit_code == 0 and report.signal is None
+    assert report is not None
+    assert report.exit_code == 0
+    assert report.signal is None
 
 
 def test_sandbox_child_cannot_change_the_parents_state() -> None:
@@ -103,7 +105,8 @@ def test_sandbox_memory_budget_fails_the_allocation() -> None:
     # THEN RLIMIT_AS refused the allocation: processing_limit, the child reported it and exited
     assert caught.value.code == sandbox.PROCESSING_LIMIT
     report = sandbox.last_report
-    assert report is not None and report.exit_code == 0
+    assert report is not None
+    assert report.exit_code == 0
     assert report.max_rss_mb < 512
 
 
@@ -122,7 +125,8 @@ def test_sandbox_wall_time_with_cpu_to_spare_is_transient() -> None:
     assert caught.value.code == sandbox.PROCESSING_TIMEOUT
     report = sandbox.last_report
     assert report is not None
-    assert report.killed_for_wall_time and report.signal == signal.SIGKILL
+    assert report.killed_for_wall_time
+    assert report.signal == signal.SIGKILL
     assert report.cpu_seconds < 1
 
 
