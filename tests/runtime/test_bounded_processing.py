@@ -60,7 +60,8 @@ def test_isolated_processing_completes_like_in_process(pipeline: Pipeline) -> No
     head = pipeline.s3.head_object(Bucket=pipeline.resources.bucket, Key=created["key"])
     assert record["version_id"] == head["VersionId"]
     assert sandbox.last_report is not None
-    assert sandbox.last_report.exit_code == 0
+    assert sandbox.last_report.warm
+    assert sandbox.last_report.signal is None
 
 
 def test_cpu_bomb_fails_its_upload_and_spares_the_rest_of_the_batch(pipeline: Pipeline) -> None:

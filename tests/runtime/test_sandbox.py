@@ -32,6 +32,10 @@ def _allocate(mb: int) -> int:
     return len(bytearray(mb * 1024 * 1024))
 
 
+def _pid() -> int:
+    return os.getpid()
+
+
 def _raise(exc: BaseException) -> None:
     raise exc
 
@@ -54,8 +58,51 @@ def test_sandbox_returns_the_result_of_fn() -> None:
     assert sandbox.run(_echo, payload, twice=True, budget=GENEROUS) == payload * 2
     report = sandbox.last_report
     assert report is not None
-    assert report.exit_code == 0
+    assert report.warm
     assert report.signal is None
+
+
+def test_sandbox_child_is_kept_warm_and_replaced_after_a_fault() -> None:
+    # GIVEN two uploads that complete
+    sandbox.run(_pid, budget=GENEROUS)
+    first = sandbox.run(_pid, budget=GENEROUS)
+    # THEN the same warm child served both, and it is not this process
+    assert sandbox.run(_pid, budget=GENEROUS) == first != os.getpid()
+    # WHEN one upload fails THEN the next one is served by a fresh child
+    with pytest.raises(PermanentFault):
+        sandbox.run(_raise, ValueError("bad"), budget=GENEROUS)
+    assert sandbox.run(_pid, budget=GENEROUS) != first
+
+
+def test_sandbox_warm_child_is_replaced_after_its_job_quota(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sandbox, "MAX_JOBS_PER_CHILD", 2)
+    sandbox.retire()
+    pids = [sandbox.run(_pid, budget=GENEROUS) for _ in range(4)]
+    assert pids[0] == pids[1] != pids[2] == pids[3]
+
+
+def test_sandbox_closures_get_a_child_of_their_own() -> None:
+    seen = []
+
+    def closure() -> int:
+        seen.append(1)
+        return os.getpid()
+
+    assert sandbox.run(closure, budget=GENEROUS) != os.getpid()
+    report = sandbox.last_report
+    assert report is not None
+    assert not report.warm
+    assert report.exit_code == 0
+    assert seen == []
+
+
+def test_sandbox_warm_child_killed_between_uploads_is_replaced() -> None:
+    first = sandbox.run(_pid, budget=GENEROUS)
+    os.kill(first, signal.SIGKILL)
+    time.sleep(0.1)
+    assert sandbox.run(_pid, budget=GENEROUS) not in (first, os.getpid())
 
 
 def test_sandbox_child_cannot_change_the_parents_state() -> None:
@@ -102,11 +149,11 @@ def test_sandbox_memory_budget_fails_the_allocation() -> None:
     budget = sandbox.Budget(cpu_seconds=10, wall_seconds=30, memory_mb=64)
     with pytest.raises(PermanentFault) as caught:
         sandbox.run(_allocate, 512, budget=budget)
-    # THEN RLIMIT_AS refused the allocation: processing_limit, the child reported it and exited
+    # THEN RLIMIT_AS refused the allocation: processing_limit, reported by the child itself
     assert caught.value.code == sandbox.PROCESSING_LIMIT
     report = sandbox.last_report
     assert report is not None
-    assert report.exit_code == 0
+    assert report.signal is None
     assert report.max_rss_mb < 512
 
 
