@@ -224,6 +224,31 @@ def tiff() -> bytes:
     return _save(Image.new("RGB", (90, 70), (30, 160, 90)), "TIFF", compression="tiff_lzw")
 
 
+def plte_less_png() -> bytes:
+    """A 77-byte 36x36 palette PNG with no PLTE chunk: Pillow opens and decodes it, then asserts
+    on the missing palette (`has_transparency_data`) when it is converted."""
+    header = struct.pack(">IIBBBBB", 36, 36, 8, 3, 0, 0, 0)
+    rows = (b"\x00" + b"\x00" * 36) * 36
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(rows, 9))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def float_strip_offsets_tiff() -> bytes:
+    """An uncompressed TIFF whose StripOffsets tag is typed FLOAT: Pillow seeks to a float and
+    raises TypeError from load()."""
+    data = bytearray(_save(Image.new("RGB", (16, 16), (30, 160, 90)), "TIFF"))
+    ifd = int.from_bytes(data[4:8], "little")  # Pillow writes little-endian ("II")
+    for entry in range(int.from_bytes(data[ifd : ifd + 2], "little")):
+        at = ifd + 2 + 12 * entry
+        if int.from_bytes(data[at : at + 2], "little") == 273:  # StripOffsets
+            data[at + 2 : at + 4] = (11).to_bytes(2, "little")  # FLOAT
+    return bytes(data)
+
+
 SVG_WITH_SCRIPT = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
@@ -292,6 +317,11 @@ CORPUS: tuple[HostileFile, ...] = (
                 "three-frame WebP: first frame only"),
     HostileFile("lzw.tiff", tiff, "image/tiff", COMPLETED, None,
                 "LZW TIFF (when image/tiff is enabled)"),
+    HostileFile("no-plte.png", plte_less_png, "image/png", FAILED, "corrupt_image",
+                "77-byte palette PNG without its PLTE chunk: Pillow raises AssertionError"),
+    HostileFile("float-strip-offsets.tiff", float_strip_offsets_tiff, "image/tiff", FAILED,
+                "corrupt_image", "TIFF whose StripOffsets tag is FLOAT: Pillow raises TypeError "
+                "(when image/tiff is enabled)"),
     HostileFile("page.html.jpg", lambda: NOT_AN_IMAGE_HTML, "image/jpeg", FAILED, "not_an_image",
                 "HTML with a script, named .jpg and declared image/jpeg"),
     HostileFile("script.svg.jpg", lambda: SVG_WITH_SCRIPT, "image/jpeg", FAILED, "not_an_image",

@@ -8,6 +8,9 @@ Decisions worth knowing:
   to that one format, so a file can never be decoded by a plugin nobody meant to expose.
 - Pixel count is checked from the header before any pixel is decoded. Pillow's own guard
   (`Image.MAX_IMAGE_PIXELS`) stays armed on top, with its warning escalated to the same fault.
+- Every exception raised while handling the upload's bytes is a PermanentFault: a decoder that
+  chokes on hostile input (AssertionError, TypeError, ...) is `corrupt_image`, never a retry; a
+  failed allocation or thread start is `processing_limit` (the budget, not the file).
 - Colour: derivatives are sRGB without an embedded profile. Sources with a non-sRGB ICC profile
   (Display P3 phones, Adobe RGB, CMYK print files) are converted to sRGB with LittleCMS, after
   resizing so the transform runs on few pixels; the profile itself is never copied.
@@ -19,6 +22,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -33,7 +37,7 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageFile
 
 from runtime import metadata
-from runtime.errors import PermanentFault
+from runtime.errors import MediakitError, PermanentFault
 from runtime.metadata import ExifInfo
 
 if TYPE_CHECKING:
@@ -48,6 +52,21 @@ UNSUPPORTED_TYPE = "unsupported_type"
 TYPE_MISMATCH = "type_mismatch"
 DECOMPRESSION_BOMB = "decompression_bomb"
 TRUNCATED = "truncated"
+CORRUPT_IMAGE = "corrupt_image"
+PROCESSING_LIMIT = "processing_limit"
+# Every code process_image can fail with.
+FAULT_CODES = frozenset(
+    {
+        EMPTY_FILE,
+        NOT_AN_IMAGE,
+        UNSUPPORTED_TYPE,
+        TYPE_MISMATCH,
+        DECOMPRESSION_BOMB,
+        TRUNCATED,
+        CORRUPT_IMAGE,
+        PROCESSING_LIMIT,
+    }
+)
 
 # Sniffed content type -> Pillow format name (also the only plugin allowed to open it).
 PILLOW_FORMATS: dict[str, str] = {
@@ -72,6 +91,8 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
 _WHITE = (255, 255, 255)
 # Exceptions Pillow raises from a decoder that runs out of (or chokes on) data.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# Exception messages go into status records: enough to diagnose, never a dump of the upload.
+_MAX_MESSAGE = 200
 # Below this many output pixels a resize is too quick to be worth splitting across threads.
 _PARALLEL_MIN_PIXELS = 256 * 256
 # Pillow's own thumbnail() recipe: a box reduce() by whole factors while the image stays at
@@ -130,8 +151,34 @@ def process_image(
 ) -> ProcessedImage:
     """Validate an upload and render every derivative in `settings.derivatives`.
 
-    Raises PermanentFault with one of the module's codes when the upload can never be processed.
+    Raises PermanentFault with one of FAULT_CODES when the upload can never be processed.
     """
+    try:
+        return _process(data, declared_type, settings, include_gps=include_gps)
+    except MediakitError:
+        # Our own faults already carry their code (and a transient one must stay transient).
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
+    except MemoryError:
+        raise PermanentFault(
+            "the image needs more memory than the processing budget", code=PROCESSING_LIMIT
+        ) from None
+    except Exception as exc:
+        if _is_resource_limit(exc):
+            raise PermanentFault(
+                f"processing ran out of resources: {_describe(exc)}", code=PROCESSING_LIMIT
+            ) from None
+        # Whatever a decoder raises on these bytes, the same bytes will raise it again: a retry
+        # would only end on the DLQ with the record stuck in `processing`.
+        raise PermanentFault(
+            f"the image could not be processed: {_describe(exc)}", code=CORRUPT_IMAGE
+        ) from None
+
+
+def _process(
+    data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
+) -> ProcessedImage:
     content_type = validate(data, declared_type, settings)
     image = _open(data, content_type, settings.max_pixels)
     try:
@@ -153,6 +200,19 @@ def process_image(
         exif=exif,
         derivatives=derivatives,
     )
+
+
+def _is_resource_limit(exc: Exception) -> bool:
+    """A thread that cannot start or an allocation the OS refused: the budget, not the file."""
+    if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        return True
+    return isinstance(exc, OSError) and exc.errno == errno.ENOMEM
+
+
+def _describe(exc: BaseException) -> str:
+    """`TypeName: message`, cut to a length fit for a status record."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 
 def validate(data: bytes, declared_type: str, settings: Settings) -> str:
@@ -409,3 +469,8 @@ def _workers() -> int:
 def _pool() -> ThreadPoolExecutor:
     # Created on first large resize, not at import: keeps cold start and small images cheap.
     return ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="resize")
+
+
+# A forked child (runtime.sandbox) inherits the pool object but none of its threads: work
+# submitted there would wait for ever. The child starts a pool of its own instead.
+os.register_at_fork(after_in_child=_pool.cache_clear)
