@@ -42,6 +42,22 @@ FAILED = "failed"
 BOMB_EDGE = 30_000
 # A maker note this big is what some cameras really write; it must not bloat the record.
 MAKER_NOTE_BYTES = 60_000
+# The progressive scan bomb: under maxPixels (49 MP of 50), one 75-byte AC refinement scan repeated
+# before EOI. libjpeg re-walks all 191,844 blocks for every copy (~33 ms each here, so 2,000
+# copies decode for over a minute); the structural scan limit refuses it before Pillow starts.
+SCAN_BOMB_EDGE = 7000
+SCAN_BOMB_REPEATS = 2000
+# Empty COM markers (4 bytes each) in a small JPEG; ~13 M of them fill a 50 MiB upload, which
+# Pillow's marker loop takes seconds and ~1 GB to read (one list entry per comment).
+COM_FLOOD_MARKERS = 20_000
+# 4000x4000 canvas x 100 one-pixel frames = 1.6e9 animation pixels, over the 1e9 default.
+FRAME_FLOOD_EDGE = 4000
+FRAME_FLOOD_FRAMES = 100
+# Ancillary chunks: twice the default maxMetadataSegments (1000).
+CHUNK_FLOOD_CHUNKS = 2000
+# zTXt chunks each inflating to just under Pillow's 1 MiB per-chunk cap: 9 of them are 9 MiB of
+# text Pillow would inflate and keep, over the 8 MiB default maxMetadataBytes, in ~10 KB.
+TEXT_FLOOD_CHUNKS = 9
 # Marks bytes that only exist in the original: a derivative containing one leaked metadata.
 LEAK_MARKERS: tuple[bytes, ...] = (b"Exif\x00\x00", b"Mediakit", b"Sample Cam", b"\xde\xad\xde\xad")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -224,6 +240,17 @@ def tiff() -> bytes:
     return _save(Image.new("RGB", (90, 70), (30, 160, 90)), "TIFF", compression="tiff_lzw")
 
 
+def scan_bomb_jpeg(repeats: int = SCAN_BOMB_REPEATS, edge: int = SCAN_BOMB_EDGE) -> bytes:
+    """A valid progressive greyscale JPEG whose last scan (an AC refinement of every block, 75
+    bytes once Huffman-optimised for a flat image) is repeated `repeats` more times before EOI.
+
+    libjpeg accepts a repeated scan with at most a warning and redoes it over the whole image.
+    """
+    jpeg = _save(Image.new("L", (edge, edge), 128), "JPEG", progressive=True, quality=50)
+    last_scan = jpeg.rindex(b"\xff\xda")
+    return jpeg[:-2] + jpeg[last_scan:-2] * repeats + jpeg[-2:]
+
+
 def plte_less_png() -> bytes:
     """A 77-byte 36x36 palette PNG with no PLTE chunk: Pillow opens and decodes it, then asserts
     on the missing palette (`has_transparency_data`) when it is converted."""
@@ -247,6 +274,41 @@ def float_strip_offsets_tiff() -> bytes:
         if int.from_bytes(data[at : at + 2], "little") == 273:  # StripOffsets
             data[at + 2 : at + 4] = (11).to_bytes(2, "little")  # FLOAT
     return bytes(data)
+
+
+def com_flood_jpeg(markers: int = COM_FLOOD_MARKERS, edge: int = 64) -> bytes:
+    """A small valid JPEG with `markers` empty COM segments right after SOI."""
+    jpeg = _save(Image.new("RGB", (edge, edge), (120, 30, 200)), "JPEG", quality=80)
+    return jpeg[:2] + b"\xff\xfe\x00\x02" * markers + jpeg[2:]
+
+
+def chunk_flood_png(chunks: int = CHUNK_FLOOD_CHUNKS) -> bytes:
+    """A 1x1 PNG with `chunks` tiny tEXt chunks before its pixels (Pillow parses each one)."""
+    png = one_pixel("PNG")
+    at = png.index(b"IDAT") - 4
+    return png[:at] + png_chunk(b"tEXt", b"k\x00v") * chunks + png[at:]
+
+
+def text_flood_png(chunks: int = TEXT_FLOOD_CHUNKS) -> bytes:
+    """A 1x1 PNG with `chunks` zTXt chunks, each inflating to 1 MiB less a few bytes."""
+    png = one_pixel("PNG")
+    at = png.index(b"IDAT") - 4
+    text = zlib.compress(b"A" * ((1 << 20) - 64), 9)
+    flood = b"".join(png_chunk(b"zTXt", b"Comment%d\x00\x00" % i + text) for i in range(chunks))
+    return png[:at] + flood + png[at:]
+
+
+def frame_flood_gif(frames: int = FRAME_FLOOD_FRAMES, edge: int = FRAME_FLOOD_EDGE) -> bytes:
+    """An animated GIF of `frames` one-pixel frames on an `edge` x `edge` canvas: a few bytes a
+    frame, each one a full-canvas composite for whoever plays it."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", edge, edge, 0x80, 0, 0) + b"\x00\x00\x00" * 2
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    frame = (
+        b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # graphic control: 100 ms
+        + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0)  # image descriptor: 1x1 at 0,0
+        + b"\x02\x02\x44\x01\x00"  # LZW minimum code size 2, one pixel of index 0
+    )  # fmt: skip
+    return screen + loop + frame * frames + b"\x3b"
 
 
 SVG_WITH_SCRIPT = (
@@ -317,11 +379,27 @@ CORPUS: tuple[HostileFile, ...] = (
                 "three-frame WebP: first frame only"),
     HostileFile("lzw.tiff", tiff, "image/tiff", COMPLETED, None,
                 "LZW TIFF (when image/tiff is enabled)"),
+    HostileFile("scan-bomb.jpg", scan_bomb_jpeg, "image/jpeg", FAILED, "too_many_scans",
+                f"{SCAN_BOMB_EDGE}x{SCAN_BOMB_EDGE} progressive JPEG (342 KB) with one 75-byte "
+                f"AC scan repeated {SCAN_BOMB_REPEATS} times: over a minute to decode, refused "
+                "from its markers"),
+    HostileFile("com-flood.jpg", com_flood_jpeg, "image/jpeg", FAILED, "too_many_segments",
+                f"64x64 JPEG behind {COM_FLOOD_MARKERS} empty COM markers (the 50 MiB version "
+                "has 13 M: seconds and a gigabyte in Pillow's marker loop)"),
     HostileFile("no-plte.png", plte_less_png, "image/png", FAILED, "corrupt_image",
                 "77-byte palette PNG without its PLTE chunk: Pillow raises AssertionError"),
     HostileFile("float-strip-offsets.tiff", float_strip_offsets_tiff, "image/tiff", FAILED,
                 "corrupt_image", "TIFF whose StripOffsets tag is FLOAT: Pillow raises TypeError "
                 "(when image/tiff is enabled)"),
+    HostileFile("chunk-flood.png", chunk_flood_png, "image/png", FAILED, "too_many_segments",
+                f"1x1 PNG with {CHUNK_FLOOD_CHUNKS} tEXt chunks before its pixels"),
+    HostileFile("ztxt-flood.png", text_flood_png, "image/png", FAILED, "metadata_too_large",
+                f"1x1 PNG with {TEXT_FLOOD_CHUNKS} zTXt chunks of 1 MiB each once inflated "
+                "(each under Pillow's per-chunk cap) in ~10 KB"),
+    HostileFile("frame-flood.gif", frame_flood_gif, "image/gif", FAILED, "animation_too_large",
+                f"{FRAME_FLOOD_FRAMES} one-pixel frames on a {FRAME_FLOOD_EDGE}x"
+                f"{FRAME_FLOOD_EDGE} canvas: 1.6e9 animation pixels in 2 KB (when image/gif "
+                "is enabled)"),
     HostileFile("page.html.jpg", lambda: NOT_AN_IMAGE_HTML, "image/jpeg", FAILED, "not_an_image",
                 "HTML with a script, named .jpg and declared image/jpeg"),
     HostileFile("script.svg.jpg", lambda: SVG_WITH_SCRIPT, "image/jpeg", FAILED, "not_an_image",

@@ -10,7 +10,7 @@ import io
 import random
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -208,6 +208,68 @@ def bomb_png(size: tuple[int, int] = BOMB_SIZE) -> bytes:
         + png_chunk(b"IDAT", zlib.compress(row * h, 9))
         + png_chunk(b"IEND", b"")
     )
+
+
+@dataclass(frozen=True)
+class SeedFile:
+    """A small valid file of one decoder path: what fuzzing and the structure tests start from."""
+
+    name: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+SEED_SIZE = (48, 32)
+
+
+def seed_files() -> list[SeedFile]:
+    """One small valid file per container feature the image core meets: baseline, progressive,
+    restart-marker, EXIF and CMYK JPEG; grey, 16-bit, palette, alpha and animated PNG; still and
+    animated GIF; lossy, lossless and animated WebP; TIFF in five compressions."""
+    rgb = pattern(SEED_SIZE)
+    rgba = rgb.copy()
+    rgba.putalpha(Image.linear_gradient("L").resize(SEED_SIZE))
+    palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    frames = [rgb, rgb.rotate(180), rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    animation = {"save_all": True, "append_images": frames[1:], "duration": 80, "loop": 0}
+    grey16 = Image.linear_gradient("L").resize(SEED_SIZE).convert("I").point(lambda v: v * 256)
+    files = [
+        ("baseline.jpg", "image/jpeg", _encoded(rgb, "JPEG", quality=85)),
+        ("progressive.jpg", "image/jpeg", _encoded(rgb, "JPEG", progressive=True, quality=85)),
+        ("restart.jpg", "image/jpeg", _encoded(rgb, "JPEG", restart_marker_blocks=2)),
+        ("exif.jpg", "image/jpeg", _encoded(rgb, "JPEG", exif=camera_exif())),
+        ("cmyk.jpg", "image/jpeg", _encoded(rgb.convert("CMYK"), "JPEG")),
+        ("grey.png", "image/png", _encoded(rgb.convert("L"), "PNG")),
+        ("grey16.png", "image/png", _encoded(grey16.convert("I;16"), "PNG")),
+        ("palette.png", "image/png", _encoded(palette, "PNG", transparency=0)),
+        ("alpha.png", "image/png", _encoded(rgba, "PNG")),
+        ("animated.png", "image/png", _encoded(rgb, "PNG", **animation)),
+        ("still.gif", "image/gif", _encoded(palette, "GIF")),
+        ("animated.gif", "image/gif", _encoded(rgb, "GIF", **animation)),
+        ("lossy.webp", "image/webp", _encoded(rgb, "WEBP", quality=70)),
+        ("lossless.webp", "image/webp", _encoded(rgba, "WEBP", lossless=True)),
+        ("animated.webp", "image/webp", _encoded(rgb, "WEBP", quality=60, **animation)),
+    ]
+    for compression in ("raw", "tiff_lzw", "tiff_adobe_deflate", "packbits", "jpeg"):
+        files.append(
+            (f"{compression}.tiff", "image/tiff", _encoded(rgb, "TIFF", compression=compression))
+        )
+    return [SeedFile(name, content_type, data) for name, content_type, data in files]
+
+
+def pattern(size: tuple[int, int]) -> Image.Image:
+    """Deterministic RGB texture (gradients and a Mandelbrot set): edges and varied entropy data,
+    so encoders emit real Huffman codes, 0xFF stuffing and filter types, not flat runs."""
+    red = Image.linear_gradient("L").resize(size)
+    green = Image.radial_gradient("L").resize(size)
+    blue = Image.effect_mandelbrot(size, (-2.2, -1.2, 1.0, 1.2), 60)
+    return Image.merge("RGB", (red, green, blue))
+
+
+def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **options)
+    return buf.getvalue()
 
 
 # --- contact sheet -------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ Decisions worth knowing:
   to that one format, so a file can never be decoded by a plugin nobody meant to expose.
 - Pixel count is checked from the header before any pixel is decoded. Pillow's own guard
   (`Image.MAX_IMAGE_PIXELS`) stays armed on top, with its warning escalated to the same fault.
+- Decode cost is bounded structurally before Pillow parses anything (`runtime.structure`): JPEG
+  scans, metadata segments and bytes, frames x area of animations.
 - Every exception raised while handling the upload's bytes is a PermanentFault: a decoder that
   chokes on hostile input (AssertionError, TypeError, ...) is `corrupt_image`, never a retry; a
   failed allocation or thread start is `processing_limit` (the budget, not the file).
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageFile
 
-from runtime import metadata
+from runtime import metadata, structure
 from runtime.errors import MediakitError, PermanentFault
 from runtime.metadata import ExifInfo
 
@@ -51,9 +53,13 @@ NOT_AN_IMAGE = "not_an_image"
 UNSUPPORTED_TYPE = "unsupported_type"
 TYPE_MISMATCH = "type_mismatch"
 DECOMPRESSION_BOMB = "decompression_bomb"
-TRUNCATED = "truncated"
-CORRUPT_IMAGE = "corrupt_image"
+TRUNCATED = structure.TRUNCATED
+CORRUPT_IMAGE = structure.CORRUPT_IMAGE
 PROCESSING_LIMIT = "processing_limit"
+TOO_MANY_SCANS = structure.TOO_MANY_SCANS
+TOO_MANY_SEGMENTS = structure.TOO_MANY_SEGMENTS
+METADATA_TOO_LARGE = structure.METADATA_TOO_LARGE
+ANIMATION_TOO_LARGE = structure.ANIMATION_TOO_LARGE
 # Every code process_image can fail with.
 FAULT_CODES = frozenset(
     {
@@ -65,6 +71,10 @@ FAULT_CODES = frozenset(
         TRUNCATED,
         CORRUPT_IMAGE,
         PROCESSING_LIMIT,
+        TOO_MANY_SCANS,
+        TOO_MANY_SEGMENTS,
+        METADATA_TOO_LARGE,
+        ANIMATION_TOO_LARGE,
     }
 )
 
@@ -180,6 +190,7 @@ def _process(
     data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
 ) -> ProcessedImage:
     content_type = validate(data, declared_type, settings)
+    structure.check(data, content_type, structure.Limits.from_settings(settings))
     image = _open(data, content_type, settings.max_pixels)
     try:
         exif = metadata.read_exif(image, include_gps=include_gps)

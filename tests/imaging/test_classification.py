@@ -165,4 +165,4 @@ def test_fault_codes_name_every_code() -> None:
         if name.isupper() and isinstance(value, str) and value.islower() and "_" in value
     }
     assert constants <= imaging.FAULT_CODES
-    assert {"corrupt_image", "processing_limit"} <= imaging.FAULT_CODES
+    assert {"corrupt_image", "processing_limit", "too_many_scans"} <= imaging.FAULT_CODES
