@@ -12,6 +12,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hostile"))
 from fault_injection import Fault, Injector
@@ -19,6 +21,7 @@ from moto_stack import MAX_RECEIVES, MotoStack
 
 from mediakit import dlq
 from mediakit.hostile import valid_jpeg
+from runtime import config
 
 
 def _failures(stack: MotoStack) -> int:
@@ -213,10 +216,15 @@ def test_fault_object_deleted_before_processing_fails_object_missing(stack: Moto
 
 
 def test_fault_lambda_timeout_mid_batch_redelivers_without_double_writes(
-    stack: MotoStack, inject: Injector
+    stack: MotoStack, inject: Injector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN three uploads in one batch, and the second one's GetObject stalling past the
-    # function timeout on its first call (the invocation times out; its thread runs on)
+    # GIVEN three uploads in one batch, a 1 s processing budget per upload (so a 3.5 s function
+    # starts each message with its budget left), and the second one's GetObject, outside any
+    # processing budget, stalling past the function timeout on its first call (the invocation
+    # times out; its thread runs on)
+    monkeypatch.setenv("MEDIAKIT_PROCESSING_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("MEDIAKIT_PROCESSING_CPU_SECONDS", "1")
+    config.reset()
     uploads = [stack.upload(valid_jpeg(10 + i), "image/jpeg") for i in range(3)]
     stalled_key = uploads[1]["key"]
     released = threading.Event()
@@ -230,8 +238,8 @@ def test_fault_lambda_timeout_mid_batch_redelivers_without_double_writes(
         ),
     )  # fmt: skip
 
-    # WHEN the mapping (timeout 0.5 s) polls: the batch times out and is redelivered whole
-    mapping = stack.mapping(timeout_seconds=0.5)
+    # WHEN the mapping (timeout 3.5 s) polls: the batch times out and is redelivered whole
+    mapping = stack.mapping(timeout_seconds=3.5)
     assert stack.poll(mapping) == 3
     assert mapping.stats.timeouts == 1
     for _ in range(20):

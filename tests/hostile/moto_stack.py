@@ -17,11 +17,13 @@ import boto3
 from moto import mock_aws
 
 from mediakit import moto_fidelity
+from mediakit.devapi import claims_for_event
 from mediakit.emulator import create_queue
 from mediakit.worker import SqsEventSourceMapping, queue_depth
 from runtime import aws, presign, processor
 from runtime.records import Store, UploadRecord, table_spec
 from runtime.settings import KNOWN_TYPES, DerivativeSpec, Resources, Settings
+from tests.runtime.rt_support import bearer_token
 
 REGION = "us-east-1"
 MAX_RECEIVES = 3
@@ -51,12 +53,15 @@ def api_event(
         "domainName": "api.test",
         "stage": "$default",
     }
+    headers = {"content-type": "application/json"}
     if claims is not None:
-        context["authorizer"] = {"jwt": {"claims": claims}}
+        # As API Gateway does: the verified token is forwarded, its claims stringified.
+        context["authorizer"] = {"jwt": {"claims": claims_for_event(claims)}}
+        headers["authorization"] = f"Bearer {bearer_token(claims)}"
     return {
         "version": "2.0",
         "rawPath": path,
-        "headers": {"content-type": "application/json"},
+        "headers": headers,
         "requestContext": context,
         "body": None if body is None else json.dumps(body),
         "isBase64Encoded": False,
