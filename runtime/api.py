@@ -98,6 +98,18 @@ def tenant_of(request: Request, settings: Settings) -> str:
     return keys.sanitise_tenant(raw)
 
 
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:=-]{1,128}")
+
+
+def correlation_id(request: Request) -> str:
+    """The client's `X-Correlation-Id` when it is a sane token, else API Gateway's request id."""
+    given = request.headers.get("x-correlation-id", "")
+    if _CORRELATION_ID.fullmatch(given):
+        return given
+    # A direct invocation (no API Gateway) still gets a unique id.
+    return request.request_id or keys.new_upload_id()
+
+
 def owned_record(deps: Deps, tenant: str, upload_id: str) -> UploadRecord:
     """The record if it belongs to `tenant`; other tenants' ids look exactly like missing ones."""
     record = deps.store.get(upload_id) if keys.is_upload_id(upload_id) else None
@@ -127,6 +139,8 @@ def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
         "metadata": wanted.metadata,
         "created_at": iso(now),
         "updated_at": iso(now),
+        # S3 events carry no request id: the record carries it to the processor and its event.
+        "correlation_id": correlation_id(request),
         # Outlive the URL, so an upload made at the last second still finds its record.
         "ttl": epoch(now) + max(settings.pending_ttl_seconds, ttl + 3600),
     }

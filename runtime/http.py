@@ -39,6 +39,8 @@ class Request:
     is_base64: bool = False
     claims: dict[str, Any] = field(default_factory=dict)
     base_url: str = ""
+    # API Gateway's id of this request (requestContext.requestId).
+    request_id: str = ""
 
 
 def parse_request(event: Mapping[str, Any]) -> Request:
@@ -64,6 +66,7 @@ def parse_request(event: Mapping[str, Any]) -> Request:
         is_base64=bool(event.get("isBase64Encoded")),
         claims=dict(claims) if isinstance(claims, Mapping) else {},
         base_url=f"{scheme}://{host}{prefix}" if host else prefix,
+        request_id=str(context.get("requestId") or ""),
     )
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import events, keys, sandbox, signing
+from runtime import events, keys, sandbox, signing, telemetry
 from runtime.aws import error_code, is_not_found
 from runtime.errors import PermanentFault, TransientFault
 from runtime.events import MalformedEvent, ObjectCreated
@@ -65,6 +66,8 @@ class Deps:
     events: EventBridgeClient
     process: ImageProcessor
     clock: Callable[[], datetime] = field(default=_utcnow)
+    # This invocation's metrics; None outside a handler (tests of the core).
+    metrics: telemetry.Recorder | None = None
 
     def view(self, record: UploadRecord) -> dict[str, Any]:
         return public_view(record, signing.derivative_urls(self.s3, self.resources, self.settings))
@@ -123,13 +126,32 @@ def handle_object(event: ObjectCreated, deps: Deps, *, last_attempt: bool = Fals
     if event.bucket != deps.resources.bucket or parsed is None:
         log.info("ignoring s3://%s/%s: not an original we issued", event.bucket, event.key)
         return "ignored:unknown_key"
-    try:
-        outcome = _advance(event, parsed, deps, last_attempt)
-    except Exception as exc:
-        _note_transient(parsed.upload_id, exc, deps)
-        raise
-    log.info("upload %s: %s", parsed.upload_id, outcome)
+    started = time.monotonic()
+    with telemetry.bound(upload_id=parsed.upload_id):
+        try:
+            outcome = _advance(event, parsed, deps, last_attempt)
+        except Exception as exc:
+            _note_transient(parsed.upload_id, exc, deps)
+            if deps.metrics is not None:
+                deps.metrics.add(telemetry.PROCESSING_RETRIES)
+            raise
+        log.info("upload %s: %s", parsed.upload_id, outcome)
+    if deps.metrics is not None:
+        _measure(deps.metrics, outcome, event.size, time.monotonic() - started)
     return outcome
+
+
+def _measure(metrics: telemetry.Recorder, outcome: str, size: int, seconds: float) -> None:
+    """Terminal outcomes count, with their time and bytes; acknowledgements without work don't."""
+    if outcome == "completed":
+        metrics.add(telemetry.UPLOADS_COMPLETED)
+    elif outcome.startswith("failed:"):
+        metrics.add(telemetry.UPLOADS_FAILED)
+        metrics.add_by(telemetry.UPLOADS_FAILED, "code", outcome.split(":", 1)[1])
+    else:
+        return
+    metrics.add(telemetry.PROCESSING_TIME, seconds * 1000, "Milliseconds")
+    metrics.add(telemetry.PROCESSED_BYTES, size, "Bytes")
 
 
 def _note_transient(upload_id: str, exc: Exception, deps: Deps) -> None:
@@ -143,9 +165,7 @@ def _note_transient(upload_id: str, exc: Exception, deps: Deps) -> None:
         log.warning("could not note the transient failure on %s", upload_id, exc_info=True)
 
 
-def _advance(
-    event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_attempt: bool
-) -> str:
+def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_attempt: bool) -> str:
     store, ref, upload_id = deps.store, event.ref, parsed.upload_id
     for _ in range(_MAX_RACES):
         record = store.get(upload_id)
@@ -213,6 +233,11 @@ def _remove_unvalidated_version(record: UploadRecord, ref: SourceRef, deps: Deps
 
 
 def _process(record: UploadRecord, ref: SourceRef, deps: Deps, last_attempt: bool) -> str:
+    with telemetry.bound(correlation_id=record.get("correlation_id")):
+        return _process_bound(record, ref, deps, last_attempt)
+
+
+def _process_bound(record: UploadRecord, ref: SourceRef, deps: Deps, last_attempt: bool) -> str:
     upload_id = record["upload_id"]
     try:
         try:

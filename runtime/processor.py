@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runtime import ingest
+from runtime import ingest, telemetry
 from runtime.events import BatchItemFailure, BatchResponse, sqs_messages
 
 log = logging.getLogger(__name__)
@@ -50,5 +51,11 @@ def process_batch(
 
 def handler(event: Mapping[str, Any], context: Any) -> BatchResponse:
     """SQS batch of S3 notifications -> partial batch response (ReportBatchItemFailures)."""
+    telemetry.configure_logging(telemetry.PROCESSOR)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return process_batch(event, ingest.default_deps(), remaining if callable(remaining) else None)
+    metrics = telemetry.Recorder(telemetry.PROCESSOR)
+    deps = dataclasses.replace(ingest.default_deps(), metrics=metrics)
+    try:
+        return process_batch(event, deps, remaining if callable(remaining) else None)
+    finally:
+        metrics.flush()

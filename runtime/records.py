@@ -47,6 +47,7 @@ PUBLIC_FIELDS = (
     "size",
     "sha256",
     "version_id",
+    "correlation_id",
     "metadata",
     "created_at",
     "updated_at",
@@ -93,6 +94,7 @@ class UploadRecord(TypedDict, total=False):
     size: int
     sha256: str
     version_id: str
+    correlation_id: str
     metadata: dict[str, str]
     created_at: str
     updated_at: str

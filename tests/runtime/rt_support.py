@@ -148,13 +148,13 @@ class Pipeline:
 
     def event_for(self, key: str, *, version_id: str | None = None) -> dict[str, Any]:
         """The S3 notification for the current version of `key`, with a fresh, later sequencer."""
-        if version_id is None:
-            version_id = self.s3.head_object(Bucket=self.resources.bucket, Key=key)["VersionId"]
+        head = self.s3.head_object(Bucket=self.resources.bucket, Key=key)
         return s3_body(
             self.resources.bucket,
             key,
-            version_id=version_id,
+            version_id=head["VersionId"] if version_id is None else version_id,
             sequencer=f"{next(self.sequencers):018X}",
+            size=head["ContentLength"],
         )
 
     def process(self, *bodies: dict[str, Any] | str) -> BatchResponse:
