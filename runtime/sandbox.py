@@ -317,6 +317,8 @@ def _prepare() -> None:  # pragma: no cover - runs in the forked child
     # A crash is reported by the signal that ended the child; faulthandler's dump of the
     # parent's threads (when a test runner enabled it) would only be noise.
     faulthandler.disable()
+    # SIGXCPU's default action dumps core: a 100+ MiB file per killed upload, on /tmp or worse.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_ARENA_MAX, _ARENAS)
