@@ -564,3 +564,21 @@ def test_check_tiff_has_no_walk(every_type_settings: Settings, encode: Encode) -
 
     # THEN nothing is counted: Pillow reads one directory of bounded size
     assert structure.check(data, "image/tiff", tight) == Structure()
+
+
+def test_check_gif_with_xmp_passes(encode: Encode) -> None:
+    # GIVEN a GIF carrying 50 KB of XMP the way Adobe writes it: raw text whose bytes the GIF
+    # reader takes as sub-block lengths, then the 258-byte "magic trailer" that lands any
+    # reader on a terminator
+    line = b'  <rdf:Description rdf:about="" xmpMM:InstanceID="xmp.iid:0123456789ABCDEF"/>\n'
+    xmp = b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + line * 600
+    trailer = bytes([1, *range(255, -1, -1)])
+    extension = b"\x21\xff\x0bXMP DataXMP" + xmp + trailer + b"\x00"
+    gif = encode(Image.new("P", (8, 8)), "GIF")
+    data = gif[:-1] + extension + gif[-1:]
+
+    # WHEN walked with the default limits
+    counted = structure.check(data, "image/gif", Limits.from_settings(Settings()))
+
+    # THEN the XMP is a handful of segments, nowhere near the limit
+    assert counted.segments < 20
