@@ -2,9 +2,12 @@
 processor handler with a faithful SQS event, delete what succeeded and leave the rest.
 
 Like the real mapping (with ReportBatchItemFailures): messages named in `batchItemFailures`, and
-the whole batch when the handler raises, times out or returns a malformed response, are simply
-not deleted; they reappear after the queue's visibility timeout, and SQS itself (moto does this
-on receive) moves a message to the DLQ once it has been received `maxReceiveCount` times.
+the whole batch when the handler raises, times out, is killed (memory, crash) or returns a
+malformed response, are simply not deleted; they reappear after the queue's visibility timeout,
+and SQS itself (moto does this on receive) moves a message to the DLQ once it has been received
+`maxReceiveCount` times. The function runs as `mediakit.lambda_pool` says: in warm worker
+processes the OS kills at the timeout or over the memory (`LambdaPool`), or, for a stand-in
+callable a test passes in, on a thread of this process that nothing can kill.
 """
 
 from __future__ import annotations
@@ -12,11 +15,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from mediakit.lambda_host import LambdaContext
+from mediakit.lambda_pool import (
+    ERROR,
+    OK,
+    TIMEOUT,
+    Function,
+    FunctionClosed,
+    InProcessFunction,
+    Invocation,
+    Status,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -24,32 +37,42 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mediakit.worker")
 
+__all__ = [
+    "Kill",
+    "LambdaContext",
+    "MappingStats",
+    "SqsEventSourceMapping",
+    "failed_ids",
+    "queue_depth",
+    "sqs_event",
+]
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
 # SQS caps a single ReceiveMessage at ten messages; larger mapping batches need several receives.
 _SQS_MAX_RECEIVE = 10
 
 
-class LambdaContext:
-    """The parts of the Lambda context object handlers use."""
+@dataclass(frozen=True)
+class Kill:
+    """An invocation whose worker process the OS ended, and the evidence it left."""
 
-    def __init__(self, function_name: str, timeout_seconds: float, region: str) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = 1024
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    reason: Status  # "timeout", "memory", "crash"; "error" when the handler failed its init
+    pid: int | None
+    returncode: int | None
+    request_id: str
+    detail: str
 
 
 @dataclass
 class MappingStats:
-    """Counters a test or the dev console can read; updated under the mapping's lock."""
+    """Counters a test or the dev console can read; updated under the mapping's lock.
+
+    `timeouts` counts invocations past the function's timeout (killed in process mode, left
+    running in thread mode); `batch_failures` the others that failed their whole batch (the
+    handler raised, or its process was killed over its memory or crashed); `killed` every
+    invocation whose process ended with it, with its reason; `errors` describes each failure.
+    """
 
     invocations: int = 0
     deleted: int = 0
@@ -57,6 +80,7 @@ class MappingStats:
     batch_failures: int = 0
     timeouts: int = 0
     errors: list[str] = field(default_factory=list)
+    killed: list[Kill] = field(default_factory=list)
 
 
 def sqs_event(
@@ -135,7 +159,8 @@ def queue_depth(sqs: SQSClient, queue_url: str) -> int:
 
 
 class SqsEventSourceMapping:
-    """Poll `queue_url` with `pollers` threads and feed batches to `handler`."""
+    """Poll `queue_url` with `pollers` threads and feed batches to `handler`: a `Function`
+    (which the mapping then owns: stop() closes it), or a callable run in-process."""
 
     def __init__(
         self,
@@ -143,7 +168,7 @@ class SqsEventSourceMapping:
         sqs: SQSClient,
         queue_url: str,
         queue_arn: str,
-        handler: Handler,
+        handler: Handler | Function,
         region: str,
         batch_size: int = 10,
         timeout_seconds: float = 60,
@@ -155,14 +180,20 @@ class SqsEventSourceMapping:
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
-        self.handler = handler
+        self.function: Function = (
+            handler
+            if isinstance(handler, Function)
+            else InProcessFunction(
+                handler, name=function_name, timeout_seconds=timeout_seconds, region=region
+            )
+        )
         self.region = region
         self.batch_size = batch_size
-        self.timeout_seconds = timeout_seconds
+        self.timeout_seconds = self.function.timeout_seconds
         self.pollers = pollers
         # Lambda long-polls for 20 s; a short wait keeps Ctrl-C responsive at no real cost.
         self.wait_seconds = wait_seconds
-        self.function_name = function_name
+        self.function_name = self.function.name
         self.report = report
         self.stats = MappingStats()
         self._lock = threading.Lock()
@@ -170,13 +201,16 @@ class SqsEventSourceMapping:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        """Start the pollers."""
         for i in range(self.pollers):
             t = threading.Thread(target=self._run, name=f"esm-poller-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
+        """Stop polling; an invocation still running is killed (its batch stays queued)."""
         self._stop.set()
+        self.function.close()
         for t in self._threads:
             t.join(timeout=self.wait_seconds + 5)
         self._threads.clear()
@@ -185,6 +219,8 @@ class SqsEventSourceMapping:
         while not self._stop.is_set():
             try:
                 self.poll_once()
+            except FunctionClosed:
+                return
             except Exception as exc:
                 # The mapping keeps polling through transient SQS errors, as Lambda does.
                 if self._stop.is_set():
@@ -212,39 +248,26 @@ class SqsEventSourceMapping:
         return len(messages)
 
     def invoke(self, messages: list[MessageTypeDef]) -> None:
-        """Invoke the handler on one batch and delete what it did not report as failed."""
+        """Invoke the function on one batch and delete what it did not report as failed."""
         event = sqs_event(messages, self.queue_arn, self.region)
-        context = LambdaContext(self.function_name, self.timeout_seconds, self.region)
-        outcome: dict[str, Any] = {}
-
-        def call() -> None:
-            try:
-                outcome["response"] = self.handler(event, context)
-            except BaseException as exc:
-                outcome["error"] = exc
-
-        # The handler runs in its own thread so a run past the function timeout can be treated
-        # as Lambda treats it (the batch is not deleted); the thread itself cannot be killed.
-        runner = threading.Thread(target=call, name=f"{self.function_name}-invoke", daemon=True)
-        runner.start()
-        runner.join(self.timeout_seconds)
-        batch_ids = {m["MessageId"] for m in messages}
+        result = self.function.invoke(event)
         with self._lock:
             self.stats.invocations += 1
-        if runner.is_alive():
-            log.error("%s timed out after %ss", self.function_name, self.timeout_seconds)
-            self._report(f"{len(messages)} message(s): timed out, all left for retry")
-            with self._lock:
-                self.stats.timeouts += 1
+            if result.killed:
+                self.stats.killed.append(
+                    Kill(
+                        result.status,
+                        result.pid,
+                        result.returncode,
+                        result.request_id,
+                        result.describe(),
+                    )
+                )
+        if result.status != OK:
+            self._fail_batch(messages, result)
             return
-        if "error" in outcome:
-            log.error("%s failed: %r", self.function_name, outcome["error"])
-            self._report(f"{len(messages)} message(s): crashed, all left for retry")
-            with self._lock:
-                self.stats.batch_failures += 1
-                self.stats.errors.append(repr(outcome["error"]))
-            return
-        failed = failed_ids(outcome.get("response"), batch_ids)
+        batch_ids = {m["MessageId"] for m in messages}
+        failed = failed_ids(result.response, batch_ids)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(
@@ -258,6 +281,19 @@ class SqsEventSourceMapping:
             self.stats.item_failures += len(failed)
         retry = f", {len(failed)} left for retry" if failed else ""
         self._report(f"{len(messages)} message(s): {len(done)} done{retry}")
+
+    def _fail_batch(self, messages: list[MessageTypeDef], result: Invocation) -> None:
+        """Nothing is deleted: Lambda returns the whole batch of a failed invocation."""
+        what = result.describe()
+        how = {TIMEOUT: "timed out", ERROR: "the handler failed"}.get(result.status, "killed")
+        log.error("%s: %s: %s", self.function_name, how, what)
+        self._report(f"{len(messages)} message(s): {how} ({what}), all left for retry")
+        with self._lock:
+            if result.status == TIMEOUT:
+                self.stats.timeouts += 1
+            else:
+                self.stats.batch_failures += 1
+                self.stats.errors.append(what)
 
     def _report(self, outcome: str) -> None:
         if self.report is not None:
