@@ -25,6 +25,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mediakit import jwt
+from mediakit.lambda_host import LambdaContext
+from mediakit.lambda_pool import OK, Function, FunctionClosed
 from runtime.errors import BadRequest, MediakitError, NotFound, PayloadTooLarge, Unauthorized
 
 log = logging.getLogger("mediakit.devapi")
@@ -118,9 +120,10 @@ def claims_for_event(claims: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass
 class Gateway:
-    """Route + authorize + build the event + invoke: everything but the socket."""
+    """Route + authorize + build the event + invoke: everything but the socket. `handler` is
+    the presign function (`mediakit.lambda_pool`), or a stand-in callable called in-process."""
 
-    handler: Handler
+    handler: Handler | Function
     authorizer: JwtAuthorizer
     cors: CorsConfig = field(default_factory=CorsConfig)
     routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES))
@@ -293,8 +296,8 @@ class Gateway:
     def _invoke(
         self, event: dict[str, Any], base: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
-        from mediakit.worker import LambdaContext
-
+        if isinstance(self.handler, Function):
+            return self._invoke_function(self.handler, event, base)
         context = LambdaContext(self.function_name, self.timeout_seconds, self.region)
         try:
             response = self.handler(event, context)
@@ -303,6 +306,30 @@ class Gateway:
             traceback.print_exc(file=sys.stderr)
             return _error(MediakitError("the integration failed"), base)
         return _response(response, base)
+
+    def _invoke_function(
+        self, function: Function, event: dict[str, Any], base: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            result = function.invoke(event)
+        except FunctionClosed:
+            return _gateway_error(503, "Service Unavailable", base)
+        if result.status == OK:
+            return _response(result.response, base)
+        # An unhandled error, a timeout or a killed environment is a function error to the HTTP
+        # API, which answers it with its own 500 body (docs.aws.amazon.com/apigateway/latest/
+        # developerguide/http-api-troubleshooting-lambda.html). Its 503 is for its own 30 s
+        # integration timeout, which the stack's presign timeout (at most 29 s) always beats.
+        log.error("%s: %s: %s", function.name, result.status, result.describe())
+        return _gateway_error(500, "Internal Server Error", base)
+
+
+def _gateway_error(
+    status: int, message: str, base: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """API Gateway's own error response: `{"message": ...}`, not the API's error format."""
+    headers = {**base, "content-type": "application/json"}
+    return status, headers, json.dumps({"message": message}).encode()
 
 
 def _error(exc: MediakitError, base: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
