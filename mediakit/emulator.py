@@ -1,6 +1,7 @@
 """The local emulator: moto's server in-process, provisioned from the same `Settings` the stack
-uses, with the HTTP API front (`devapi`) and the event source mapping (`worker`) running the
-real Lambda handlers in this process. `mediakit dev` serves it until Ctrl-C.
+uses, with the HTTP API front (`devapi`) and the event source mapping (`worker`) invoking the
+real Lambda handlers in warm worker processes (`lambda_pool`) that are killed at the function's
+timeout or over its memory, as Lambda does. `mediakit dev` serves it until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
     from mediakit.devapi import DevApiServer
+    from mediakit.lambda_pool import Function
     from mediakit.worker import SqsEventSourceMapping
 
 log = logging.getLogger("mediakit.emulator")
@@ -41,8 +43,17 @@ DEFAULT_REGION = "us-east-1"
 DEV_ISSUER = "https://mediakit.local/dev"
 DEV_AUDIENCE = "mediakit"
 # Mirrors of the stack's values (`stacks/`, which imports Pulumi and is too heavy to import
-# here); tests/emulator/test_parity.py fails when they drift apart.
+# here); tests/emulator/test_parity.py and test_lambda_parity.py fail when they drift apart.
 VISIBILITY_FACTOR = 6
+PRESIGN_MEMORY_MB = 256  # presignMemoryMb's default
+PRESIGN_TIMEOUT_SECONDS = 10  # presignTimeoutSeconds' default
+PRESIGN_HANDLER = "runtime.presign.handler"
+PROCESSOR_HANDLER = "runtime.processor.handler"
+PRESIGN_FUNCTION = "mediakit-presign"
+PROCESSOR_FUNCTION = "mediakit-processor"
+# Presign environments at once. Lambda would start as many as requests arrive; a laptop keeps a
+# few warm and queues the rest (presign answers in milliseconds).
+PRESIGN_CONCURRENCY = 4
 BUCKET_CORS_METHODS = ("GET", "HEAD", "POST", "PUT")
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
 _DEV_CREDENTIALS = {
@@ -348,15 +359,15 @@ def _set_environ(values: Mapping[str, str | None]) -> None:
     aws.reset()
 
 
-# The handlers read os.environ, which is per process: two emulators at once would point each
-# other's Lambdas at the wrong resources, so only one may run at a time.
+# Stand-in handlers run in this process and read os.environ, which is per process: two emulators
+# at once would point each other's Lambdas at the wrong resources, so only one may run at a time.
 _running_lock = threading.Lock()
 _running: list[Emulator] = []
 
 
 class Emulator:
-    """The whole pipeline in this process (one at a time). Use as a context manager or
-    start()/stop()."""
+    """The whole pipeline, served from this process (one at a time) with the functions in
+    worker processes. Use as a context manager or start()/stop()."""
 
     def __init__(
         self,
@@ -369,12 +380,21 @@ class Emulator:
         cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
         visibility_timeout: int | None = None,
         pollers: int = 2,
-        presign_handler: Handler | None = None,
-        processor_handler: Handler | None = None,
+        presign_handler: Handler | str | None = None,
+        processor_handler: Handler | str | None = None,
+        presign_timeout_seconds: float = PRESIGN_TIMEOUT_SECONDS,
+        presign_memory_mb: int = PRESIGN_MEMORY_MB,
+        presign_concurrency: int = PRESIGN_CONCURRENCY,
         prefix: str = "mediakit-dev",
         access_log: Callable[[str, str, int, float], None] | None = None,
         processor_log: Callable[[str], None] | None = None,
+        function_log: Callable[[str], None] | None = None,
     ) -> None:
+        """Handlers are the real entry points by default. A handler given as a dotted name
+        ("module.function" or "module:function") runs in worker processes like the real ones;
+        a callable (a test's stand-in) runs on a thread of this process, where nothing can kill
+        it. `function_log` receives the functions' log lines (their stderr); without it they
+        are discarded."""
         self.settings = settings if settings is not None else Settings.from_env(os.environ)
         self.host = host
         self.port = port
@@ -388,14 +408,20 @@ class Emulator:
             else VISIBILITY_FACTOR * self.settings.processor_timeout_seconds
         )
         self.pollers = max(1, min(pollers, self.settings.processor_max_concurrency))
-        self.presign_handler = presign_handler
-        self.processor_handler = processor_handler
+        self.presign_handler: Handler | str = presign_handler or PRESIGN_HANDLER
+        self.processor_handler: Handler | str = processor_handler or PROCESSOR_HANDLER
+        self.presign_timeout_seconds = presign_timeout_seconds
+        self.presign_memory_mb = presign_memory_mb
+        self.presign_concurrency = presign_concurrency
         self.prefix = prefix
         self.access_log = access_log
         self.processor_log = processor_log
+        self.function_log = function_log
         self.env: DevEnv | None = None
         self.resources: Provisioned | None = None
         self.mapping: SqsEventSourceMapping | None = None
+        self.presign: Function | None = None
+        self.processor: Function | None = None
         self._moto: ThreadedMotoServer | None = None
         self._api: DevApiServer | None = None
         self._saved_environ: dict[str, str | None] = {}
@@ -446,20 +472,36 @@ class Emulator:
             cors_origins=self.cors_origins,
         )
         self.resources = res
+        # Handlers running in this process (stand-ins) read os.environ, as the workers do theirs.
         self._export_environ(endpoint, res)
-
-        # The real Lambda entry points unless a test hands in stand-ins.
-        from runtime import presign as presign_module
-        from runtime import processor as processor_module
-
-        presign: Handler = self.presign_handler or presign_module.handler
-        processor: Handler = self.processor_handler or processor_module.handler
+        environ = self.lambda_environ(endpoint, res)
+        self.presign = self._function(
+            self.presign_handler,
+            name=PRESIGN_FUNCTION,
+            environ=environ,
+            timeout_seconds=self.presign_timeout_seconds,
+            memory_mb=self.presign_memory_mb,
+            concurrency=self.presign_concurrency,
+            account_id=res.account_id,
+        )
+        # One environment per poller: the mapping's MaximumConcurrency.
+        self.processor = self._function(
+            self.processor_handler,
+            name=PROCESSOR_FUNCTION,
+            environ=environ,
+            timeout_seconds=self.settings.processor_timeout_seconds,
+            memory_mb=self.settings.processor_memory_mb,
+            concurrency=self.pollers,
+            account_id=res.account_id,
+        )
 
         gateway = Gateway(
-            handler=presign,
+            handler=self.presign,
             authorizer=JwtAuthorizer(self.jwt_secret, DEV_ISSUER, DEV_AUDIENCE),
             cors=CorsConfig(allow_origins=self.cors_origins, expose_headers=("etag",)),
             account_id=res.account_id,
+            function_name=PRESIGN_FUNCTION,
+            timeout_seconds=self.presign_timeout_seconds,
             region=self.region,
         )
         self._api = DevApiServer(gateway, self.host, self.port, access_log=self.access_log)
@@ -467,10 +509,9 @@ class Emulator:
             sqs=client("sqs"),
             queue_url=res.queue_url,
             queue_arn=res.queue_arn,
-            handler=processor,
+            handler=self.processor,
             region=self.region,
             batch_size=self.settings.processor_batch_size,
-            timeout_seconds=self.settings.processor_timeout_seconds,
             pollers=self.pollers,
             report=self.processor_log,
         )
@@ -494,14 +535,53 @@ class Emulator:
         )
         return self.env
 
+    def _function(
+        self,
+        handler: Handler | str,
+        *,
+        name: str,
+        environ: Mapping[str, str],
+        timeout_seconds: float,
+        memory_mb: int,
+        concurrency: int,
+        account_id: str,
+    ) -> Function:
+        from mediakit.lambda_pool import InProcessFunction, LambdaPool
+
+        if callable(handler):
+            return InProcessFunction(
+                handler,
+                name=name,
+                timeout_seconds=timeout_seconds,
+                region=self.region,
+                memory_mb=memory_mb,
+            )
+        return LambdaPool(
+            handler,
+            name=name,
+            environ=environ,
+            timeout_seconds=timeout_seconds,
+            memory_mb=memory_mb,
+            max_concurrency=concurrency,
+            region=self.region,
+            account_id=account_id,
+            log_line=self.function_log,
+        )
+
     def stop(self) -> None:
-        """Stop polling, stop serving, stop moto, and restore this process's environment."""
+        """Stop polling, stop serving, stop the functions' workers, stop moto, and restore this
+        process's environment."""
         if self.mapping is not None:
             self.mapping.stop()
             self.mapping = None
         if self._api is not None:
             self._api.stop()
             self._api = None
+        # Also when start() failed half way: no worker process may outlive the emulator.
+        for function in (self.processor, self.presign):
+            if function is not None:
+                function.close()
+        self.processor = self.presign = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -595,6 +675,10 @@ def _echo_processor(line: str) -> None:
     click.echo(f"  {line}", err=True)
 
 
+def _echo_function_log(line: str) -> None:
+    click.echo(f"    {line}", err=True)
+
+
 @click.command("dev")
 @click.option(
     "--host", default="127.0.0.1", show_default=True, envvar="MEDIAKIT_DEV_HOST",
@@ -621,8 +705,9 @@ def _echo_processor(line: str) -> None:
     "as in the stack); lower it to watch retries and dead-lettering quickly.",
 )  # fmt: skip
 @click.option(
-    "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET", help="Do not print the access log."
-)
+    "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET",
+    help="Do not print the access log, the processor's outcomes or the functions' logs.",
+)  # fmt: skip
 def dev_command(
     host: str,
     port: int,
@@ -652,6 +737,7 @@ def dev_command(
         visibility_timeout=visibility_timeout,
         access_log=None if quiet else _echo_access,
         processor_log=None if quiet else _echo_processor,
+        function_log=None if quiet else _echo_function_log,
     )
     # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
     with shutdown_signals() as stop:

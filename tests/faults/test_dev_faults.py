@@ -24,6 +24,7 @@ from mediakit.emulator import DevEnv, Emulator
 from mediakit.hostile import valid_jpeg
 from mediakit.uploads import mint_token
 from mediakit.worker import queue_depth
+from runtime import processor
 from runtime.settings import Settings
 
 RECEIVES = 2
@@ -31,8 +32,15 @@ RECEIVES = 2
 
 @pytest.fixture(scope="module")
 def dev() -> Iterator[DevEnv]:
-    """The emulator with a 1 s visibility timeout and a DLQ after two receives."""
-    with Emulator(Settings(dlq_max_receive_count=RECEIVES), visibility_timeout=1) as env:
+    """The emulator with a 1 s visibility timeout and a DLQ after two receives. The processor
+    is handed in as a callable, so it runs in this process (thread mode): the faults are hooked
+    on this process's runtime clients, which a worker process would not share. One poller, as
+    a Lambda environment runs one invocation at a time: the processor keeps one warm decoding
+    child per process. Timeouts and kills in process mode: tests/emulator/test_lambda_*.py."""
+    settings = Settings(dlq_max_receive_count=RECEIVES)
+    with Emulator(
+        settings, visibility_timeout=1, pollers=1, processor_handler=processor.handler
+    ) as env:
         yield env
 
 
