@@ -571,17 +571,21 @@ class Emulator:
     def stop(self) -> None:
         """Stop polling, stop serving, stop the functions' workers, stop moto, and restore this
         process's environment."""
+        # Closing the processor first kills an invocation under way (its batch stays queued,
+        # as when Lambda loses an environment) instead of waiting up to its timeout. Also when
+        # start() failed half way: no worker process may outlive the emulator.
+        if self.processor is not None:
+            self.processor.close()
+            self.processor = None
         if self.mapping is not None:
             self.mapping.stop()
             self.mapping = None
         if self._api is not None:
             self._api.stop()
             self._api = None
-        # Also when start() failed half way: no worker process may outlive the emulator.
-        for function in (self.processor, self.presign):
-            if function is not None:
-                function.close()
-        self.processor = self.presign = None
+        if self.presign is not None:
+            self.presign.close()
+            self.presign = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

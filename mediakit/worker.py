@@ -160,7 +160,7 @@ def queue_depth(sqs: SQSClient, queue_url: str) -> int:
 
 class SqsEventSourceMapping:
     """Poll `queue_url` with `pollers` threads and feed batches to `handler`: a `Function`
-    (which the mapping then owns: stop() closes it), or a callable run in-process."""
+    (the caller's to close), or a callable run in-process."""
 
     def __init__(
         self,
@@ -201,16 +201,17 @@ class SqsEventSourceMapping:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start the pollers."""
+        """Start the pollers (again, after stop())."""
+        self._stop.clear()
         for i in range(self.pollers):
             t = threading.Thread(target=self._run, name=f"esm-poller-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
-        """Stop polling; an invocation still running is killed (its batch stays queued)."""
+        """Stop polling once the invocations under way end (close the function first to end
+        them now: their batches stay queued)."""
         self._stop.set()
-        self.function.close()
         for t in self._threads:
             t.join(timeout=self.wait_seconds + 5)
         self._threads.clear()
