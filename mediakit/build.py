@@ -1,24 +1,41 @@
 """Reproducible Lambda artifact: the `runtime/` package plus Pillow's manylinux wheels for the
-target architecture and Python, zipped so that the same sources always give the same bytes.
+target architecture and Python and the AWS SDK (boto3, botocore and their dependencies) at the
+versions pinned in pyproject.toml, zipped so that the same sources always give the same bytes.
 
-Wheels are fetched once with `pip download` into a local cache (`.mediakit/wheels`); later
-builds and the stack's on-demand build (`ensure_artifact`) need no network.
+The SDK is bundled, not taken from the Lambda runtime: AWS publishes no per-runtime SDK version,
+recommends bundling it ("Working with .zip file archives for Python Lambda functions", Lambda
+Developer Guide), and puts /var/task first on the search path, so the bundled copy wins. The
+runtime needs botocore >= 1.36 (runtime/sdk.py). One pin serves the tests and the artifact:
+pyproject.toml's `boto3==`/`botocore==`, which the venv installs and `sdk_pins()` reads. The
+artifact's `mediakit-manifest.json` records every bundled distribution; `runtime.sdk.verify()`
+compares the running botocore with it at cold start.
+
+Wheels are fetched once with `pip download` into a local cache (`.mediakit/wheels`, one folder
+per target and requirement set); later builds and the stack's on-demand build
+(`ensure_artifact`) need no network.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
+from runtime.sdk import MANIFEST_NAME, MINIMUM_BOTOCORE, parse_version
+
 ROOT = Path(__file__).resolve().parent.parent
+# The kit's own project file holds the SDK pin (whatever `root` a build reads runtime/ from).
+PYPROJECT = ROOT / "pyproject.toml"
 CACHE_DIR = ROOT / ".mediakit"
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # Lambda's Python runtimes (all on Amazon Linux 2023, glibc 2.34) Pillow 13 ships wheels for;
@@ -27,10 +44,13 @@ LAMBDA_PYTHONS = ("3.12", "3.13", "3.14")
 BUILD_PYTHONS = ("3.11", *LAMBDA_PYTHONS)
 DEFAULT_ARCH = "arm64"
 DEFAULT_PYTHON = "3.14"
-# The runtime imports boto3 (provided by Lambda) and Pillow (vendored here).
+# Vendored besides the SDK pins; pip resolves their dependencies for the target.
 VENDORED = ("pillow>=12",)
+# Runtime distributions pyproject.toml must pin exactly (`==`): the artifact bundles those
+# versions, the SDK (never the Lambda runtime's own copy) and Powertools (runtime/telemetry.py).
+PINNED = ("boto3", "botocore", "aws-lambda-powertools")
 # Bump when the archive layout changes, so content-addressed artifacts are rebuilt.
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
 # Content-addressed artifacts per target kept in .mediakit/build (older ones are deleted).
 KEEP_ARTIFACTS = 4
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -80,24 +100,91 @@ class Artifact:
     size: int
 
 
+def sdk_pins(pyproject: Path = PYPROJECT) -> dict[str, str]:
+    """`{"boto3": "1.44.8", "botocore": "1.44.8", ...}`: pyproject.toml's exact (`==`) pins of
+    the `PINNED` distributions."""
+    import tomllib
+
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    pins: dict[str, str] = {}
+    for spec in dependencies:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*(.*?)\s*", spec)
+        if match is None or match.group(1).lower() not in PINNED:
+            continue
+        exact = re.fullmatch(r"==\s*([0-9][0-9A-Za-z.]*)", match.group(2))
+        if exact is None:
+            raise BuildError(
+                f"{pyproject.name}: {spec!r} must be an exact pin (==): the Lambda artifact "
+                "bundles that version and the tests run it"
+            )
+        pins[match.group(1).lower()] = exact.group(1)
+    missing = [name for name in PINNED if name not in pins]
+    if missing:
+        raise BuildError(f"{pyproject.name} pins no {', '.join(missing)}")
+    if parse_version(pins["botocore"]) < MINIMUM_BOTOCORE:
+        floor = ".".join(map(str, MINIMUM_BOTOCORE))
+        raise BuildError(f"botocore {pins['botocore']} is pinned; the runtime needs >= {floor}")
+    return pins
+
+
+def requirements() -> tuple[str, ...]:
+    """What the artifact vendors: Pillow and the pinned SDK (dependencies resolved by pip)."""
+    return (*VENDORED, *(f"{name}=={version}" for name, version in sdk_pins().items()))
+
+
+def _distribution(wheel: Path) -> tuple[str, str]:
+    """`botocore-1.44.8-py3-none-any.whl` -> ("botocore", "1.44.8"), names normalised."""
+    name, version = wheel.name.split("-")[:2]
+    return re.sub(r"[-_.]+", "-", name).lower(), version
+
+
 def fetch_wheels(target: Target, cache_dir: Path = CACHE_DIR / "wheels") -> list[Path]:
-    """Wheels for the target, from the cache or downloaded once with pip."""
-    wheel_dir = cache_dir / f"{target.abi}-{target.machine}"
+    """Wheels for the target and the current requirements (Pillow, the pinned SDK and their
+    dependencies), from the cache or downloaded once with pip."""
+    wanted = requirements()
+    key = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:12]
+    wheel_dir = cache_dir / f"{target.abi}-{target.machine}-{key}"
     wheels = sorted(wheel_dir.glob("*.whl"))
     if wheels:
         return wheels
     wheel_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    # No --no-deps: the SDK's closure (s3transfer, jmespath, urllib3, dateutil, six) comes too,
+    # so nothing the runtime imports is left to whatever the Lambda runtime ships.
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet"]
     cmd += ["--only-binary=:all:", "--implementation", "cp", "--python-version", target.python]
     for platform in target.platforms:
         cmd += ["--platform", platform]
-    cmd += ["--dest", str(wheel_dir), *VENDORED]
+    cmd += ["--dest", str(wheel_dir), *wanted]
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
     wheels = sorted(wheel_dir.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         raise BuildError(f"pip download failed for {target.name}: {proc.stderr.strip()[-800:]}")
     return wheels
+
+
+def manifest(target: Target, wheels: list[Path]) -> dict[str, Any]:
+    """What the artifact is built from; bundled at its root and read by `runtime.sdk.verify`."""
+    distributions = dict(sorted(_distribution(w) for w in wheels))
+    for name, version in sdk_pins().items():
+        if distributions.get(name) != version:
+            raise BuildError(
+                f"the wheels for {target.name} hold {name} {distributions.get(name)}, "
+                f"pyproject.toml pins {version}"
+            )
+    return {
+        "format": FORMAT_VERSION,
+        "target": {"arch": target.arch, "python": target.python},
+        "requirements": list(requirements()),
+        "distributions": distributions,
+    }
+
+
+def read_manifest(zip_path: Path) -> dict[str, Any]:
+    """The manifest bundled in a built artifact."""
+    with zipfile.ZipFile(zip_path) as zf:
+        data: dict[str, Any] = json.loads(zf.read(MANIFEST_NAME))
+    return data
 
 
 def runtime_files(root: Path = ROOT) -> dict[str, bytes]:
@@ -143,12 +230,15 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
 
 
 def collect(target: Target, root: Path = ROOT, cache_dir: Path = CACHE_DIR) -> dict[str, bytes]:
-    files = wheel_files(fetch_wheels(target, cache_dir / "wheels"))
+    wheels = fetch_wheels(target, cache_dir / "wheels")
+    files = wheel_files(wheels)
     runtime = runtime_files(root)
-    clash = set(files) & set(runtime)
+    clash = set(files) & (set(runtime) | {MANIFEST_NAME})
     if clash:
         raise BuildError(f"wheel files would overwrite runtime files: {sorted(clash)[:5]}")
     files.update(runtime)
+    text = json.dumps(manifest(target, wheels), indent=2, sort_keys=True) + "\n"
+    files[MANIFEST_NAME] = text.encode()
     return files
 
 
@@ -166,8 +256,8 @@ def build(
 def ensure_artifact(target: Target, root: Path = ROOT, cache_dir: Path = CACHE_DIR) -> Artifact:
     """The artifact for the current sources, built only if this exact input set has not been.
 
-    Content-addressed by the runtime sources, wheel names and format version, so a stale zip is
-    never deployed after the runtime changes.
+    Content-addressed by the runtime sources, wheel names (so the SDK pin) and format version, so
+    a stale zip is never deployed after the runtime or the pin changes.
     """
     wheels = fetch_wheels(target, cache_dir / "wheels")
     digest = hashlib.sha256(FORMAT_VERSION.encode())
@@ -223,10 +313,14 @@ def _prune(build_dir: Path, target: Target, keep: int) -> None:
     help="Directory the zip is written to.",
 )
 def build_command(arch: str, python_version: str, out_dir: Path) -> None:
-    """Build the Lambda zip reproducibly: runtime/ plus Pillow for the target."""
+    """Build the Lambda zip reproducibly: runtime/, Pillow and the pinned AWS SDK."""
     target = Target(arch, python_version)
     missing = [m for m in ("presign", "processor") if not (ROOT / "runtime" / f"{m}.py").exists()]
     if missing:
         click.echo(f"warning: runtime/{', '.join(missing)} missing: handlers will not import")
     artifact = build(target, out_dir)
+    bundled = read_manifest(artifact.path)["distributions"]
     click.echo(f"{artifact.path}\nsha256 {artifact.sha256}\nsize {artifact.size} bytes")
+    click.echo(
+        f"boto3 {bundled['boto3']}, botocore {bundled['botocore']} (pinned in pyproject.toml)"
+    )

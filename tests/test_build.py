@@ -1,10 +1,12 @@
-"""The Lambda artifact: reproducible bytes, Pillow for the target ABI, handlers importable with
-nothing but the zip and what Lambda itself provides (boto3 and its dependencies)."""
+"""The Lambda artifact: reproducible bytes, Pillow for the target ABI, the pinned AWS SDK
+bundled and recorded in the manifest, handlers importable with nothing but the zip, and the
+cold-start check that refuses any other botocore."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib.metadata
+import json
 import shutil
 import stat
 import subprocess
@@ -14,10 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from mediakit.build import ROOT, Target, build, ensure_artifact
+from mediakit.build import (
+    ROOT,
+    BuildError,
+    Target,
+    build,
+    ensure_artifact,
+    read_manifest,
+    sdk_pins,
+)
+from runtime import sdk
 
-# What the Lambda Python runtime ships: boto3 and its import closure. Nothing else is vendored.
-LAMBDA_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# The SDK's import closure: bundled, never left to what the Lambda runtime ships.
+SDK_CLOSURE = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +53,43 @@ def test_zip_holds_pillow_for_the_target_abi_and_the_handlers(lambda_zip: Path) 
     assert "runtime/presign.py" in names
     assert "runtime/processor.py" in names
     assert "runtime/settings.py" in names
-    assert not [n for n in names if n.startswith(("boto3/", "botocore/"))]
+    assert "runtime/sdk.py" in names
+    for package in SDK_CLOSURE:
+        assert any(n.startswith((f"{package}/", f"{package}.py")) for n in names), package
+
+
+def test_manifest_records_the_pinned_sdk_the_tests_run(lambda_zip: Path) -> None:
+    # GIVEN the built artifact's manifest and pyproject.toml's pins
+    bundled = read_manifest(lambda_zip)["distributions"]
+    pins = sdk_pins()
+    # THEN the zip bundles exactly the pinned boto3/botocore ...
+    assert bundled["boto3"] == pins["boto3"]
+    assert bundled["botocore"] == pins["botocore"]
+    # ... and the tests run that same botocore (one pin for both)
+    assert importlib.metadata.version("botocore") == pins["botocore"]
+    assert importlib.metadata.version("boto3") == pins["boto3"]
+    zipped = zipfile.ZipFile(lambda_zip).read("botocore/__init__.py").decode()
+    assert f"__version__ = '{pins['botocore']}'" in zipped
+    assert read_manifest(lambda_zip)["target"] == {"arch": "arm64", "python": "3.14"}
+
+
+def test_pin_must_be_exact_and_recent(tmp_path: Path) -> None:
+    # GIVEN a pyproject.toml with a range instead of a pin WHEN read THEN the build refuses it
+    loose = tmp_path / "pyproject.toml"
+    loose.write_text(
+        '[project]\ndependencies = ["boto3>=1.34", "botocore==1.44.8", '
+        '"aws-lambda-powertools==3.37.0"]\n'
+    )
+    with pytest.raises(BuildError, match="must be an exact pin"):
+        sdk_pins(loose)
+    # GIVEN a pin older than the runtime's floor THEN refused, naming the floor
+    old = tmp_path / "old.toml"
+    old.write_text(
+        '[project]\ndependencies = ["boto3==1.35.99", "botocore==1.35.99", '
+        '"aws-lambda-powertools==3.37.0"]\n'
+    )
+    with pytest.raises(BuildError, match=r"needs >= 1\.36\.0"):
+        sdk_pins(old)
 
 
 def test_zip_entries_sorted_fixed_time_fixed_modes_no_caches(lambda_zip: Path) -> None:
@@ -82,45 +129,81 @@ def test_target_rejects_unknown_arch_and_python() -> None:
         Target("arm64", "3.10")
 
 
-def _lambda_provided(tmp_path: Path) -> Path:
-    """A directory holding only boto3's closure, as Lambda's runtime puts it on sys.path."""
-    provided = tmp_path / "lambda-runtime"
-    provided.mkdir()
-    for name in LAMBDA_PROVIDED:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None, name
-        assert spec.origin is not None, name
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (provided / source.name).symlink_to(source)
-    return provided
-
-
-def test_handlers_import_from_the_extracted_zip_in_isolation(tmp_path: Path) -> None:
-    # GIVEN a build for this machine (cp311 x86_64), extracted
-    artifact = build(Target("x86_64", "3.11"), tmp_path / "out")
-    task = tmp_path / "task"
+@pytest.fixture(scope="module")
+def local_task(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build for this machine (cp311 x86_64), extracted as Lambda lays it out in /var/task."""
+    tmp = tmp_path_factory.mktemp("local")
+    artifact = build(Target("x86_64", "3.11"), tmp / "out")
+    task = tmp / "task"
     zipfile.ZipFile(artifact.path).extractall(task)
-    provided = _lambda_provided(tmp_path)
-    probe = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "import runtime.presign, runtime.processor, runtime.imaging\n"
-        "import PIL, PIL.Image, PIL._imaging\n"
-        "assert PIL._imaging.__file__.startswith(sys.argv[1]), PIL._imaging.__file__\n"
-        "assert runtime.presign.__file__.startswith(sys.argv[1])\n"
-        "assert callable(runtime.presign.handler) and callable(runtime.processor.handler)\n"
-        "PIL.Image.new('RGB', (8, 8)).save(__import__('io').BytesIO(), 'JPEG')\n"
-        "print('ok', PIL.__version__)\n"
-    )
-    # WHEN a fresh interpreter runs with -I -S: no site-packages, no user paths, no env
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", probe, str(task), str(provided)],
+    return task
+
+
+def _isolated(probe: str, *path: Path) -> subprocess.CompletedProcess[str]:
+    """`probe` in a fresh interpreter with -I -S (no site-packages, no user paths, no env) and
+    only `path` on sys.path, in that order."""
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, *map(str, path)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=path[0].parent,
         env={},
         check=False,
     )
-    # THEN both handlers import, with Pillow's native module from the zip
+
+
+def test_handlers_import_from_the_extracted_zip_in_isolation(local_task: Path) -> None:
+    # GIVEN the extracted zip and nothing else: no SDK from the machine, as none from Lambda's
+    probe = (
+        "import sys; sys.path[:0] = sys.argv[1:]\n"
+        "import runtime.presign, runtime.processor, runtime.imaging, runtime.sdk\n"
+        "import PIL, PIL.Image, PIL._imaging, boto3, botocore\n"
+        "assert PIL._imaging.__file__.startswith(sys.argv[1]), PIL._imaging.__file__\n"
+        "assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__\n"
+        "assert runtime.presign.__file__.startswith(sys.argv[1])\n"
+        "assert callable(runtime.presign.handler) and callable(runtime.processor.handler)\n"
+        "PIL.Image.new('RGB', (8, 8)).save(__import__('io').BytesIO(), 'JPEG')\n"
+        "boto3.session.Session(region_name='us-east-1').client('s3', config=__import__("
+        "'runtime.aws').aws.client_config('s3'))\n"
+        "print('ok', PIL.__version__, runtime.sdk.verify())\n"
+    )
+    # WHEN both handlers are imported and an S3 client is built with the runtime's config
+    result = _isolated(probe, local_task)
+    # THEN everything comes from the zip and the cold-start check passes on the bundled botocore
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok 1")
+    assert result.stdout.split() == [
+        "ok",
+        importlib.metadata.version("pillow"),
+        sdk_pins()["botocore"],
+    ]
+
+
+def test_cold_start_check_refuses_a_shadowing_botocore(local_task: Path, tmp_path: Path) -> None:
+    # GIVEN an older botocore placed before the task root (a layer, or PYTHONPATH)
+    shadow = tmp_path / "layer"
+    (shadow / "botocore").mkdir(parents=True)
+    (shadow / "botocore" / "__init__.py").write_text("__version__ = '1.35.99'\n")
+    probe = "import sys; sys.path[:0] = sys.argv[1:]\nimport runtime.sdk\nruntime.sdk.verify()\n"
+    # WHEN the check runs at cold start
+    result = _isolated(probe, shadow, local_task)
+    # THEN it fails loudly, naming the running and the bundled version and the likely cause
+    assert result.returncode != 0
+    assert "SdkVersionError: botocore 1.35.99 is running but this artifact bundles botocore" in (
+        result.stderr
+    )
+    assert sdk_pins()["botocore"] in result.stderr
+    assert "shadows /var/task" in result.stderr
+
+
+def test_cold_start_check_without_a_manifest_wants_the_minimum(tmp_path: Path) -> None:
+    # GIVEN no artifact manifest (tests, the local emulator) WHEN botocore is older than 1.36
+    # THEN refused, naming the floor; a recent one passes
+    with pytest.raises(sdk.SdkVersionError, match=r"older than 1\.36\.0"):
+        sdk.check("1.35.99", sdk.bundled_botocore(tmp_path / "missing.json"))
+    sdk.check("1.36.0", None)
+    sdk.check(importlib.metadata.version("botocore"), None)
+    # GIVEN a manifest that records no botocore THEN the check refuses to guess
+    broken = tmp_path / sdk.MANIFEST_NAME
+    broken.write_text(json.dumps({"distributions": {}}))
+    with pytest.raises(sdk.SdkVersionError, match="records no botocore"):
+        sdk.bundled_botocore(broken)
