@@ -1,10 +1,16 @@
 """Offline synth (`mediakit synth`): run the real Pulumi program (stacks/__main__.py) under
-mocks and capture the resource graph (inputs, mock state, parents, dependencies, stack
-outputs) as JSON.
+mocks and capture the resource graph (inputs, mock state, parents, dependencies, resource
+options, stack outputs) as JSON.
 
-Mocks see resolved inputs only; the recording monitor adds what the engine would know (parent,
-custom, dependency URNs), and `property_dependencies` is completed by finding every resource's
-unique mock id/ARN/name inside other resources' inputs (including JSON policy strings).
+`Mocks.new_resource` only sees resolved inputs (`MockResourceArgs` has no dependencies), so the
+graph is taken one level lower, from what the program registers with the engine: the recording
+monitor keeps each `RegisterResourceRequest` as the SDK sends it, with `dependencies` (explicit
+`depends_on`, expanded to a component's children, plus every resource whose outputs an input
+awaited), `propertyDependencies` (those, per input), the parent and the options (protect,
+retainOnDelete, aliases). That is exactly what the engine orders creates by, so `depends_on` in
+the graph is the create order, and nothing is inferred. The checkov export (policies/tfplan.py)
+still matches the mocks' unique ids and ARNs to rebuild Terraform references where an input holds
+an identifier without an engine dependency.
 """
 
 from __future__ import annotations
@@ -37,21 +43,6 @@ PARTITION = "aws"
 # A stack name becomes one path segment (`Pulumi.<stack>.yaml`): letters, digits, `_`, `.`, `-`,
 # starting with a letter or digit, so never a separator, `..` or an absolute path.
 STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-# Computed attributes that identify a resource and that other resources' inputs refer to.
-_REFERENCE_KEYS = (
-    "id",
-    "arn",
-    "name",
-    "bucket",
-    "url",
-    "keyId",
-    "domainName",
-    "bucketRegionalDomainName",
-    "apiEndpoint",
-    "executionArn",
-    "invokeArn",
-)
-
 Graph = dict[str, Any]
 # Provider functions the program calls, answered as AWS would for the mock account.
 INVOKES: dict[str, dict[str, Any]] = {
@@ -90,7 +81,9 @@ def mock_state(typ: str, name: str, inputs: Mapping[str, Any]) -> tuple[str, dic
     """
     h = _digest(typ, name)
     acct, region = ACCOUNT_ID, REGION
-    auto = str(inputs.get("name") or f"{name}-{h[:7]}")
+    # An explicit name wins; a namePrefix gets a unique suffix, as the provider's would.
+    prefix = inputs.get("namePrefix")
+    auto = str(inputs.get("name") or (f"{prefix}{h[:26]}" if prefix else f"{name}-{h[:7]}"))
     state: dict[str, Any] = dict(inputs)
     service = typ.split(":")[1].split("/")[0] if ":" in typ else "mock"
     kind = typ.rsplit(":", 1)[-1].lower()
@@ -172,6 +165,19 @@ def mock_state(typ: str, name: str, inputs: Mapping[str, Any]) -> tuple[str, dic
     elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
         rid, arn = auto, f"arn:{PARTITION}:cloudwatch:{region}:{acct}:alarm:{auto}"
         state["name"] = auto
+    elif typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+        rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        arn = f"arn:{PARTITION}:lambda:{region}:{acct}:event-source-mapping:{rid}"
+        state["uuid"] = rid
+    elif typ == "aws:apigatewayv2/domainName:DomainName":
+        rid = str(inputs.get("domainName"))
+        arn = f"arn:{PARTITION}:apigateway:{region}::/domainnames/{rid}"
+        configuration = dict(inputs.get("domainNameConfiguration") or {})
+        configuration |= {
+            "targetDomainName": f"d-{h[:10]}.execute-api.{region}.amazonaws.com",
+            "hostedZoneId": "Z1UJRXOUMOOFQ8",
+        }
+        state["domainNameConfiguration"] = configuration
     state |= {"id": rid, "arn": arn}
     return rid, state
 
@@ -193,16 +199,15 @@ class GraphMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The mock monitor, also keeping what the engine receives: parent, custom, dependencies,
-    and the outputs components and the stack register."""
+    """The mock monitor, also keeping what the program registers with the engine: parent,
+    custom, dependencies, options, and the outputs components and the stack register."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.records: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.registered_outputs: dict[str, Any] = {}
-        # Resource options the graph format has no place for; tests assert protections on them.
-        self.options: dict[str, dict[str, bool]] = {}
+        self.options: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
@@ -215,16 +220,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             "parent": request.parent or None,
             "custom": bool(request.custom),
             "inputs": rpc.deserialize_properties(request.object),
-            "dependencies": list(request.dependencies),
+            # Explicit depends_on (components expanded to their children) plus every resource
+            # an input's outputs came from: what the engine waits for before creating this one.
+            "dependencies": sorted(set(request.dependencies)),
             "property_dependencies": {
-                key: list(deps.urns)
-                for key, deps in request.propertyDependencies.items()
+                key: sorted(set(deps.urns))
+                for key, deps in sorted(request.propertyDependencies.items())
                 if deps.urns
             },
         }
         options = {
             "protect": bool(request.protect),
             "retain_on_delete": bool(request.retainOnDelete),
+            "delete_before_replace": bool(request.deleteBeforeReplace),
+            "aliases": sorted(
+                (_alias(alias) for alias in request.aliases), key=lambda a: json.dumps(a)
+            ),
         }
         with self._lock:
             self.records[urn] = record
@@ -237,6 +248,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._lock:
             self.registered_outputs[request.urn] = outputs
         return cast(Any, super()).RegisterResourceOutputs(request)
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    """An alias as the SDK sent it: an old URN, or the parts of one that changed."""
+    if alias.urn:
+        return {"urn": alias.urn}
+    spec = alias.spec
+    fields = ("name", "type", "stack", "project", "parentUrn")
+    out: dict[str, Any] = {f: getattr(spec, f) for f in fields if getattr(spec, f)}
+    if spec.noParent:
+        out["noParent"] = True
+    return out
 
 
 def plain(value: Any) -> Any:
@@ -257,45 +280,6 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
-def references(resources: list[dict[str, Any]]) -> None:
-    """Fill `property_dependencies` by finding other resources' identifiers in each input."""
-    tokens: dict[str, str] = {}
-    for r in resources:
-        if not r["custom"]:
-            continue
-        for key in _REFERENCE_KEYS:
-            value = r["state"].get(key)
-            # Only computed identifiers (never inputs such as a stage's "$default").
-            if isinstance(value, str) and len(value) >= 8 and value != r["inputs"].get(key):
-                tokens[value] = r["urn"]
-        tokens[r["id"]] = r["urn"]
-    ordered = sorted(tokens.items(), key=lambda kv: -len(kv[0]))
-    for r in resources:
-        deps: dict[str, list[str]] = {k: list(v) for k, v in r["property_dependencies"].items()}
-        for key, value in r["inputs"].items():
-            found = set(deps.get(key, []))
-            for text in _strings(value):
-                for token, urn in ordered:
-                    if urn != r["urn"] and token in text:
-                        found.add(urn)
-            if found:
-                deps[key] = sorted(found)
-        r["property_dependencies"] = dict(sorted(deps.items()))
-        r["depends_on"] = sorted(
-            set(r.pop("dependencies")) | {u for urns in deps.values() for u in urns}
-        )
 
 
 def check_stack_name(stack: str) -> str:
@@ -336,13 +320,13 @@ def synth(
     stack: str,
     config: Mapping[str, Any] | None = None,
     program: Path = PROGRAM,
-    options_out: dict[str, dict[str, bool]] | None = None,
+    options_out: dict[str, dict[str, Any]] | None = None,
 ) -> Graph:
     """Run `program` for `stack` under mocks and return the resource graph.
 
     `config` (keys without namespace) defaults to Pulumi.<stack>.yaml; `options_out`, if given,
-    receives each URN's protect/retain_on_delete. Safe to call repeatedly in one process: each
-    run gets a fresh monitor, root stack and config.
+    also receives each URN's options (as in the graph). Safe to call repeatedly in one process:
+    each run gets a fresh monitor, root stack and config.
     """
     values = dict(load_stack_config(stack) if config is None else config)
     pulumi.runtime.set_all_config(
@@ -364,6 +348,7 @@ def synth(
     _sync_await(run_pulumi_func(program_run))
 
     resources: list[dict[str, Any]] = []
+    custom_urns = {urn for urn, record in monitor.records.items() if record["custom"]}
     # Registration order depends on thread timing; URN order makes the graph byte-stable.
     for urn in sorted(monitor.order):
         record = monitor.records[urn]
@@ -372,6 +357,8 @@ def synth(
         state = registration.state if (registration and custom) else {}
         if not custom:
             state = monitor.registered_outputs.get(urn, {})
+        # A custom parent is created first too; a component parent orders nothing.
+        parent = {record["parent"]} & custom_urns
         resources.append(
             {
                 "urn": urn,
@@ -383,10 +370,10 @@ def synth(
                 "inputs": plain(record["inputs"]),
                 "state": plain(state),
                 "property_dependencies": record["property_dependencies"],
-                "dependencies": record["dependencies"],
+                "depends_on": sorted(set(record["dependencies"]) | parent),
+                "options": monitor.options[urn],
             }
         )
-    references(resources)
     if options_out is not None:
         options_out.update(monitor.options)
     # The effective config: defaults filled in, exactly what the program used.

@@ -16,10 +16,10 @@ Resource = dict[str, Any]
 class StackGraph:
     """The synth graph with lookups by logical name and type."""
 
-    def __init__(self, graph: dict[str, Any], options: dict[str, dict[str, bool]]) -> None:
+    def __init__(self, graph: dict[str, Any]) -> None:
         self.raw = graph
-        self.options = options
         self.resources: list[Resource] = graph["resources"]
+        self.options: dict[str, dict[str, Any]] = {r["urn"]: r["options"] for r in self.resources}
         self.by_name = {r["name"]: r for r in self.resources}
         self.by_urn = {r["urn"]: r for r in self.resources}
         self.outputs: dict[str, Any] = graph["outputs"]
@@ -33,7 +33,24 @@ class StackGraph:
 
     def protected(self, name: str) -> bool:
         opts = self.options[self.by_name[name]["urn"]]
-        return opts["protect"] and opts["retain_on_delete"]
+        return bool(opts["protect"] and opts["retain_on_delete"])
+
+    def retained(self, name: str) -> bool:
+        return bool(self.options[self.by_name[name]["urn"]]["retain_on_delete"])
+
+    def created_after(self, name: str, dependency: str) -> bool:
+        """Whether the engine creates `name` only once `dependency` exists: `dependency` is in
+        the transitive closure of `name`'s recorded dependencies."""
+        target, seen = self.urn(dependency), set()
+        todo = list(self.by_name[name]["depends_on"])
+        while todo:
+            urn = todo.pop()
+            if urn == target:
+                return True
+            if urn not in seen:
+                seen.add(urn)
+                todo.extend(self.by_urn[urn]["depends_on"])
+        return False
 
     def urn(self, name: str) -> str:
         urn: str = self.by_name[name]["urn"]
@@ -63,9 +80,7 @@ class StackGraph:
 
 
 def _synth(stack: str) -> StackGraph:
-    options: dict[str, dict[str, bool]] = {}
-    graph = synth(stack, options_out=options)
-    return StackGraph(graph, options)
+    return StackGraph(synth(stack))
 
 
 @pytest.fixture(scope="session")

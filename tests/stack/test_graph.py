@@ -23,6 +23,7 @@ OUTPUTS = {
     "dlq_url",
     "kms_key_arn",
 }
+OPTION_KEYS = {"protect", "retain_on_delete", "delete_before_replace", "aliases"}
 RESOURCE_KEYS = {
     "urn",
     "type",
@@ -34,6 +35,7 @@ RESOURCE_KEYS = {
     "state",
     "property_dependencies",
     "depends_on",
+    "options",
 }
 
 
@@ -47,6 +49,7 @@ def test_graph_shape(stack: StackGraph) -> None:
             assert urns
             assert all(u in stack.by_urn for u in urns)
         assert set(r["depends_on"]) >= {u for us in r["property_dependencies"].values() for u in us}
+        assert set(r["options"]) == OPTION_KEYS
     json.dumps(stack.raw)  # plain JSON all the way down
 
 
@@ -117,7 +120,7 @@ def test_synth_is_deterministic_across_runs(dev: StackGraph) -> None:
 
 def test_dev_without_origins_has_no_cors_anywhere() -> None:
     config = load_stack_config("dev") | {"corsOrigins": []}
-    graph = StackGraph(synth("dev", config), {})
+    graph = StackGraph(synth("dev", config))
     assert not graph.of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
     assert "corsConfiguration" not in graph.inputs("media-api-http")
 
