@@ -41,6 +41,7 @@ import resource
 import select
 import signal
 import struct
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -120,6 +121,7 @@ class _Child:
 
 
 _warm: _Child | None = None
+_warm_lock = threading.Lock()
 
 
 def run(fn: Callable[..., T], *args: Any, budget: Budget, **kwargs: Any) -> T:
@@ -133,31 +135,43 @@ def run(fn: Callable[..., T], *args: Any, budget: Budget, **kwargs: Any) -> T:
         payload: bytes | None = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):
         payload = None  # a closure or a local function: a child of its own gets it by fork
-    global _warm
-    if payload is None:
-        child = _spawn(job)
-    else:
-        if _warm is None:
-            _warm = _spawn(None)
-        child = _warm
-        try:
-            child.cpu_before = _proc_cpu_seconds(child.pid)
-            _send(child.requests, payload)
-        except BrokenPipeError:
-            # The warm child died between uploads (killed from outside): start another.
-            retire()
-            child = _warm = _spawn(None)
-            _send(child.requests, payload)
-    result: T = _collect(child, budget, warm=payload is not None)
+    # One upload at a time per warm child: Lambda runs one invocation per process, but a process
+    # that runs handlers on several threads (the emulator's stand-ins, tests) must not interleave
+    # two jobs on one pair of pipes. A thread that finds the warm child busy gets its own.
+    result: T
+    if payload is None or not _warm_lock.acquire(blocking=False):
+        result = _collect(_spawn(job), budget, warm=False)
+        return result
+    try:
+        result = _run_warm(payload, budget)
+    finally:
+        _warm_lock.release()
     return result
+
+
+def _run_warm(payload: bytes, budget: Budget) -> Any:
+    global _warm
+    if _warm is None:
+        _warm = _spawn(None)
+    child = _warm
+    try:
+        child.cpu_before = _proc_cpu_seconds(child.pid)
+        _send(child.requests, payload)
+    except BrokenPipeError:
+        # The warm child died between uploads (killed from outside): start another.
+        _end(child, kill=True)
+        child = _warm = _spawn(None)
+        _send(child.requests, payload)
+    return _collect(child, budget, warm=True)
 
 
 def retire() -> None:
     """Stop the warm child (tests call it when they change what the child would import)."""
     global _warm
-    if _warm is not None:
-        _end(_warm, kill=True)
-        _warm = None
+    with _warm_lock:
+        if _warm is not None:
+            _end(_warm, kill=True)
+            _warm = None
 
 
 def _collect(child: _Child, budget: Budget, *, warm: bool) -> Any:
@@ -312,8 +326,9 @@ def _serve(
 
 
 def _prepare() -> None:  # pragma: no cover - runs in the forked child
-    global _warm
+    global _warm, _warm_lock
     _warm = None  # the parent's warm child is a sibling, never ours to talk to
+    _warm_lock = threading.Lock()  # the forking thread held the parent's
     # A crash is reported by the signal that ended the child; faulthandler's dump of the
     # parent's threads (when a test runner enabled it) would only be noise.
     faulthandler.disable()

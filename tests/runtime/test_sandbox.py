@@ -182,3 +182,21 @@ def test_sandbox_crashing_decoder_is_permanent() -> None:
         sandbox.run(_segfault, budget=GENEROUS)
     assert caught.value.code == sandbox.CRASHED
     assert "SIGSEGV" in caught.value.message
+
+
+def test_sandbox_threads_never_share_a_child_at_once() -> None:
+    # GIVEN eight threads each running uploads at the same time (stand-in handlers on threads)
+    import concurrent.futures
+
+    def work(i: int) -> tuple[int, int]:
+        return i, sandbox.run(_echo_int, i, budget=GENEROUS)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(40)))
+    # THEN every answer is the one its own job asked for
+    assert all(i == echoed for i, echoed in results)
+
+
+def _echo_int(value: int) -> int:
+    time.sleep(0.01)
+    return value
