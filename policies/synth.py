@@ -106,6 +106,7 @@ def mock_state(typ: str, name: str, inputs: Mapping[str, Any]) -> tuple[str, dic
     elif typ == "aws:kms/alias:Alias":
         rid = auto
         arn = f"arn:{PARTITION}:kms:{region}:{acct}:{auto}"
+        state["name"] = auto
     elif typ == "aws:iam/role:Role":
         rid, arn = auto, f"arn:{PARTITION}:iam::{acct}:role/{auto}"
         state |= {"name": auto, "uniqueId": f"AROA{h[:17].upper()}"}

@@ -32,7 +32,9 @@ class ExportError(ValueError):
 # names are pulumi-aws v7's deprecated aliases of the same Terraform resources.
 TERRAFORM_TYPES: Final[Mapping[str, str]] = {
     "aws:apigatewayv2/api:Api": "aws_apigatewayv2_api",
+    "aws:apigatewayv2/apiMapping:ApiMapping": "aws_apigatewayv2_api_mapping",
     "aws:apigatewayv2/authorizer:Authorizer": "aws_apigatewayv2_authorizer",
+    "aws:apigatewayv2/domainName:DomainName": "aws_apigatewayv2_domain_name",
     "aws:apigatewayv2/integration:Integration": "aws_apigatewayv2_integration",
     "aws:apigatewayv2/route:Route": "aws_apigatewayv2_route",
     "aws:apigatewayv2/stage:Stage": "aws_apigatewayv2_stage",

@@ -5,12 +5,17 @@ from __future__ import annotations
 import pulumi
 
 from mediakit.build import Target, ensure_artifact
+from stacks import deployment
 from stacks.config import NAMESPACE, StackConfig, reject_unknown_keys
 from stacks.pipeline import MediaPipeline, MediaPipelineArgs
 
 # Config set by `pulumi config set` (or a Pulumi.<stack>.yaml) reaches the program either way.
 reject_unknown_keys({**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
 config = StackConfig.from_config(pulumi.Config(NAMESPACE).get, pulumi.get_stack())
+if not deployment.is_offline():
+    # The shipped stack files carry example.com issuers and emails so `mediakit check` runs;
+    # `pulumi preview/up` with them would deploy an API that answers 401 to everyone.
+    config.refuse_placeholders()
 artifact = ensure_artifact(Target(config.lambda_architecture, config.lambda_python))
 pipeline = MediaPipeline("media", MediaPipelineArgs(config, artifact))
 for output_name, value in pipeline.outputs.items():

@@ -1,7 +1,12 @@
-"""Alarms: the three signals that something is stuck or failing, to an encrypted SNS topic."""
+"""Alarms: the signals that something is stuck or failing, to an encrypted SNS topic.
+
+Each alarm is one `AlarmSpec`; adding one (e.g. on an EMF metric from runtime.telemetry, whose
+`MetricRef` carries namespace, name and the exact dimension set) is one more entry in `specs`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -12,63 +17,36 @@ import pulumi_aws as aws
 class AlarmsArgs:
     dlq_name: pulumi.Input[str]
     queue_name: pulumi.Input[str]
-    processor_function_name: pulumi.Input[str]
+    ingest_mapping_uuid: pulumi.Input[str]
     key_arn: pulumi.Input[str]
+    # The topic is encrypted with the key: CloudWatch can publish (and the first notification
+    # arrive) only once the key policy admits it. None for an existing key.
+    key_policy: pulumi.Resource | None
     queue_age_seconds: int
     processor_errors: int
     email: str  # empty: no subscription
+    tags: Mapping[str, str]
 
 
-class Alarms(pulumi.ComponentResource):
-    """DLQ not empty, oldest ingest message too old, processor errors."""
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One CloudWatch alarm on one metric: `role` names the resource (`<component>-<role>`)."""
 
-    def __init__(
-        self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("mediakit:stack:Alarms", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+    role: str
+    description: str
+    namespace: str
+    metric: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    statistic: str
+    period: int
+    threshold: float
+    comparison: str
 
-        self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=args.key_arn, opts=child)
-        if args.email:
-            aws.sns.TopicSubscription(
-                f"{name}-email",
-                topic=self.topic.arn,
-                protocol="email",
-                endpoint=args.email,
-                opts=child,
-            )
-        actions = [self.topic.arn]
 
-        def alarm(
-            role: str,
-            description: str,
-            namespace: str,
-            metric: str,
-            dimensions: dict[str, pulumi.Input[str]],
-            statistic: str,
-            period: int,
-            threshold: float,
-            comparison: str,
-        ) -> aws.cloudwatch.MetricAlarm:
-            return aws.cloudwatch.MetricAlarm(
-                f"{name}-{role}",
-                alarm_description=description,
-                namespace=namespace,
-                metric_name=metric,
-                dimensions=dimensions,
-                statistic=statistic,
-                period=period,
-                evaluation_periods=1,
-                threshold=threshold,
-                comparison_operator=comparison,
-                # No datapoints means nothing is happening, not that something is broken.
-                treat_missing_data="notBreaching",
-                alarm_actions=actions,
-                ok_actions=actions,
-                opts=child,
-            )
-
-        self.dlq_alarm = alarm(
+def specs(args: AlarmsArgs) -> list[AlarmSpec]:
+    """DLQ not empty, oldest ingest message too old, ingest messages failing."""
+    return [
+        AlarmSpec(
             "dlq-not-empty",
             "Messages reached the DLQ: processing failed maxReceiveCount times.",
             "AWS/SQS",
@@ -78,8 +56,8 @@ class Alarms(pulumi.ComponentResource):
             60,
             0,
             "GreaterThanThreshold",
-        )
-        self.age_alarm = alarm(
+        ),
+        AlarmSpec(
             "ingest-oldest-message",
             "Uploads wait too long for processing.",
             "AWS/SQS",
@@ -89,16 +67,72 @@ class Alarms(pulumi.ComponentResource):
             300,
             args.queue_age_seconds,
             "GreaterThanThreshold",
-        )
-        self.errors_alarm = alarm(
+        ),
+        # Not Lambda's Errors: the handler reports per-message failures in batchItemFailures and
+        # returns normally, so Errors counts only crashes and timeouts and retries stayed silent
+        # until the DLQ alarm, maxReceiveCount visibility timeouts later. The event source
+        # mapping's FailedInvokeEventCount (metrics_config EventCount, stacks/compute.py) counts
+        # events of failed invocations and of responses with batchItemFailures, per mapping, so
+        # per stack (the EMF metrics carry only a `service` dimension, shared by every stack).
+        AlarmSpec(
             "processor-errors",
-            "The processor Lambda failed invocations.",
+            "Ingest messages failed processing and return for retry (batchItemFailures, "
+            "function errors, timeouts).",
             "AWS/Lambda",
-            "Errors",
-            {"FunctionName": args.processor_function_name},
+            "FailedInvokeEventCount",
+            {"EventSourceMappingUUID": args.ingest_mapping_uuid},
             "Sum",
             300,
             args.processor_errors,
             "GreaterThanOrEqualToThreshold",
+        ),
+    ]
+
+
+class Alarms(pulumi.ComponentResource):
+    """The alarm topic (KMS-encrypted), its optional email subscription, and one alarm per spec."""
+
+    def __init__(
+        self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mediakit:stack:Alarms", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        after_key_policy = pulumi.ResourceOptions(
+            parent=self, depends_on=[args.key_policy] if args.key_policy is not None else []
         )
+
+        self.topic = aws.sns.Topic(
+            f"{name}-topic", kms_master_key_id=args.key_arn, tags=tags, opts=after_key_policy
+        )
+        if args.email:
+            # Delivers nothing until the address confirms the subscription (docs/deploy.md).
+            aws.sns.TopicSubscription(
+                f"{name}-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=args.email,
+                opts=child,
+            )
+        actions = [self.topic.arn]
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        for spec in specs(args):
+            self.alarms[spec.role] = aws.cloudwatch.MetricAlarm(
+                f"{name}-{spec.role}",
+                alarm_description=spec.description,
+                namespace=spec.namespace,
+                metric_name=spec.metric,
+                dimensions=dict(spec.dimensions),
+                statistic=spec.statistic,
+                period=spec.period,
+                evaluation_periods=1,
+                threshold=spec.threshold,
+                comparison_operator=spec.comparison,
+                # No datapoints means nothing is happening, not that something is broken.
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                tags=tags,
+                opts=after_key_policy,
+            )
         self.register_outputs({"topic_arn": self.topic.arn})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -32,6 +33,15 @@ ACCESS_LOG_FORMAT = json.dumps(
     },
     separators=(",", ":"),
 )
+# Access logs go to a log group under /aws/vendedlogs/: for any other name, API Gateway appends
+# the group to the account's CloudWatch Logs resource policy (5,120 characters, never cleaned on
+# delete) until stage creation fails with "Policy document length breaking Cloudwatch Logs
+# Constraints"; /aws/vendedlogs/* is covered by one wildcard entry ("Log group resource policy
+# size limit considerations", CloudWatch Logs User Guide; serverless/serverless#10469).
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/"
+# HTTP API custom domains: regional endpoint, TLS 1.2 (the only policy they support).
+DOMAIN_ENDPOINT_TYPE = "REGIONAL"
+DOMAIN_SECURITY_POLICY = "TLS_1_2"
 
 
 @dataclass(frozen=True)
@@ -45,18 +55,24 @@ class ApiArgs:
     throttle_burst_limit: int
     log_retention_days: int
     key_arn: pulumi.Input[str]
-    key_policy: pulumi.Resource
+    key_policy: pulumi.Resource | None  # None for an existing key
+    tags: Mapping[str, str]
+    log_group_prefix: str  # under VENDED_LOGS_PREFIX; the provider adds a unique suffix
+    domain_name: str = ""  # custom domain, with certificate_arn in the stack's region
+    certificate_arn: str = ""
 
 
 class Api(pulumi.ComponentResource):
     """HTTP API, JWT authorizer, Lambda proxy integration (payload 2.0), routes, $default stage
-    with access logs and throttling, and the invoke permission scoped to this API."""
+    with access logs and throttling, the invoke permission scoped to this API and, when
+    configured, a custom domain mapped to the stage (DNS stays the user's)."""
 
     def __init__(
         self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mediakit:stack:Api", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
 
         cors: aws.apigatewayv2.ApiCorsConfigurationArgsDict | None = None
         if args.cors_origins:
@@ -71,6 +87,7 @@ class Api(pulumi.ComponentResource):
             protocol_type="HTTP",
             description="mediakit upload API",
             cors_configuration=cors,
+            tags=tags,
             opts=child,
         )
         authorizer = aws.apigatewayv2.Authorizer(
@@ -103,11 +120,14 @@ class Api(pulumi.ComponentResource):
                 authorizer_id=authorizer.id,
                 opts=child,
             )
+        key_policy = [args.key_policy] if args.key_policy is not None else []
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
+            name_prefix=args.log_group_prefix,
             retention_in_days=args.log_retention_days,
             kms_key_id=args.key_arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.key_policy]),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=key_policy),
         )
         self.stage = aws.apigatewayv2.Stage(
             f"{name}-stage",
@@ -123,6 +143,7 @@ class Api(pulumi.ComponentResource):
                 "throttling_burst_limit": args.throttle_burst_limit,
                 "detailed_metrics_enabled": True,
             },
+            tags=tags,
             opts=child,
         )
         aws.lambda_.Permission(
@@ -133,7 +154,31 @@ class Api(pulumi.ComponentResource):
             source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
             opts=child,
         )
-        self.register_outputs({"api_url": self.api.api_endpoint, "api_id": self.api.id})
+        self.url: pulumi.Output[str] = self.api.api_endpoint
+        # Where the user's DNS record for the custom domain must point (alias/CNAME target).
+        self.dns_target: pulumi.Output[str] | None = None
+        if args.domain_name:
+            domain = aws.apigatewayv2.DomainName(
+                f"{name}-domain",
+                domain_name=args.domain_name,
+                domain_name_configuration={
+                    "certificate_arn": args.certificate_arn,
+                    "endpoint_type": DOMAIN_ENDPOINT_TYPE,
+                    "security_policy": DOMAIN_SECURITY_POLICY,
+                },
+                tags=tags,
+                opts=child,
+            )
+            aws.apigatewayv2.ApiMapping(
+                f"{name}-domain-mapping",
+                api_id=self.api.id,
+                domain_name=domain.id,
+                stage=self.stage.id,
+                opts=child,
+            )
+            self.url = pulumi.Output.from_input(f"https://{args.domain_name}")
+            self.dns_target = domain.domain_name_configuration.target_domain_name
+        self.register_outputs({"api_url": self.url, "api_id": self.api.id})
 
 
 def _slug(route_key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -11,6 +12,11 @@ import pulumi_aws as aws
 CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 SECURITY_HEADERS_POLICY_ID = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 ORIGIN_ID = "media-bucket"
+# Viewer TLS minimum with a custom certificate. With the default *.cloudfront.net certificate
+# CloudFront applies TLSv1 whatever is set ("CloudFront automatically sets the security policy
+# to TLSv1 regardless of the value that you set here", CloudFront API Reference,
+# ViewerCertificate), and the provider documents that TLSv1 must then be given: setting TLSv1.2
+# there only yields a perpetual diff, so the kit sets no minimum without a custom domain.
 MIN_TLS = "TLSv1.2_2021"
 # Viewer-request function on every path except derivatives: originals are quarantined and must
 # never be reachable through the CDN, even if the bucket policy were widened by mistake.
@@ -25,10 +31,28 @@ class CdnArgs:
     bucket_regional_domain_name: pulumi.Input[str]
     derivatives_prefix: str
     price_class: str
+    tags: Mapping[str, str]
+    domain_name: str = ""  # custom domain (an alias), with certificate_arn in us-east-1
+    certificate_arn: str = ""
+    web_acl_arn: str = ""  # WAFv2, scope CLOUDFRONT
+
+
+def viewer_certificate(
+    domain_name: str, certificate_arn: str
+) -> aws.cloudfront.DistributionViewerCertificateArgsDict:
+    """The custom certificate with SNI and TLSv1.2_2021, else the default certificate alone."""
+    if not domain_name:
+        return {"cloudfront_default_certificate": True}
+    return {
+        "acm_certificate_arn": certificate_arn,
+        "ssl_support_method": "sni-only",
+        "minimum_protocol_version": MIN_TLS,
+    }
 
 
 class Cdn(pulumi.ComponentResource):
-    """OAC (sigv4, always) + distribution: `derivatives/*` from S3, everything else 404."""
+    """OAC (sigv4, always) + distribution: `derivatives/*` from S3, everything else 404; served
+    on a custom domain and behind a WAF web ACL when configured (DNS stays the user's)."""
 
     def __init__(
         self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None
@@ -50,6 +74,7 @@ class Cdn(pulumi.ComponentResource):
             comment="404 for everything outside derivatives/",
             code=NOT_FOUND_FUNCTION,
             publish=True,
+            tags=dict(args.tags),
             opts=child,
         )
         derivatives: aws.cloudfront.DistributionOrderedCacheBehaviorArgsDict = {
@@ -90,16 +115,22 @@ class Cdn(pulumi.ComponentResource):
             ordered_cache_behaviors=[derivatives],
             default_cache_behavior=everything_else,
             restrictions={"geo_restriction": {"restriction_type": "none"}},
-            viewer_certificate={
-                "cloudfront_default_certificate": True,
-                # Applies once a custom certificate is attached; the default one is fixed by AWS.
-                "minimum_protocol_version": MIN_TLS,
-            },
+            aliases=[args.domain_name] if args.domain_name else None,
+            viewer_certificate=viewer_certificate(args.domain_name, args.certificate_arn),
+            web_acl_id=args.web_acl_arn or None,
+            tags=dict(args.tags),
             opts=child,
+        )
+        # Where derivative URLs point: the custom domain once configured (its DNS record must
+        # point at `distribution.domain_name`, the `cdn_dns_target` output).
+        self.domain: pulumi.Output[str] = (
+            pulumi.Output.from_input(args.domain_name)
+            if args.domain_name
+            else self.distribution.domain_name
         )
         self.register_outputs(
             {
                 "distribution_arn": self.distribution.arn,
-                "domain_name": self.distribution.domain_name,
+                "domain_name": self.domain,
             }
         )

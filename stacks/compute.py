@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,10 @@ class ComputeArgs:
     event_bus_arn: pulumi.Input[str]
     queue_arn: pulumi.Input[str]
     cdn_domain: pulumi.Input[str]
-    # Log groups are encrypted with the key: its policy must admit CloudWatch Logs first.
-    key_policy: pulumi.Resource
+    # Log groups and function environments are encrypted with the key: its policy must admit
+    # CloudWatch Logs and the roles first. None for an existing key (not the stack's to order).
+    key_policy: pulumi.Resource | None
+    tags: Mapping[str, str]
 
 
 class Compute(pulumi.ComponentResource):
@@ -61,24 +64,28 @@ class Compute(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         s = args.settings
         trust = json.dumps(documents.lambda_assume_role())
+        tags = dict(args.tags)
+        key_policy = [args.key_policy] if args.key_policy is not None else []
 
         self.presign_role = aws.iam.Role(
-            f"{name}-presign-role", assume_role_policy=trust, opts=child
+            f"{name}-presign-role", assume_role_policy=trust, tags=tags, opts=child
         )
         self.processor_role = aws.iam.Role(
-            f"{name}-processor-role", assume_role_policy=trust, opts=child
+            f"{name}-processor-role", assume_role_policy=trust, tags=tags, opts=child
         )
-        after_key_policy = pulumi.ResourceOptions(parent=self, depends_on=[args.key_policy])
+        after_key_policy = pulumi.ResourceOptions(parent=self, depends_on=key_policy)
         self.presign_logs = aws.cloudwatch.LogGroup(
             f"{name}-presign-logs",
             retention_in_days=log_retention(s.log_retention_days),
             kms_key_id=args.key_arn,
+            tags=tags,
             opts=after_key_policy,
         )
         self.processor_logs = aws.cloudwatch.LogGroup(
             f"{name}-processor-logs",
             retention_in_days=log_retention(s.log_retention_days),
             kms_key_id=args.key_arn,
+            tags=tags,
             opts=after_key_policy,
         )
 
@@ -164,8 +171,10 @@ class Compute(pulumi.ComponentResource):
                 kms_key_arn=args.key_arn,
                 logging_config=logging,
                 tracing_config={"mode": "Active"},
-                # The role must be able to write logs before the first invocation.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+                tags=tags,
+                # The role must be able to write logs before the first invocation, and the key
+                # policy must admit the role before Lambda encrypts the environment with it.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs, *key_policy]),
             )
 
         self.presign = function(
@@ -197,6 +206,11 @@ class Compute(pulumi.ComponentResource):
             maximum_batching_window_in_seconds=1 if s.processor_batch_size > 10 else 0,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config={"maximum_concurrency": s.processor_max_concurrency},
+            # FailedInvokeEventCount & co. (AWS/Lambda, per EventSourceMappingUUID): the only
+            # platform metric that counts messages returned in batchItemFailures, which Lambda's
+            # Errors does not (the invocation succeeded). stacks/alarms.py alarms on it.
+            metrics_config={"metrics": ["EventCount"]},
+            tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.processor_policy]),
         )
 

@@ -26,6 +26,31 @@ PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 _HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/-]*)?$")
 _ORIGIN = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d{1,5})?$")
+# Lowercase only: hostnames are case-insensitive and AWS reports them lowercased (a perpetual diff
+# otherwise, see stacks/normalizations.py).
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ARN_PARTITION = r"arn:aws(-cn|-us-gov)?"
+_ACM_ARN = re.compile(
+    rf"^{_ARN_PARTITION}:acm:(?P<region>[a-z]{{2}}(-gov)?-[a-z]+-\d):\d{{12}}:certificate/[0-9a-f-]{{36}}$"
+)
+_KMS_KEY_ARN = re.compile(
+    rf"^{_ARN_PARTITION}:kms:(?P<region>[a-z]{{2}}(-gov)?-[a-z]+-\d):\d{{12}}:key/(mrk-)?[0-9a-f-]{{32,36}}$"
+)
+# A web ACL for CloudFront is global: scope CLOUDFRONT, created in us-east-1.
+_CLOUDFRONT_WEB_ACL_ARN = re.compile(
+    rf"^{_ARN_PARTITION}:wafv2:us-east-1:\d{{12}}:global/webacl/[A-Za-z0-9_-]{{1,128}}/[0-9a-f-]{{36}}$"
+)
+# CloudFront reads its certificate from ACM in us-east-1 only.
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
+# Tag rules common to every taggable service (the strictest of them): key 1..128, value 0..256,
+# letters, digits, spaces and _ . : / = + - @; `aws:` is reserved; at most 50 per resource.
+_TAG_TEXT = re.compile(r"^[\w .:/=+\-@]*$")
+MAX_TAGS = 50
+# The kit's own tags on every taggable resource; `tags` may not set these keys.
+KIT_TAG_PREFIX = "mediakit:"
+# Reserved for documentation (RFC 2606, RFC 6761): a deployment using them answers nobody.
+_PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
+_PLACEHOLDER_TLDS = ("example", "invalid", "test")
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,9 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "presignReservedConcurrency",
         "integer",
         -1,
-        "Reserved concurrency of the presign Lambda; -1 leaves it unreserved.",
+        "Reserved concurrency of the presign Lambda (1..1000); -1 leaves it unreserved. Lambda "
+        "keeps 100 of the account's concurrency unreserved, so reserving N needs an account "
+        "quota of at least N + 100 (new accounts may have 10): see docs/deploy.md.",
     ),
     ConfigKey("apiThrottleRateLimit", "integer", 50, "API steady-state requests per second."),
     ConfigKey("apiThrottleBurstLimit", "integer", 100, "API burst of requests."),
@@ -84,7 +111,8 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "alarmProcessorErrors",
         "integer",
         1,
-        "Alarm when the processor reports at least this many errors in 5 minutes.",
+        "Alarm when at least this many ingest messages fail in 5 minutes: returned for retry "
+        "(batchItemFailures), or in a failed, timed-out or crashed invocation.",
     ),
     ConfigKey(
         "alarmEmail", "string", "", "Email subscribed to the alarm topic (empty: no subscription)."
@@ -100,6 +128,53 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "integer",
         30,
         "Days the EventBridge archive keeps upload events (0: no archive).",
+    ),
+    ConfigKey(
+        "tags",
+        "string",
+        "{}",
+        "Tags for every taggable resource, beside the kit's own mediakit:project and "
+        'mediakit:stack. A JSON object string, e.g. \'{"team":"media","cost-center":"42"}\'.',
+    ),
+    ConfigKey(
+        "cdnDomainName",
+        "string",
+        "",
+        "Custom domain of the CDN (e.g. media.example.org), served with cdnCertificateArn and "
+        "TLSv1.2_2021; empty: the distribution's *.cloudfront.net name. DNS stays yours.",
+    ),
+    ConfigKey(
+        "cdnCertificateArn",
+        "string",
+        "",
+        "ACM certificate for cdnDomainName; CloudFront needs it in us-east-1.",
+    ),
+    ConfigKey(
+        "apiDomainName",
+        "string",
+        "",
+        "Custom domain of the HTTP API (e.g. api.example.org), mapped to its $default stage; "
+        "empty: the execute-api endpoint only. DNS stays yours.",
+    ),
+    ConfigKey(
+        "apiCertificateArn",
+        "string",
+        "",
+        "ACM certificate for apiDomainName, in the stack's own region.",
+    ),
+    ConfigKey(
+        "cdnWebAclArn",
+        "string",
+        "",
+        "WAFv2 web ACL (scope CLOUDFRONT, us-east-1) attached to the distribution. WAF cannot "
+        "attach to an HTTP API.",
+    ),
+    ConfigKey(
+        "kmsKeyArn",
+        "string",
+        "",
+        "Existing KMS key (key ARN, stack region) to use instead of creating one. The stack then "
+        "leaves its key policy alone: the kms_key_policy output lists what it must allow.",
     ),
 )
 
@@ -126,6 +201,13 @@ class StackConfig:
     alarm_email: str
     cdn_price_class: str
     event_archive_days: int
+    tags: tuple[tuple[str, str], ...] = ()
+    cdn_domain_name: str = ""
+    cdn_certificate_arn: str = ""
+    api_domain_name: str = ""
+    api_certificate_arn: str = ""
+    cdn_web_acl_arn: str = ""
+    kms_key_arn: str = ""
 
     @property
     def is_prod(self) -> bool:
@@ -144,6 +226,38 @@ class StackConfig:
     @property
     def lambda_runtime(self) -> str:
         return f"python{self.lambda_python}"
+
+    def check_region(self, region: str) -> None:
+        """Refuse what must live in the stack's region and does not (known only at run time)."""
+        for key, arn, pattern in (
+            ("apiCertificateArn", self.api_certificate_arn, _ACM_ARN),
+            ("kmsKeyArn", self.kms_key_arn, _KMS_KEY_ARN),
+        ):
+            match = pattern.match(arn)
+            if match is not None and match.group("region") != region:
+                raise SettingsError(
+                    key, f"must be in the stack's region {region}, got {match.group('region')}"
+                )
+
+    def placeholders(self) -> list[tuple[str, str]]:
+        """(key, value) of every setting still on a documentation domain (example.com, ...)."""
+        found: list[tuple[str, str]] = [("jwtIssuer", self.jwt_issuer)]
+        found += [("corsOrigins", origin) for origin in self.cors_origins]
+        found += [("alarmEmail", self.alarm_email)]
+        found += [("cdnDomainName", self.cdn_domain_name), ("apiDomainName", self.api_domain_name)]
+        return [(key, value) for key, value in found if value and _is_placeholder(value)]
+
+    def refuse_placeholders(self) -> None:
+        """Fail a real deployment that still carries an example issuer, origin, email or domain:
+        it would deploy fine and answer 401 to everyone, or page nobody."""
+        found = self.placeholders()
+        if found:
+            listed = ", ".join(f"{key}={value}" for key, value in found)
+            raise SettingsError(
+                found[0][0],
+                f"placeholder values reach a real deployment ({listed}): set your own with "
+                "`pulumi config set` (see docs/deploy.md, First deploy)",
+            )
 
     @classmethod
     def from_config(cls, get: Callable[[str], Any], stack: str) -> StackConfig:
@@ -170,6 +284,33 @@ class StackConfig:
             )
         if environment == "prod" and not origins:
             raise SettingsError("corsOrigins", "must list at least one origin in prod")
+        reserved = _int(raw, "presignReservedConcurrency", -1, 1000)
+        if reserved == 0:
+            # Zero reserved concurrency throttles every invocation: the API would answer 500s.
+            raise SettingsError("presignReservedConcurrency", "0 disables the function; use -1")
+        cdn_domain, cdn_certificate = _domain_pair(raw, "cdnDomainName", "cdnCertificateArn")
+        if cdn_certificate:
+            region = _match(raw, "cdnCertificateArn", _ACM_ARN, "an ACM certificate ARN")
+            if region.group("region") != CLOUDFRONT_CERTIFICATE_REGION:
+                raise SettingsError(
+                    "cdnCertificateArn",
+                    f"CloudFront reads certificates from {CLOUDFRONT_CERTIFICATE_REGION} only, "
+                    f"got {region.group('region')}",
+                )
+        api_domain, api_certificate = _domain_pair(raw, "apiDomainName", "apiCertificateArn")
+        if api_certificate:
+            _match(raw, "apiCertificateArn", _ACM_ARN, "an ACM certificate ARN")
+        web_acl = _string(raw, "cdnWebAclArn")
+        if web_acl:
+            _match(
+                raw,
+                "cdnWebAclArn",
+                _CLOUDFRONT_WEB_ACL_ARN,
+                "a WAFv2 web ACL ARN of scope CLOUDFRONT (arn:aws:wafv2:us-east-1:...:global/...)",
+            )
+        kms_key = _string(raw, "kmsKeyArn")
+        if kms_key:
+            _match(raw, "kmsKeyArn", _KMS_KEY_ARN, "a KMS key ARN (arn:aws:kms:...:key/...)")
 
         return cls(
             stack=stack,
@@ -182,7 +323,7 @@ class StackConfig:
             lambda_python=_choice(raw, "lambdaPython", LAMBDA_PYTHONS),
             presign_memory_mb=_int(raw, "presignMemoryMb", 128, 10240),
             presign_timeout_seconds=_int(raw, "presignTimeoutSeconds", 1, 29),
-            presign_reserved_concurrency=_int(raw, "presignReservedConcurrency", -1, 1000),
+            presign_reserved_concurrency=reserved,
             api_throttle_rate_limit=_int(raw, "apiThrottleRateLimit", 1, 10000),
             api_throttle_burst_limit=_int(raw, "apiThrottleBurstLimit", 1, 5000),
             alarm_queue_age_seconds=_int(raw, "alarmQueueAgeSeconds", 60, 1209600),
@@ -190,6 +331,13 @@ class StackConfig:
             alarm_email=_email(raw, "alarmEmail"),
             cdn_price_class=_choice(raw, "cdnPriceClass", PRICE_CLASSES),
             event_archive_days=_int(raw, "eventArchiveDays", 0, 36500),
+            tags=_tags(raw, "tags"),
+            cdn_domain_name=cdn_domain,
+            cdn_certificate_arn=cdn_certificate,
+            api_domain_name=api_domain,
+            api_certificate_arn=api_certificate,
+            cdn_web_acl_arn=web_acl,
+            kms_key_arn=kms_key,
         )
 
     def values(self) -> dict[str, Any]:
@@ -219,6 +367,13 @@ class StackConfig:
             "alarmEmail": self.alarm_email,
             "cdnPriceClass": self.cdn_price_class,
             "eventArchiveDays": self.event_archive_days,
+            "tags": dict(self.tags),
+            "cdnDomainName": self.cdn_domain_name,
+            "cdnCertificateArn": self.cdn_certificate_arn,
+            "apiDomainName": self.api_domain_name,
+            "apiCertificateArn": self.api_certificate_arn,
+            "cdnWebAclArn": self.cdn_web_acl_arn,
+            "kmsKeyArn": self.kms_key_arn,
         }
         out.update(infra_fields)
         return out
@@ -327,6 +482,61 @@ def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise SettingsError(key, "must be a list of strings")
     return tuple(v.strip() for v in value if v.strip())
+
+
+def _match(raw: dict[str, Any], key: str, pattern: re.Pattern[str], what: str) -> re.Match[str]:
+    value = _string(raw, key)
+    match = pattern.match(value)
+    if match is None:
+        raise SettingsError(key, f"must be {what}, got {value!r}")
+    return match
+
+
+def _domain_pair(raw: dict[str, Any], domain_key: str, certificate_key: str) -> tuple[str, str]:
+    """A custom domain and its certificate: both or neither; the domain a lowercase hostname."""
+    domain, certificate = _string(raw, domain_key), _string(raw, certificate_key)
+    if bool(domain) != bool(certificate):
+        missing = certificate_key if domain else domain_key
+        raise SettingsError(
+            missing, f"is required with {domain_key if domain else certificate_key}"
+        )
+    if domain and not _HOSTNAME.match(domain):
+        raise SettingsError(domain_key, f"must be a lowercase DNS name, got {domain!r}")
+    return domain, certificate
+
+
+def _tags(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+    value = raw[key]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(key, f"is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise SettingsError(key, "must be an object of string keys and string values")
+    if len(value) > MAX_TAGS - 2:
+        raise SettingsError(key, f"at most {MAX_TAGS - 2} tags (AWS allows {MAX_TAGS}, kit uses 2)")
+    for tag, text in value.items():
+        if not 1 <= len(tag) <= 128 or len(text) > 256:
+            raise SettingsError(key, f"{tag!r}: keys are 1..128 characters, values up to 256")
+        if not (_TAG_TEXT.match(tag) and _TAG_TEXT.match(text)):
+            raise SettingsError(key, f"{tag!r}: use letters, digits, spaces and _ . : / = + - @")
+        if tag.lower().startswith(("aws:", KIT_TAG_PREFIX)):
+            raise SettingsError(
+                key, f"{tag!r}: the aws: and {KIT_TAG_PREFIX} prefixes are reserved"
+            )
+    return tuple(sorted(value.items()))
+
+
+def _is_placeholder(value: str) -> bool:
+    """Whether the host of a URL, origin, email or domain is reserved for documentation."""
+    host = value.rsplit("@", 1)[-1]
+    host = re.sub(r"^[a-z]+://", "", host).split("/", 1)[0].split(":", 1)[0].lower().rstrip(".")
+    return host.endswith(tuple(f".{d}" for d in _PLACEHOLDER_DOMAINS)) or (
+        host in _PLACEHOLDER_DOMAINS or host.rsplit(".", 1)[-1] in _PLACEHOLDER_TLDS
+    )
 
 
 def _email(raw: dict[str, Any], key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -14,6 +15,7 @@ DETAIL_TYPES = ("media.upload.completed", "media.upload.failed")
 @dataclass(frozen=True)
 class EventsArgs:
     archive_days: int  # 0: no archive
+    tags: Mapping[str, str]
 
 
 class Events(pulumi.ComponentResource):
@@ -25,7 +27,7 @@ class Events(pulumi.ComponentResource):
         super().__init__("mediakit:stack:Events", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bus = aws.cloudwatch.EventBus(
-            f"{name}-bus", description="mediakit upload outcomes", opts=child
+            f"{name}-bus", description="mediakit upload outcomes", tags=dict(args.tags), opts=child
         )
         if args.archive_days > 0:
             aws.cloudwatch.EventArchive(

@@ -10,13 +10,14 @@ import pulumi_aws as aws
 
 from mediakit.build import Artifact
 from stacks.alarms import Alarms, AlarmsArgs
-from stacks.api import Api, ApiArgs
+from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs
 from stacks.cdn import Cdn, CdnArgs
 from stacks.compute import Compute, ComputeArgs, log_retention
 from stacks.config import StackConfig
 from stacks.events import Events, EventsArgs
 from stacks.queues import Queues, QueuesArgs
 from stacks.storage import Storage, StorageArgs
+from stacks.tagging import stack_tags
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class MediaPipeline(pulumi.ComponentResource):
         identity = aws.get_caller_identity()
         region = aws.get_region().region
         partition = aws.get_partition().partition
+        cfg.check_region(region)
+        project, stack = pulumi.get_project(), pulumi.get_stack()
+        tags = stack_tags(project, stack, cfg.tags)
 
         # The key and bucket policies name the roles and the distribution, which themselves
         # need the key and bucket: resolved below, once those exist.
@@ -52,7 +56,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 account_id=identity.account_id,
                 region=region,
                 partition=partition,
-                alias_name=f"alias/{pulumi.get_project()}-{pulumi.get_stack()}",
+                alias_prefix=f"alias/{project}-{stack}-",
                 cors_origins=cfg.cors_origins,
                 protect_data=cfg.protect_data,
                 force_destroy=cfg.force_destroy,
@@ -60,10 +64,13 @@ class MediaPipeline(pulumi.ComponentResource):
                 presign_role_arn=presign_role_arn,
                 processor_role_arn=processor_role_arn,
                 distribution_arn=distribution_arn,
+                tags=tags,
+                existing_key_arn=cfg.kms_key_arn,
             ),
             child,
         )
-        self.events = Events(f"{name}-events", EventsArgs(cfg.event_archive_days), child)
+        key_arn, key_policy = self.storage.key_arn, self.storage.key_policy
+        self.events = Events(f"{name}-events", EventsArgs(cfg.event_archive_days, tags), child)
         self.queues = Queues(
             f"{name}-queues",
             QueuesArgs(
@@ -73,6 +80,8 @@ class MediaPipeline(pulumi.ComponentResource):
                 originals_prefix=s.originals_prefix,
                 processor_timeout_seconds=s.processor_timeout_seconds,
                 max_receive_count=s.dlq_max_receive_count,
+                tags=tags,
+                retain_notification=cfg.protect_data,
             ),
             child,
         )
@@ -82,6 +91,10 @@ class MediaPipeline(pulumi.ComponentResource):
                 bucket_regional_domain_name=self.storage.bucket.bucket_regional_domain_name,
                 derivatives_prefix=s.derivatives_prefix,
                 price_class=cfg.cdn_price_class,
+                tags=tags,
+                domain_name=cfg.cdn_domain_name,
+                certificate_arn=cfg.cdn_certificate_arn,
+                web_acl_arn=cfg.cdn_web_acl_arn,
             ),
             child,
         )
@@ -102,12 +115,13 @@ class MediaPipeline(pulumi.ComponentResource):
                 bucket_arn=self.storage.bucket.arn,
                 table_name=self.storage.table.name,
                 table_arn=self.storage.table.arn,
-                key_arn=self.storage.key.arn,
+                key_arn=key_arn,
                 event_bus_name=self.events.bus.name,
                 event_bus_arn=self.events.bus.arn,
                 queue_arn=self.queues.queue.arn,
-                cdn_domain=self.cdn.distribution.domain_name,
-                key_policy=self.storage.key_policy,
+                cdn_domain=self.cdn.domain,
+                key_policy=key_policy,
+                tags=tags,
             ),
             child,
         )
@@ -124,8 +138,12 @@ class MediaPipeline(pulumi.ComponentResource):
                 throttle_rate_limit=cfg.api_throttle_rate_limit,
                 throttle_burst_limit=cfg.api_throttle_burst_limit,
                 log_retention_days=log_retention(s.log_retention_days),
-                key_arn=self.storage.key.arn,
-                key_policy=self.storage.key_policy,
+                key_arn=key_arn,
+                key_policy=key_policy,
+                tags=tags,
+                log_group_prefix=f"{VENDED_LOGS_PREFIX}apigateway/{project}-{stack}-access-",
+                domain_name=cfg.api_domain_name,
+                certificate_arn=cfg.api_certificate_arn,
             ),
             child,
         )
@@ -134,25 +152,35 @@ class MediaPipeline(pulumi.ComponentResource):
             AlarmsArgs(
                 dlq_name=self.queues.dlq.name,
                 queue_name=self.queues.queue.name,
-                processor_function_name=self.compute.processor.name,
-                key_arn=self.storage.key.arn,
+                ingest_mapping_uuid=self.compute.ingest_mapping.uuid,
+                key_arn=key_arn,
+                key_policy=key_policy,
                 queue_age_seconds=cfg.alarm_queue_age_seconds,
                 processor_errors=cfg.alarm_processor_errors,
                 email=cfg.alarm_email,
+                tags=tags,
             ),
             child,
         )
 
         self.outputs: dict[str, pulumi.Output[str]] = {
-            "api_url": self.api.api.api_endpoint,
+            "api_url": self.api.url,
             "bucket_name": self.storage.bucket.bucket,
-            "cdn_domain": self.cdn.distribution.domain_name,
+            "cdn_domain": self.cdn.domain,
             "events_bus_name": self.events.bus.name,
             "table_name": self.storage.table.name,
             "ingest_queue_url": self.queues.queue.url,
             "dlq_url": self.queues.dlq.url,
-            "kms_key_arn": self.storage.key.arn,
+            "kms_key_arn": key_arn,
         }
+        # Only with the options that need them: where the user's DNS records point, and the
+        # policy an existing key must carry (the stack does not manage it).
+        if cfg.cdn_domain_name:
+            self.outputs["cdn_dns_target"] = self.cdn.distribution.domain_name
+        if self.api.dns_target is not None:
+            self.outputs["api_dns_target"] = self.api.dns_target
+        if cfg.kms_key_arn:
+            self.outputs["kms_key_policy"] = self.storage.required_key_policy
         self.register_outputs(dict(self.outputs))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -25,6 +26,9 @@ class QueuesArgs:
     originals_prefix: str
     processor_timeout_seconds: int
     max_receive_count: int
+    tags: Mapping[str, str]
+    # prod: the notification is one of the retained bucket's guards (see stacks/storage.py).
+    retain_notification: bool = False
 
 
 class Queues(pulumi.ComponentResource):
@@ -41,6 +45,7 @@ class Queues(pulumi.ComponentResource):
             f"{name}-dlq",
             message_retention_seconds=DLQ_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
+            tags=dict(args.tags),
             opts=child,
         )
         self.queue = aws.sqs.Queue(
@@ -54,6 +59,7 @@ class Queues(pulumi.ComponentResource):
                     {"deadLetterTargetArn": arn, "maxReceiveCount": args.max_receive_count}
                 )
             ),
+            tags=dict(args.tags),
             opts=child,
         )
         aws.sqs.RedriveAllowPolicy(
@@ -87,7 +93,9 @@ class Queues(pulumi.ComponentResource):
                 }
             ],
             # S3 test-publishes on create: the queue must already accept the bucket.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[queue_policy], retain_on_delete=args.retain_notification
+            ),
         )
 
         self.register_outputs(

@@ -1,9 +1,18 @@
 """Storage: the stack's KMS key, the media bucket with its access-log bucket, and the uploads
-table."""
+table.
+
+In prod the data (key, bucket, table) is protected and retained, and so is everything that guards
+it (public access block, ownership controls, policies, encryption, versioning, lifecycle,
+logging, CORS, the key policy) and the access-log bucket: deleting a guard resets what it set on
+the retained resource (the provider suspends versioning and removes encryption and the policy when
+those resources are deleted), and a non-empty log bucket that is neither retained nor
+force-destroyed makes `pulumi destroy` fail.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -28,7 +37,7 @@ class StorageArgs:
     account_id: str
     region: str
     partition: str
-    alias_name: str
+    alias_prefix: str  # the alias gets a unique suffix: see Storage
     cors_origins: tuple[str, ...]
     protect_data: bool
     force_destroy: bool
@@ -36,6 +45,8 @@ class StorageArgs:
     presign_role_arn: pulumi.Input[str]
     processor_role_arn: pulumi.Input[str]
     distribution_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+    existing_key_arn: str = ""  # use this key; its policy is then not the stack's to manage
 
 
 class Storage(pulumi.ComponentResource):
@@ -46,58 +57,77 @@ class Storage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mediakit:stack:Storage", name, None, opts)
         s = args.settings
-        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
         # Losing the key, bucket or table loses data: protected and retained in prod.
         kept = pulumi.ResourceOptions(
             parent=self, protect=args.protect_data, retain_on_delete=args.protect_data
         )
+        guard = pulumi.ResourceOptions(parent=self, retain_on_delete=args.protect_data)
 
-        self.key = aws.kms.Key(
-            f"{name}-key",
-            description=f"mediakit {pulumi.get_stack()}: media, logs, table and alarm topic",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            opts=kept,
+        self.key: aws.kms.Key | None = None
+        self.key_policy: aws.kms.KeyPolicy | None = None
+        # The policy the key needs, with this stack's principals (for an existing key, to apply).
+        policy_document = pulumi.Output.all(
+            args.presign_role_arn, args.processor_role_arn, args.distribution_arn
+        ).apply(
+            lambda a: documents.key_policy(
+                account_id=args.account_id,
+                region=args.region,
+                partition=args.partition,
+                presign_role_arn=a[0],
+                processor_role_arn=a[1],
+                distribution_arn=a[2],
+            )
         )
-        self.key_alias = aws.kms.Alias(
-            f"{name}-key-alias", name=args.alias_name, target_key_id=self.key.key_id, opts=child
+        self.required_key_policy: pulumi.Output[str] = policy_document.apply(
+            lambda doc: json.dumps(doc, indent=2)
         )
-        self.key_policy = aws.kms.KeyPolicy(
-            f"{name}-key-policy",
-            key_id=self.key.key_id,
-            policy=pulumi.Output.all(
-                args.presign_role_arn, args.processor_role_arn, args.distribution_arn
-            ).apply(
-                lambda a: json.dumps(
-                    documents.key_policy(
-                        account_id=args.account_id,
-                        region=args.region,
-                        partition=args.partition,
-                        presign_role_arn=a[0],
-                        processor_role_arn=a[1],
-                        distribution_arn=a[2],
-                    )
-                )
-            ),
-            opts=child,
-        )
+        if args.existing_key_arn:
+            self.key_arn: pulumi.Output[str] = pulumi.Output.from_input(args.existing_key_arn)
+        else:
+            self.key = aws.kms.Key(
+                f"{name}-key",
+                description=f"mediakit {pulumi.get_stack()}: media, logs, table and alarm topic",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                tags=tags,
+                opts=kept,
+            )
+            self.key_arn = self.key.arn
+            # A unique suffix: the same project and stack names deployed twice in one account
+            # (two teams, two backends) must not collide on alias/<project>-<stack>. Retained with
+            # the key in prod, so a retained key stays findable by name.
+            aws.kms.Alias(
+                f"{name}-key-alias",
+                name_prefix=args.alias_prefix,
+                target_key_id=self.key.key_id,
+                opts=guard,
+            )
+            self.key_policy = aws.kms.KeyPolicy(
+                f"{name}-key-policy",
+                key_id=self.key.key_id,
+                policy=policy_document.apply(json.dumps),
+                opts=guard,
+            )
 
+        # Retained with the data in prod (the access trail of a retained bucket), force-destroyed
+        # with it in dev: either way `pulumi destroy` never stops on a non-empty log bucket.
         self.log_bucket = aws.s3.Bucket(
-            f"{name}-log-bucket", force_destroy=args.force_destroy, opts=child
+            f"{name}-log-bucket", force_destroy=args.force_destroy, tags=tags, opts=guard
         )
-        log_guards = self._private(f"{name}-log-bucket", self.log_bucket)
+        log_guards = self._private(f"{name}-log-bucket", self.log_bucket, guard)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-log-bucket-sse",
             bucket=self.log_bucket.id,
             # S3 server access logging can only deliver to SSE-S3 buckets.
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
+            opts=guard,
         )
         log_versioning = aws.s3.BucketVersioning(
             f"{name}-log-bucket-versioning",
             bucket=self.log_bucket.id,
             versioning_configuration={"status": "Enabled"},
-            opts=child,
+            opts=guard,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-log-bucket-lifecycle",
@@ -112,11 +142,13 @@ class Storage(pulumi.ComponentResource):
                     "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
                 }
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_versioning]),
+            opts=guard.merge(pulumi.ResourceOptions(depends_on=[log_versioning])),
         )
 
-        self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=args.force_destroy, opts=kept)
-        guards = self._private(f"{name}-bucket", self.bucket)
+        self.bucket = aws.s3.Bucket(
+            f"{name}-bucket", force_destroy=args.force_destroy, tags=tags, opts=kept
+        )
+        guards = self._private(f"{name}-bucket", self.bucket, guard)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-sse",
             bucket=self.bucket.id,
@@ -124,26 +156,19 @@ class Storage(pulumi.ComponentResource):
                 {
                     "apply_server_side_encryption_by_default": {
                         "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": self.key.arn,
+                        "kms_master_key_id": self.key_arn,
                     },
                     # One data key per bucket instead of per object: fewer KMS calls.
                     "bucket_key_enabled": True,
                 }
             ],
-            opts=child,
+            opts=guard,
         )
         versioning = aws.s3.BucketVersioning(
             f"{name}-bucket-versioning",
             bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketLogging(
-            f"{name}-bucket-logging",
-            bucket=self.bucket.id,
-            target_bucket=self.log_bucket.id,
-            target_prefix=ACCESS_LOG_PREFIX,
-            opts=child,
+            opts=guard,
         )
         if args.cors_origins:
             aws.s3.BucketCorsConfiguration(
@@ -160,7 +185,7 @@ class Storage(pulumi.ComponentResource):
                         "max_age_seconds": 3000,
                     }
                 ],
-                opts=child,
+                opts=guard,
             )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle",
@@ -187,12 +212,12 @@ class Storage(pulumi.ComponentResource):
                     "expiration": {"expired_object_delete_marker": True},
                 },
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=guard.merge(pulumi.ResourceOptions(depends_on=[versioning])),
         )
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=self.bucket.id,
-            policy=pulumi.Output.all(self.bucket.arn, self.key.arn, args.distribution_arn).apply(
+            policy=pulumi.Output.all(self.bucket.arn, self.key_arn, args.distribution_arn).apply(
                 lambda a: json.dumps(
                     documents.media_bucket_policy(
                         bucket_arn=a[0],
@@ -203,9 +228,9 @@ class Storage(pulumi.ComponentResource):
                 )
             ),
             # Attach only once public access is blocked, so the policy is never briefly public.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=guards),
+            opts=guard.merge(pulumi.ResourceOptions(depends_on=guards)),
         )
-        aws.s3.BucketPolicy(
+        log_policy = aws.s3.BucketPolicy(
             f"{name}-log-bucket-policy",
             bucket=self.log_bucket.id,
             policy=pulumi.Output.all(self.log_bucket.arn, self.bucket.arn).apply(
@@ -218,7 +243,16 @@ class Storage(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=log_guards),
+            opts=guard.merge(pulumi.ResourceOptions(depends_on=log_guards)),
+        )
+        aws.s3.BucketLogging(
+            f"{name}-bucket-logging",
+            bucket=self.bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix=ACCESS_LOG_PREFIX,
+            # With BucketOwnerEnforced, S3 delivers logs only as the log bucket's policy allows:
+            # logging enabled before that policy exists drops the first logs.
+            opts=guard.merge(pulumi.ResourceOptions(depends_on=[log_policy])),
         )
 
         self.table = aws.dynamodb.Table(
@@ -241,15 +275,16 @@ class Storage(pulumi.ComponentResource):
                 }
             ],
             point_in_time_recovery={"enabled": True},
-            server_side_encryption={"enabled": True, "kms_key_arn": self.key.arn},
+            server_side_encryption={"enabled": True, "kms_key_arn": self.key_arn},
             ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
             deletion_protection_enabled=args.deletion_protection,
+            tags=tags,
             opts=kept,
         )
 
         self.register_outputs(
             {
-                "key_arn": self.key.arn,
+                "key_arn": self.key_arn,
                 "bucket_name": self.bucket.bucket,
                 "bucket_arn": self.bucket.arn,
                 "log_bucket_name": self.log_bucket.bucket,
@@ -258,14 +293,15 @@ class Storage(pulumi.ComponentResource):
             }
         )
 
-    def _private(self, name: str, bucket: aws.s3.Bucket) -> list[pulumi.Resource]:
+    def _private(
+        self, name: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
         """Owner-enforced, fully public-blocked: no ACLs, no public policy, ever."""
-        child = pulumi.ResourceOptions(parent=self)
         ownership = aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
             rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
+            opts=opts,
         )
         public_block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
@@ -274,6 +310,6 @@ class Storage(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=child,
+            opts=opts,
         )
         return [ownership, public_block]

@@ -174,10 +174,21 @@ def test_function_code_is_the_reproducible_artifact(stack: StackGraph) -> None:
     assert stack.inputs(PROCESSOR)["code"] == fn["code"]
 
 
-def test_reserved_concurrency_only_where_configured(dev: StackGraph, prod: StackGraph) -> None:
-    assert prod.inputs(PRESIGN)["reservedConcurrentExecutions"] == 50
-    assert dev.inputs(PRESIGN)["reservedConcurrentExecutions"] == -1
-    assert prod.inputs(PROCESSOR)["reservedConcurrentExecutions"] == -1
+def test_shipped_stacks_reserve_no_concurrency(stack: StackGraph) -> None:
+    # Lambda keeps 100 of the account's concurrency unreserved: any reservation fails on the
+    # accounts (quota 10 or 50) a first deploy often lands in, so none is shipped by default.
+    assert stack.inputs(PRESIGN)["reservedConcurrentExecutions"] == -1
+    assert stack.inputs(PROCESSOR)["reservedConcurrentExecutions"] == -1
+    assert stack.config["presignReservedConcurrency"] == -1
+
+
+def test_reserved_concurrency_only_where_configured() -> None:
+    from policies.synth import load_stack_config, synth
+
+    config = load_stack_config("prod") | {"presignReservedConcurrency": 20}
+    graph = StackGraph(synth("prod", config))
+    assert graph.inputs(PRESIGN)["reservedConcurrentExecutions"] == 20
+    assert graph.inputs(PROCESSOR)["reservedConcurrentExecutions"] == -1
 
 
 def test_event_source_mapping_partial_batch_failures_and_concurrency(stack: StackGraph) -> None:
@@ -229,6 +240,13 @@ def test_api_cors_matches_bucket_cors(stack: StackGraph) -> None:
 def test_api_stage_access_logs_throttling_and_scoped_permission(stack: StackGraph) -> None:
     stage = stack.inputs("media-api-stage")
     assert stage["name"] == "$default"
+    # Under /aws/vendedlogs/: no entry per log group in the account's CloudWatch Logs resource
+    # policy (5,120 characters, never cleaned), which otherwise fails stage creation one day.
+    access_logs = stack.state("media-api-access-logs")
+    assert access_logs["name"].startswith(
+        f"/aws/vendedlogs/apigateway/mediakit-{stack.raw['stack']}-access-"
+    )
+    assert "name" not in stack.inputs("media-api-access-logs")  # unique suffix per deployment
     assert (
         stage["accessLogSettings"]["destinationArn"] == stack.state("media-api-access-logs")["arn"]
     )
@@ -260,10 +278,27 @@ def test_alarms_dlq_age_errors_to_encrypted_topic(stack: StackGraph) -> None:
     assert age["dimensions"] == {"QueueName": stack.state("media-queues-ingest")["name"]}
     assert age["threshold"] == stack.config["alarmQueueAgeSeconds"]
     errors = stack.inputs("media-alarms-processor-errors")
-    assert (errors["metricName"], errors["namespace"]) == ("Errors", "AWS/Lambda")
-    assert errors["dimensions"] == {"FunctionName": stack.state(PROCESSOR)["name"]}
+    assert (errors["metricName"], errors["namespace"]) == ("FailedInvokeEventCount", "AWS/Lambda")
+    assert errors["dimensions"] == {
+        "EventSourceMappingUUID": stack.state("media-compute-ingest-mapping")["uuid"]
+    }
+    assert errors["threshold"] == stack.config["alarmProcessorErrors"]
     for alarm in (dlq, age, errors):
         assert alarm["alarmActions"] == [topic["state"]["arn"]]
+
+
+def test_processor_alarm_counts_retried_messages_not_invocation_errors(stack: StackGraph) -> None:
+    # GIVEN the handler reports per-message failures in batchItemFailures and returns normally,
+    # so Lambda's Errors never counts a retry
+    mapping = stack.inputs("media-compute-ingest-mapping")
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    alarm = stack.inputs("media-alarms-processor-errors")
+    # THEN the alarm watches no function-level error metric ...
+    assert alarm["metricName"] not in {"Errors", "Throttles"}
+    assert "FunctionName" not in alarm["dimensions"]
+    # ... but the mapping's event counts, which the mapping must be told to emit
+    assert mapping["metricsConfig"] == {"metrics": ["EventCount"]}
+    assert set(alarm["dimensions"]) == {"EventSourceMappingUUID"}
 
 
 def test_alarm_email_subscription_only_when_configured(dev: StackGraph, prod: StackGraph) -> None:

@@ -22,6 +22,11 @@ from stacks.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+CDN_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+API_CERT_EU = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+REGIONAL_ACL = (
+    "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/api/9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
+)
 
 
 def _config(stack: str, **overrides: Any) -> dict[str, Any]:
@@ -108,6 +113,19 @@ def test_environment_defaults_to_prod_protections() -> None:
         ("dev", "lambdaArchitecture", "arm32", "one of"),
         ("dev", "lambdaPython", "3.9", "one of"),
         ("dev", "presignReservedConcurrency", "-2", "between"),
+        ("dev", "presignReservedConcurrency", 0, "disables the function"),
+        ("dev", "tags", "not json", "not valid JSON"),
+        ("dev", "tags", '["a"]', "object of string keys"),
+        ("dev", "tags", '{"aws:owner": "x"}', "reserved"),
+        ("dev", "tags", '{"mediakit:stack": "x"}', "reserved"),
+        ("dev", "tags", '{"team": "a|b"}', "letters, digits"),
+        ("dev", "tags", json.dumps({f"k{i}": "v" for i in range(49)}), "at most 48"),
+        ("dev", "cdnDomainName", "media.example.org", "cdnCertificateArn: is required"),
+        ("dev", "cdnCertificateArn", CDN_CERT, "cdnDomainName: is required"),
+        ("dev", "apiDomainName", "API.Example.org", "apiCertificateArn: is required"),
+        ("dev", "kmsKeyArn", "alias/mine", "a KMS key ARN"),
+        ("dev", "kmsKeyArn", "arn:aws:kms:us-east-1:123456789012:alias/mine", "a KMS key ARN"),
+        ("dev", "cdnWebAclArn", REGIONAL_ACL, "scope CLOUDFRONT"),
         ("dev", "alarmEmail", "oncall", "not an email"),
         ("dev", "environment", "staging", "one of"),
     ],
@@ -116,9 +134,99 @@ def test_invalid_config_names_the_key(stack: str, key: str, value: Any, message:
     # GIVEN one bad value / WHEN the config is read / THEN the error names that key
     with pytest.raises(SettingsError) as info:
         StackConfig.from_config(_get(_config(stack, **{key: value})), stack)
-    assert info.value.key == key
-    assert str(info.value).startswith(f"{key}: ")
+    # A missing companion key is named itself (cdnDomainName without cdnCertificateArn, ...).
+    named = message.split(":")[0] if ": is required" in message else key
+    assert info.value.key == named
+    assert str(info.value).startswith(f"{named}: ")
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "message"),
+    [
+        (
+            {"cdnDomainName": "media.example.org", "cdnCertificateArn": API_CERT_EU},
+            "cdnCertificateArn",
+            "us-east-1 only",
+        ),
+        (
+            {"apiDomainName": "API.example.org", "apiCertificateArn": API_CERT_EU},
+            "apiDomainName",
+            "lowercase DNS name",
+        ),
+    ],
+)
+def test_custom_domain_config_is_validated(
+    overrides: dict[str, str], key: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        StackConfig.from_config(_get(_config("dev", **overrides)), "dev")
+    assert info.value.key == key
+    assert message in str(info.value)
+
+
+def test_api_certificate_and_existing_key_must_be_in_the_stacks_region() -> None:
+    # GIVEN a certificate from another region than the stack's (us-east-1 under the mocks)
+    config = _config("dev", apiDomainName="api.example.org", apiCertificateArn=API_CERT_EU)
+    # WHEN the program runs THEN it fails naming the key, before creating anything
+    with pytest.raises(SettingsError, match=r"apiCertificateArn: must be in the stack's region"):
+        synth("dev", config)
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with pytest.raises(SettingsError, match=r"kmsKeyArn: must be in the stack's region"):
+        synth("dev", _config("dev", kmsKeyArn=key))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "example-domains"])
+def test_shipped_stack_files_carry_placeholders_a_real_deploy_refuses(stack: str) -> None:
+    # GIVEN a shipped stack file: example issuers, origins, emails and domains
+    config = StackConfig.from_config(_get(_config(stack)), stack)
+    found = dict(config.placeholders())
+    assert "jwtIssuer" in found
+    # WHEN a real deployment would use it THEN it is refused, naming the key and the way out
+    with pytest.raises(SettingsError, match=r"^jwtIssuer: placeholder values reach a real"):
+        config.refuse_placeholders()
+
+
+def test_placeholders_are_documentation_domains_only() -> None:
+    values = _config(
+        "prod",
+        jwtIssuer="https://login.acme-corp.io/",
+        corsOrigins=["https://app.acme-corp.io"],
+        alarmEmail="oncall@acme-corp.io",
+    )
+    config = StackConfig.from_config(_get(values), "prod")
+    assert config.placeholders() == []
+    config.refuse_placeholders()
+    dev = _config("dev", jwtIssuer="https://idp.test/", corsOrigins=["http://localhost:5173"])
+    assert StackConfig.from_config(_get(dev), "dev").placeholders() == [
+        ("jwtIssuer", "https://idp.test/")
+    ]
+
+
+def test_offline_synth_accepts_placeholders_a_real_engine_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stacks import deployment
+
+    # GIVEN the shipped prod file WHEN synthesized under mocks (mediakit synth/check, tests)
+    # THEN it synthesizes: nothing reaches an account
+    assert synth("prod")["stack"] == "prod"
+    # WHEN the same program runs with a real engine's monitor THEN the placeholders are refused
+    monkeypatch.setattr(deployment, "is_offline", lambda: False)
+    with pytest.raises(SettingsError, match="placeholder values reach a real deployment"):
+        synth("prod")
+
+
+def test_is_offline_tells_mocks_from_an_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pulumi.runtime import settings
+
+    from stacks import deployment
+
+    synth("dev")  # installs the synth's (mock) monitor
+    assert deployment.is_offline()
+    # An engine's monitor is a gRPC stub, not a MockMonitor.
+    monkeypatch.setattr(settings, "get_monitor", lambda: object())
+    assert not deployment.is_offline()
 
 
 def test_missing_issuer_is_required() -> None:

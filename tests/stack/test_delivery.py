@@ -37,7 +37,15 @@ def test_distribution_serves_derivatives_only_over_https(stack: StackGraph) -> N
     assert association["eventType"] == "viewer-request"
     assert association["functionArn"] == stack.state("media-cdn-not-found")["arn"]
     assert "statusCode: 404" in stack.inputs("media-cdn-not-found")["code"]
-    assert dist["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
+
+
+def test_default_certificate_sets_no_tls_minimum(stack: StackGraph) -> None:
+    # GIVEN no custom domain: CloudFront's *.cloudfront.net certificate, whose TLS policy AWS
+    # fixes at TLSv1 whatever is asked (a TLSv1.2 minimum there is a diff on every `up`)
+    assert stack.config["cdnDomainName"] == ""
+    # THEN the viewer certificate is the default one and nothing else
+    assert stack.inputs(DIST)["viewerCertificate"] == {"cloudfrontDefaultCertificate": True}
+    assert "aliases" not in stack.inputs(DIST)
 
 
 def test_ingest_queue_sse_redrive_and_visibility(stack: StackGraph) -> None:

@@ -72,3 +72,35 @@ def test_synth_records_parents_and_options(toy: StackGraph) -> None:
         "delete_before_replace": False,
         "aliases": [],
     }
+
+
+# (resource, what must exist first, why): orderings AWS enforces or needs at create time.
+ORDERINGS = [
+    ("media-queues-bucket-notification", "media-queues-ingest-policy", "S3 test-publishes"),
+    ("media-storage-bucket-logging", "media-storage-log-bucket-policy", "logs need the policy"),
+    ("media-storage-bucket-policy", "media-storage-bucket-public-access-block", "never public"),
+    ("media-storage-bucket-lifecycle", "media-storage-bucket-versioning", "noncurrent rules"),
+    ("media-compute-presign", "media-compute-presign-logs", "logs to its own group"),
+    ("media-compute-presign", "media-compute-presign-policy", "may write logs at once"),
+    ("media-compute-processor", "media-compute-processor-logs", "logs to its own group"),
+    ("media-compute-processor", "media-compute-processor-policy", "may write logs at once"),
+    ("media-compute-presign", "media-storage-key-policy", "environment encrypted with the key"),
+    ("media-compute-processor", "media-storage-key-policy", "environment encrypted"),
+    ("media-compute-ingest-mapping", "media-compute-processor-policy", "SQS permissions"),
+    ("media-compute-presign-logs", "media-storage-key-policy", "logs encrypt with the key"),
+    ("media-compute-processor-logs", "media-storage-key-policy", "logs encrypt with the key"),
+    ("media-api-access-logs", "media-storage-key-policy", "logs encrypt with the key"),
+    ("media-api-stage", "media-api-access-logs", "access log destination"),
+    ("media-alarms-topic", "media-storage-key-policy", "topic encrypted with the key"),
+    ("media-alarms-dlq-not-empty", "media-storage-key-policy", "first notification"),
+    ("media-alarms-ingest-oldest-message", "media-storage-key-policy", "first notification"),
+    ("media-alarms-processor-errors", "media-storage-key-policy", "first notification"),
+    ("media-storage-key-policy", "media-compute-presign-role", "KMS checks principals"),
+    ("media-storage-key-policy", "media-cdn-distribution", "condition on its ARN"),
+]
+
+
+@pytest.mark.parametrize(("name", "first", "why"), ORDERINGS)
+def test_create_order_aws_enforces(stack: StackGraph, name: str, first: str, why: str) -> None:
+    # GIVEN the real program's graph THEN the engine creates `name` only after `first`
+    assert stack.created_after(name, first), f"{name} must wait for {first}: {why}"

@@ -15,7 +15,16 @@ def test_key_rotates_and_has_an_alias(stack: StackGraph) -> None:
     assert stack.inputs(KEY)["enableKeyRotation"] is True
     alias = stack.inputs("media-storage-key-alias")
     assert alias["targetKeyId"] == stack.state(KEY)["keyId"]
-    assert alias["name"] == f"alias/mediakit-{stack.raw['stack']}"
+
+
+def test_key_alias_is_unique_per_deployment_not_just_per_stack_name(stack: StackGraph) -> None:
+    # GIVEN two deployments of the kit with the same project and stack names in one account
+    # (two teams, two Pulumi backends) THEN their aliases still differ: the name is a prefix
+    # naming project and stack, and the provider appends a unique suffix
+    alias = stack.inputs("media-storage-key-alias")
+    assert "name" not in alias
+    assert alias["namePrefix"] == f"alias/mediakit-{stack.raw['stack']}-"
+    assert stack.state("media-storage-key-alias")["name"].startswith(alias["namePrefix"])
 
 
 def test_key_policy_admits_account_roles_cloudfront_for_this_distribution_only(
@@ -222,8 +231,55 @@ def test_prod_protects_and_retains_data_dev_does_not(dev: StackGraph, prod: Stac
     for name in (BUCKET, TABLE, KEY):
         assert prod.protected(name)
         assert not dev.protected(name)
+    for graph in (dev, prod):
+        for name in (f"{BUCKET}-sse", LOG_BUCKET, "media-storage-key-policy"):
+            assert not graph.protected(name)  # retained, but destroy need not be unlocked for it
     assert prod.inputs(TABLE)["deletionProtectionEnabled"] is True
     assert dev.inputs(TABLE)["deletionProtectionEnabled"] is False
     assert prod.inputs(BUCKET)["forceDestroy"] is False
     assert dev.inputs(BUCKET)["forceDestroy"] is True
     assert dev.inputs(LOG_BUCKET)["forceDestroy"] is True
+
+
+def _guards(graph: StackGraph) -> list[str]:
+    """Every resource that configures a bucket or the key: what a destroy would reset."""
+    buckets = {graph.state(BUCKET)["id"], graph.state(LOG_BUCKET)["id"]}
+    key_id = graph.state(KEY)["keyId"]
+    refs = ("bucket", "targetBucket", "keyId", "targetKeyId")
+    return [
+        r["name"]
+        for r in graph
+        if r["custom"] and {r["inputs"].get(ref) for ref in refs} & (buckets | {key_id})
+    ]
+
+
+def test_prod_retains_every_guard_of_the_retained_data(prod: StackGraph) -> None:
+    # GIVEN the prod graph: the data is retained on destroy
+    guards = _guards(prod)
+    assert {
+        f"{BUCKET}-public-access-block",
+        f"{BUCKET}-ownership",
+        f"{BUCKET}-policy",
+        f"{BUCKET}-sse",
+        f"{BUCKET}-versioning",
+        f"{BUCKET}-lifecycle",
+        f"{BUCKET}-logging",
+        f"{BUCKET}-cors",
+        "media-queues-bucket-notification",
+        "media-storage-key-policy",
+        f"{LOG_BUCKET}-policy",
+    } <= set(guards)
+    # THEN so is everything that guards it: deleting a guard would reset encryption, suspend
+    # versioning or drop the policy on a bucket that stays
+    assert [g for g in guards if not prod.retained(g)] == []
+
+
+def test_prod_log_bucket_is_retained_dev_log_bucket_is_force_destroyed(
+    dev: StackGraph, prod: StackGraph
+) -> None:
+    # A non-empty log bucket neither retained nor force-destroyed fails `pulumi destroy`.
+    assert prod.retained(LOG_BUCKET)
+    assert prod.inputs(LOG_BUCKET)["forceDestroy"] is False
+    assert not dev.retained(LOG_BUCKET)
+    assert dev.inputs(LOG_BUCKET)["forceDestroy"] is True
+    assert [g for g in _guards(dev) if dev.retained(g)] == []
