@@ -113,13 +113,17 @@ def check_graphs(
                 exported=exported,
                 scanned=result.scanned,
                 passed=result.passed,
-                triage=suppressions.triage(findings, waivers, stack),
+                triage=suppressions.triage(findings, waivers, stack, graphs[key].get("config")),
                 addresses=dict(plan.get("mediakit", {}).get("addresses", {})),
                 suppression_errors=errors,
             )
         )
         suppressions.write_checkov_baseline(
-            waivers, stack, f"/{paths[key].name}", work_dir / f"{key}.checkov-baseline.json"
+            waivers,
+            stack,
+            f"/{paths[key].name}",
+            work_dir / f"{key}.checkov-baseline.json",
+            graphs[key].get("config"),
         )
     return CheckRun(reports=reports, timings=timings)
 

@@ -1,6 +1,11 @@
 """The reviewed suppression list (policies/suppressions.yaml): which check may fail on which
 resource, and why. A suppression without a reason, or one that matched nothing, is an error:
-the list must shrink when the stack improves, not linger as a blanket waiver."""
+the list must shrink when the stack improves, not linger as a blanket waiver.
+
+An entry may hold only for some stacks (`stacks:`), only while the stack's effective config has
+given values (`when:`, e.g. `{cdnDomainName: ""}` for findings a custom domain fixes) or only
+while it does not (`unless:`, e.g. `{kmsKeyArn: ""}` for findings of an existing key), so a stack
+that configures the fix is checked without the waiver, and the waiver is not reported unused."""
 
 from __future__ import annotations
 
@@ -27,9 +32,16 @@ class Suppression:
     reason: str
     statement: str | None = None  # limit a policy-document finding to one Sid
     stacks: tuple[str, ...] = ()  # empty: every stack
+    when: tuple[tuple[str, Any], ...] = ()  # effective config values it holds under
+    unless: tuple[tuple[str, Any], ...] = ()  # effective config values it does not hold under
 
-    def applies_to(self, stack: str) -> bool:
-        return not self.stacks or stack in self.stacks
+    def applies_to(self, stack: str, config: Mapping[str, Any] | None = None) -> bool:
+        if self.stacks and stack not in self.stacks:
+            return False
+        settings = config or {}
+        return all(key in settings and settings[key] == value for key, value in self.when) and (
+            not any(key in settings and settings[key] == value for key, value in self.unless)
+        )
 
     def matches(self, finding: Finding) -> bool:
         return (
@@ -78,6 +90,15 @@ def load(path: Path = DEFAULT_FILE) -> list[Suppression]:
             problems.append(f"{where} ({check} on {resource}): needs a reason (a sentence)")
             continue
         stacks = entry.get("stacks") or ()
+        when, unless = entry.get("when") or {}, entry.get("unless") or {}
+        if not all(
+            isinstance(c, Mapping) and all(isinstance(v, str | int | bool) for v in c.values())
+            for c in (when, unless)
+        ):
+            problems.append(
+                f"{where} ({check} on {resource}): `when`/`unless` map config keys to values"
+            )
+            continue
         out.append(
             Suppression(
                 check=str(check),
@@ -85,18 +106,26 @@ def load(path: Path = DEFAULT_FILE) -> list[Suppression]:
                 reason=reason,
                 statement=str(entry["statement"]) if entry.get("statement") else None,
                 stacks=tuple(str(s) for s in ([stacks] if isinstance(stacks, str) else stacks)),
+                when=tuple(sorted((str(k), v) for k, v in when.items())),
+                unless=tuple(sorted((str(k), v) for k, v in unless.items())),
             )
         )
-    keys = [(s.check, s.resource, s.statement, s.stacks) for s in out]
+    keys = [(s.check, s.resource, s.statement, s.stacks, s.when, s.unless) for s in out]
     problems += [f"duplicate suppression {k[0]} on {k[1]}" for k in set(keys) if keys.count(k) > 1]
     if problems:
         raise SuppressionFileError("; ".join(sorted(problems)))
     return out
 
 
-def triage(findings: Iterable[Finding], suppressions: Sequence[Suppression], stack: str) -> Triage:
-    """Split findings into failed and suppressed; report suppressions that matched nothing."""
-    active = [s for s in suppressions if s.applies_to(stack)]
+def triage(
+    findings: Iterable[Finding],
+    suppressions: Sequence[Suppression],
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+) -> Triage:
+    """Split findings into failed and suppressed; report suppressions that matched nothing.
+    `config` is the stack's effective config (the graph's), for entries with `when`."""
+    active = [s for s in suppressions if s.applies_to(stack, config)]
     used: set[Suppression] = set()
     result = Triage()
     for finding in findings:
@@ -111,7 +140,10 @@ def triage(findings: Iterable[Finding], suppressions: Sequence[Suppression], sta
 
 
 def checkov_baseline(
-    suppressions: Sequence[Suppression], stack: str, plan_file: str
+    suppressions: Sequence[Suppression],
+    stack: str,
+    plan_file: str,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The same waivers as a checkov `--baseline` file, for running checkov by hand.
 
@@ -121,14 +153,19 @@ def checkov_baseline(
     """
     by_resource: dict[str, set[str]] = {}
     for s in suppressions:
-        if s.applies_to(stack) and not s.check.startswith("parliament/"):
+        if s.applies_to(stack, config) and not s.check.startswith("parliament/"):
             by_resource.setdefault(s.resource, set()).add(s.check)
     findings = [{"resource": r, "check_ids": sorted(ids)} for r, ids in sorted(by_resource.items())]
     return {"failed_checks": [{"file": plan_file, "findings": findings}]}
 
 
 def write_checkov_baseline(
-    suppressions: Sequence[Suppression], stack: str, plan_file: str, out: Path
+    suppressions: Sequence[Suppression],
+    stack: str,
+    plan_file: str,
+    out: Path,
+    config: Mapping[str, Any] | None = None,
 ) -> Path:
-    out.write_text(json.dumps(checkov_baseline(suppressions, stack, plan_file), indent=2) + "\n")
+    baseline = checkov_baseline(suppressions, stack, plan_file, config)
+    out.write_text(json.dumps(baseline, indent=2) + "\n")
     return out

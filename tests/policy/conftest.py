@@ -56,6 +56,28 @@ def prod_graph() -> Graph:
     return graph
 
 
+# An existing key of the account (kmsKeyArn): the stack then creates no key and no key policy.
+EXISTING_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="session")
+def example_domains_graph() -> Graph:
+    """Pulumi.example-domains.yaml: custom domains, a WAF web ACL and tags on top of prod."""
+    from policies.synth import synth
+
+    graph: Graph = synth("example-domains")
+    return graph
+
+
+@pytest.fixture(scope="session")
+def existing_key_graph() -> Graph:
+    """Prod with kmsKeyArn set."""
+    from policies.synth import load_stack_config, synth
+
+    graph: Graph = synth("prod", load_stack_config("prod") | {"kmsKeyArn": EXISTING_KEY_ARN})
+    return graph
+
+
 def resource(graph: Graph, type_suffix: str, name: str) -> dict[str, Any]:
     """The custom resource whose token ends with `type_suffix` and whose name is `name`."""
     matches = [
@@ -518,17 +540,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("variant", sorted(VARIANTS))
 
 
+# The graphs `mediakit check` must pass as shipped: the stacks and the options' paths.
+SHIPPED = ("shipped-dev", "shipped-prod", "shipped-example-domains", "shipped-existing-key")
+
+
 @pytest.fixture(scope="session")
 def check_all(
-    dev_graph: Graph, prod_graph: Graph, graph_dir: Path
+    dev_graph: Graph,
+    prod_graph: Graph,
+    example_domains_graph: Graph,
+    existing_key_graph: Graph,
+    graph_dir: Path,
 ) -> tuple[int, dict[str, Any], float]:
-    """One `mediakit check --graph ... --format json` over the shipped dev and prod graphs and
-    every weakened copy: (exit code, per-key report, wall seconds)."""
+    """One `mediakit check --graph ... --format json` over the shipped graphs (dev, prod, the
+    custom-domain example and prod with an existing key) and every weakened copy: (exit code,
+    per-key report, wall seconds)."""
     import time
 
     files = [
         write_graph(graph_dir, "shipped-dev", dev_graph),
         write_graph(graph_dir, "shipped-prod", prod_graph),
+        write_graph(graph_dir, "shipped-example-domains", example_domains_graph),
+        write_graph(graph_dir, "shipped-existing-key", existing_key_graph),
     ]
     for key, (mutate, _) in VARIANTS.items():
         files.append(write_graph(graph_dir, key, weakened(dev_graph, mutate)))
@@ -540,6 +573,12 @@ def check_all(
     assert out.is_file(), output
     report = json.loads(out.read_text())
     return code, {s["key"]: s for s in report["stacks"]}, seconds
+
+
+@pytest.fixture(scope="session")
+def shipped() -> tuple[str, ...]:
+    """Keys of the graphs `check_all` checks as shipped (test modules cannot import conftest)."""
+    return SHIPPED
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ def test_runner_checkov_baseline_from_suppressions_gives_the_same_verdict(
     # GIVEN the shipped plan and the baseline generated from suppressions.yaml
     plan = _write(tmp_path, "dev", tfplan.graph_to_plan(dev_graph))
     baseline = suppressions.write_checkov_baseline(
-        suppressions.load(), "dev", "/dev.json", tmp_path / "baseline.json"
+        suppressions.load(), "dev", "/dev.json", tmp_path / "baseline.json", dev_graph["config"]
     )
     # WHEN plain checkov runs with --baseline (checkov's own waiver mechanism)
     cmd = [*checkov_runner.command([plan], tmp_path / "out"), "--baseline", str(baseline)]

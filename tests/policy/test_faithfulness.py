@@ -71,10 +71,10 @@ def test_check_weakened_stack_fails_with_the_guarding_check(
 
 
 def test_check_shipped_stacks_pass_with_only_reasoned_suppressions(
-    check_all: tuple[int, dict[str, Any], float],
+    check_all: tuple[int, dict[str, Any], float], shipped: tuple[str, ...]
 ) -> None:
     _, reports, _ = check_all
-    for key in ("shipped-dev", "shipped-prod"):
+    for key in shipped:
         report = reports[key]
         assert report["ok"], (key, report["failed"], report["unused_suppressions"])
         assert report["failed"] == []
@@ -82,12 +82,12 @@ def test_check_shipped_stacks_pass_with_only_reasoned_suppressions(
 
 
 def test_check_every_suppression_is_used_by_a_shipped_stack(
-    check_all: tuple[int, dict[str, Any], float],
+    check_all: tuple[int, dict[str, Any], float], shipped: tuple[str, ...]
 ) -> None:
     _, reports, _ = check_all
     used = {
         (s["check_id"], s["resource"], s.get("statement"))
-        for key in ("shipped-dev", "shipped-prod")
+        for key in shipped
         for s in reports[key]["suppressed"]
     }
     for s in suppressions.load():
@@ -130,8 +130,27 @@ def test_check_variants_fail_only_where_weakened(
 
 
 def test_check_one_run_scans_all_graphs(
-    check_all: tuple[int, dict[str, Any], float], variants: Variants
+    check_all: tuple[int, dict[str, Any], float], variants: Variants, shipped: tuple[str, ...]
 ) -> None:
     # (how long it takes is bench/policy_timings.py's business, not a test's)
     _, reports, _ = check_all
-    assert len(reports) == len(variants) + 2
+    assert len(reports) == len(variants) + len(shipped)
+
+
+def test_check_custom_domain_and_waf_fix_what_the_default_stacks_waive(
+    check_all: tuple[int, dict[str, Any], float],
+) -> None:
+    # GIVEN the example with a custom domain (ACM certificate, TLSv1.2_2021) and a web ACL
+    _, reports, _ = check_all
+    dist = "aws_cloudfront_distribution.media-cdn-distribution"
+    fixed = {("CKV_AWS_174", dist), ("CKV2_AWS_42", dist), ("CKV_AWS_68", dist)}
+
+    def waived(key: str) -> set[tuple[str, str]]:
+        return {(s["check_id"], s["resource"]) for s in reports[key]["suppressed"]}
+
+    # THEN those checks pass there with no waiver, while dev and prod still need one
+    assert fixed <= waived("shipped-dev")
+    assert fixed <= waived("shipped-prod")
+    assert not fixed & waived("shipped-example-domains")
+    passed = set(reports["shipped-example-domains"]["passed_per_check"])
+    assert {"CKV_AWS_174", "CKV2_AWS_42", "CKV_AWS_68"} <= passed

@@ -106,3 +106,44 @@ def test_suppressions_checkov_baseline_leaves_out_parliament() -> None:
             }
         ]
     }
+
+
+def test_suppressions_when_holds_only_under_the_given_config() -> None:
+    # GIVEN a waiver for a finding a custom domain fixes
+    sup = Suppression(
+        "CKV_AWS_174", "aws_cloudfront_distribution.d", REASON, when=(("cdnDomainName", ""),)
+    )
+    finding = _finding("CKV_AWS_174", "aws_cloudfront_distribution.d")
+    # THEN it waives the finding without a domain ...
+    default = suppressions.triage([finding], [sup], "prod", {"cdnDomainName": ""})
+    assert default.suppressed == [(finding, sup)]
+    # ... and is out of scope with one: neither waiving a finding nor reported unused
+    custom = {"cdnDomainName": "media.example.org"}
+    assert suppressions.triage([finding], [sup], "x", custom).failed == [finding]
+    assert suppressions.triage([], [sup], "x", custom).unused == []
+    # a graph without that config key never gets the waiver
+    assert suppressions.triage([finding], [sup], "x", {}).failed == [finding]
+
+
+def test_suppressions_unless_holds_except_under_the_given_config() -> None:
+    sup = Suppression("MKIT_AWS_002", "aws_s3_bucket_policy.p", REASON, unless=(("kmsKeyArn", ""),))
+    finding = _finding("MKIT_AWS_002", "aws_s3_bucket_policy.p")
+    assert suppressions.triage([], [sup], "prod", {"kmsKeyArn": ""}).unused == []
+    existing = {"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}
+    assert suppressions.triage([finding], [sup], "prod", existing).suppressed == [(finding, sup)]
+
+
+def test_suppressions_file_reads_when_and_unless(tmp_path: Path) -> None:
+    body = (
+        "suppressions:\n"
+        f"  - {{check: CKV_AWS_68, resource: aws_cloudfront_distribution.d, reason: '{REASON}',"
+        " when: {cdnWebAclArn: ''}}\n"
+        f"  - {{check: CKV_AWS_68, resource: aws_cloudfront_distribution.d, reason: '{REASON}',"
+        " unless: {cdnWebAclArn: ''}}\n"
+    )
+    first, second = suppressions.load(_write(tmp_path, body))
+    assert (first.when, first.unless) == ((("cdnWebAclArn", ""),), ())
+    assert (second.when, second.unless) == ((), (("cdnWebAclArn", ""),))
+    bad = f"suppressions:\n  - {{check: C, resource: r, reason: '{REASON}', when: [x]}}\n"
+    with pytest.raises(suppressions.SuppressionFileError, match="map config keys to values"):
+        suppressions.load(_write(tmp_path, bad))
