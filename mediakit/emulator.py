@@ -417,6 +417,9 @@ class Emulator:
         self.access_log = access_log
         self.processor_log = processor_log
         self.function_log = function_log
+        # (namespace, name, dimensions, value) of every EMF metric the functions logged.
+        self.metrics: list[tuple[str, str, dict[str, str], float]] = []
+        self._metrics_lock = threading.Lock()
         self.env: DevEnv | None = None
         self.resources: Provisioned | None = None
         self.mapping: SqsEventSourceMapping | None = None
@@ -565,8 +568,21 @@ class Emulator:
             max_concurrency=concurrency,
             region=self.region,
             account_id=account_id,
-            log_line=self.function_log,
+            log_line=self._function_line,
         )
+
+    def _function_line(self, line: str) -> None:
+        """A function's log line: its EMF metrics are extracted as CloudWatch Logs would."""
+        from runtime.telemetry import emf_metrics
+
+        start = line.find("{")
+        if start >= 0:
+            found = emf_metrics(line[start:])
+            if found:
+                with self._metrics_lock:
+                    self.metrics.extend(found)
+        if self.function_log is not None:
+            self.function_log(line)
 
     def stop(self) -> None:
         """Stop polling, stop serving, stop the functions' workers, stop moto, and restore this
