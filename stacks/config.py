@@ -26,8 +26,8 @@ PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
 _HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/-]*)?$")
 _ORIGIN = re.compile(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _LOCAL_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d{1,5})?$")
-# Lowercase only: hostnames are case-insensitive and AWS reports them lowercased (a perpetual diff
-# otherwise, see stacks/normalizations.py).
+# Lowercase only: hostnames are case-insensitive, and one spelling keeps the config, the
+# certificate's names and the user's DNS records comparable.
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ARN_PARTITION = r"arn:aws(-cn|-us-gov)?"
 _ACM_ARN = re.compile(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,3 +174,10 @@ def test_existing_key_policy_output_lists_what_the_key_must_allow(
         "CloudWatchLogsEncryptLogGroups",
         "CloudWatchAlarmsPublishEncrypted",
     }
+
+
+def test_deploy_docs_list_every_statement_an_existing_key_needs(existing_key: StackGraph) -> None:
+    # The table in docs/deploy.md is what a key owner applies before and after the first deploy.
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    for statement in json.loads(existing_key.outputs["kms_key_policy"])["Statement"]:
+        assert f"`{statement['Sid']}`" in docs, statement["Sid"]
