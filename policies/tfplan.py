@@ -55,6 +55,7 @@ TERRAFORM_TYPES: Final[Mapping[str, str]] = {
     "aws:cloudwatch/eventRule:EventRule": "aws_cloudwatch_event_rule",
     "aws:cloudwatch/eventTarget:EventTarget": "aws_cloudwatch_event_target",
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
+    "aws:cloudwatch/dashboard:Dashboard": "aws_cloudwatch_dashboard",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "aws_cloudwatch_metric_alarm",
     "aws:dynamodb/table:Table": "aws_dynamodb_table",
     "aws:iam/policy:Policy": "aws_iam_policy",

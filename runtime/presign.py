@@ -6,18 +6,29 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from runtime import api, telemetry
+from runtime import api, config, sdk, telemetry
 from runtime.http import HttpResponse, handle
+
+# At init, once per process: a botocore other than the bundled one fails the cold start here.
+sdk.verify()
 
 
 def handler(event: Mapping[str, Any], context: object) -> HttpResponse:
     """API Gateway HTTP API (payload v2) -> JSON response."""
     telemetry.configure_logging(telemetry.PRESIGN)
     response = handle(event, lambda request: api.route(request, api.default_deps()))
-    metrics = telemetry.Recorder(telemetry.PRESIGN)
+    metrics = telemetry.Recorder(telemetry.PRESIGN, _pipeline())
     measure(metrics, response)
     metrics.flush()
     return response
+
+
+def _pipeline() -> str:
+    try:
+        return config.resources().pipeline
+    except Exception:
+        # Misconfigured resources are answered as a 500 by the route; metrics still go out.
+        return ""
 
 
 def measure(metrics: telemetry.Recorder, response: HttpResponse) -> None:

@@ -7,10 +7,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runtime import ingest, telemetry
+from runtime import config, ingest, sdk, telemetry
 from runtime.events import BatchItemFailure, BatchResponse, sqs_messages
 
 log = logging.getLogger(__name__)
+# At init, once per process: a botocore other than the bundled one fails the cold start here.
+sdk.verify()
 
 # What one message needs beyond its processing budget: reading the original, writing
 # derivatives, the record's writes and the event (seconds).
@@ -53,7 +55,7 @@ def handler(event: Mapping[str, Any], context: Any) -> BatchResponse:
     """SQS batch of S3 notifications -> partial batch response (ReportBatchItemFailures)."""
     telemetry.configure_logging(telemetry.PROCESSOR)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    metrics = telemetry.Recorder(telemetry.PROCESSOR)
+    metrics = telemetry.Recorder(telemetry.PROCESSOR, config.resources().pipeline)
     deps = dataclasses.replace(ingest.default_deps(), metrics=metrics)
     try:
         return process_batch(event, deps, remaining if callable(remaining) else None)

@@ -509,6 +509,8 @@ class Resources:
     kms_key_arn: str
     # Empty on the emulator: derivative URLs are then presigned GETs standing in for CloudFront.
     cdn_domain: str = ""
+    # `<project>-<stack>`: the metrics' `pipeline` dimension, so two stacks' alarms never mix.
+    pipeline: str = ""
 
     ENV = {
         "bucket": "MEDIAKIT_BUCKET",
@@ -516,6 +518,7 @@ class Resources:
         "event_bus": "MEDIAKIT_EVENT_BUS",
         "kms_key_arn": "MEDIAKIT_KMS_KEY_ARN",
         "cdn_domain": "MEDIAKIT_CDN_DOMAIN",
+        "pipeline": "MEDIAKIT_PIPELINE",
     }
 
     @classmethod
@@ -524,7 +527,7 @@ class Resources:
         values: dict[str, str] = {}
         for attr, var in cls.ENV.items():
             value = environ.get(var, "").strip()
-            if not value and attr != "cdn_domain":
+            if not value and attr not in ("cdn_domain", "pipeline"):
                 raise SettingsError(var, "is required")
             values[attr] = value
         return cls(**values)

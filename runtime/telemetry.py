@@ -42,6 +42,10 @@ PRESIGNS = "Presigns"  # per `method`
 CLIENT_ERRORS = "ClientErrors"  # 4xx answers, total and per `code`
 
 
+# The `pipeline` dimension when the function was given no name (tests of the core).
+UNNAMED_PIPELINE = "local"
+
+
 @dataclass(frozen=True)
 class MetricRef:
     """What an alarm names: namespace, metric and the exact dimension set."""
@@ -50,9 +54,9 @@ class MetricRef:
     service: str
     namespace: str = NAMESPACE
 
-    @property
-    def dimensions(self) -> dict[str, str]:
-        return {"service": self.service}
+    def dimensions(self, pipeline: str) -> dict[str, str]:
+        """Powertools' `service`, and the deployment, so two stacks never share a metric."""
+        return {"service": self.service, "pipeline": pipeline or UNNAMED_PIPELINE}
 
 
 FAILURES = MetricRef(UPLOADS_FAILED, PROCESSOR)
@@ -64,6 +68,7 @@ class Recorder:
     """One invocation's metrics: totals under {service}, breakdowns under {service, <dim>}."""
 
     service: str
+    pipeline: str = ""
     out: TextIO | None = None
     _totals: dict[tuple[str, str], float] = field(default_factory=dict)
     _by: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
@@ -79,12 +84,12 @@ class Recorder:
         """The EMF documents this invocation produces (one per dimension set)."""
         documents: list[dict[str, Any]] = []
         if self._totals:
-            provider = _provider(self.service)
+            provider = _provider(self.service, self.pipeline)
             for (name, unit), value in self._totals.items():
                 provider.add_metric(name=name, unit=unit, value=value)
             documents.append(dict(provider.serialize_metric_set()))
         for (name, dimension, label, unit), value in self._by.items():
-            provider = _provider(self.service)
+            provider = _provider(self.service, self.pipeline)
             provider.add_dimension(name=dimension, value=label)
             provider.add_metric(name=name, unit=unit, value=value)
             documents.append(dict(provider.serialize_metric_set()))
@@ -100,13 +105,15 @@ class Recorder:
         self._by.clear()
 
 
-def _provider(service: str) -> AmazonCloudWatchEMFProvider:
+def _provider(service: str, pipeline: str) -> AmazonCloudWatchEMFProvider:
     # Imported here: the metrics provider costs import time the cold start need not pay twice.
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
         AmazonCloudWatchEMFProvider,
     )
 
-    return AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=service)
+    provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=service)
+    provider.add_dimension(name="pipeline", value=pipeline or UNNAMED_PIPELINE)
+    return provider
 
 
 # --- structured logs ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from runtime import telemetry
+
 
 @dataclass(frozen=True)
 class AlarmsArgs:
@@ -24,6 +26,9 @@ class AlarmsArgs:
     key_policy: pulumi.Resource | None
     queue_age_seconds: int
     processor_errors: int
+    upload_failures: int
+    # The `pipeline` dimension of the functions' EMF metrics (`<project>-<stack>`).
+    pipeline: str
     email: str  # empty: no subscription
     tags: Mapping[str, str]
 
@@ -86,7 +91,40 @@ def specs(args: AlarmsArgs) -> list[AlarmSpec]:
             args.processor_errors,
             "GreaterThanOrEqualToThreshold",
         ),
+        # The processor's own EMF metrics (runtime.telemetry): CloudWatch matches an alarm to
+        # them only on exactly this namespace, name and dimension set.
+        _emf(
+            "processing-retries",
+            "The processor returned uploads for retry (transient faults: throttling, 5xx, "
+            "starved processing).",
+            telemetry.RETRIES,
+            args.pipeline,
+            args.processor_errors,
+        ),
+        _emf(
+            "uploads-failed",
+            "Many uploads ended failed (not an image, bombs, corrupt files, processing limits).",
+            telemetry.FAILURES,
+            args.pipeline,
+            args.upload_failures,
+        ),
     ]
+
+
+def _emf(
+    role: str, description: str, ref: telemetry.MetricRef, pipeline: str, threshold: int
+) -> AlarmSpec:
+    return AlarmSpec(
+        role,
+        description,
+        ref.namespace,
+        ref.name,
+        ref.dimensions(pipeline),
+        "Sum",
+        300,
+        threshold,
+        "GreaterThanOrEqualToThreshold",
+    )
 
 
 class Alarms(pulumi.ComponentResource):

@@ -48,6 +48,8 @@ class ComputeArgs:
     event_bus_arn: pulumi.Input[str]
     queue_arn: pulumi.Input[str]
     cdn_domain: pulumi.Input[str]
+    # `<project>-<stack>`: the functions' metrics carry it as their `pipeline` dimension.
+    pipeline: str
     # Log groups and function environments are encrypted with the key: its policy must admit
     # CloudWatch Logs and the roles first. None for an existing key (not the stack's to order).
     key_policy: pulumi.Resource | None
@@ -137,7 +139,19 @@ class Compute(pulumi.ComponentResource):
 
         variables = pulumi.Output.all(
             args.bucket_name, args.table_name, args.event_bus_name, args.key_arn, args.cdn_domain
-        ).apply(lambda a: s.to_env() | Resources(*a).to_env())
+        ).apply(
+            lambda a: (
+                s.to_env()
+                | Resources(
+                    bucket=a[0],
+                    table=a[1],
+                    event_bus=a[2],
+                    kms_key_arn=a[3],
+                    cdn_domain=a[4],
+                    pipeline=args.pipeline,
+                ).to_env()
+            )
+        )
         code = pulumi.FileArchive(str(args.code_path))
         # Lambda compares this to decide whether the code changed: same sources, same hash.
         code_hash = base64.b64encode(bytes.fromhex(args.code_sha256)).decode()

@@ -115,6 +115,13 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "(batchItemFailures), or in a failed, timed-out or crashed invocation.",
     ),
     ConfigKey(
+        "alarmUploadFailures",
+        "integer",
+        10,
+        "Alarm when at least this many uploads end failed in 5 minutes (the processor's "
+        "UploadsFailed metric; hostile or broken files fail on purpose, so not 1).",
+    ),
+    ConfigKey(
         "alarmEmail", "string", "", "Email subscribed to the alarm topic (empty: no subscription)."
     ),
     ConfigKey(
@@ -198,6 +205,7 @@ class StackConfig:
     api_throttle_burst_limit: int
     alarm_queue_age_seconds: int
     alarm_processor_errors: int
+    alarm_upload_failures: int
     alarm_email: str
     cdn_price_class: str
     event_archive_days: int
@@ -328,6 +336,7 @@ class StackConfig:
             api_throttle_burst_limit=_int(raw, "apiThrottleBurstLimit", 1, 5000),
             alarm_queue_age_seconds=_int(raw, "alarmQueueAgeSeconds", 60, 1209600),
             alarm_processor_errors=_int(raw, "alarmProcessorErrors", 1, 100000),
+            alarm_upload_failures=_int(raw, "alarmUploadFailures", 1, 100000),
             alarm_email=_email(raw, "alarmEmail"),
             cdn_price_class=_choice(raw, "cdnPriceClass", PRICE_CLASSES),
             event_archive_days=_int(raw, "eventArchiveDays", 0, 36500),
@@ -364,6 +373,7 @@ class StackConfig:
             "apiThrottleBurstLimit": self.api_throttle_burst_limit,
             "alarmQueueAgeSeconds": self.alarm_queue_age_seconds,
             "alarmProcessorErrors": self.alarm_processor_errors,
+            "alarmUploadFailures": self.alarm_upload_failures,
             "alarmEmail": self.alarm_email,
             "cdnPriceClass": self.cdn_price_class,
             "eventArchiveDays": self.event_archive_days,

@@ -14,6 +14,7 @@ from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs
 from stacks.cdn import Cdn, CdnArgs
 from stacks.compute import Compute, ComputeArgs, log_retention
 from stacks.config import StackConfig
+from stacks.dashboard import Dashboard, DashboardArgs
 from stacks.events import Events, EventsArgs
 from stacks.queues import Queues, QueuesArgs
 from stacks.storage import Storage, StorageArgs
@@ -42,6 +43,8 @@ class MediaPipeline(pulumi.ComponentResource):
         cfg.check_region(region)
         project, stack = pulumi.get_project(), pulumi.get_stack()
         tags = stack_tags(project, stack, cfg.tags)
+        # Names this deployment in the functions' metrics: two stacks' alarms never mix.
+        pipeline_name = f"{project}-{stack}"
 
         # The key and bucket policies name the roles and the distribution, which themselves
         # need the key and bucket: resolved below, once those exist.
@@ -120,6 +123,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 event_bus_arn=self.events.bus.arn,
                 queue_arn=self.queues.queue.arn,
                 cdn_domain=self.cdn.domain,
+                pipeline=pipeline_name,
                 key_policy=key_policy,
                 tags=tags,
             ),
@@ -157,8 +161,20 @@ class MediaPipeline(pulumi.ComponentResource):
                 key_policy=key_policy,
                 queue_age_seconds=cfg.alarm_queue_age_seconds,
                 processor_errors=cfg.alarm_processor_errors,
+                upload_failures=cfg.alarm_upload_failures,
+                pipeline=pipeline_name,
                 email=cfg.alarm_email,
                 tags=tags,
+            ),
+            child,
+        )
+        self.dashboard = Dashboard(
+            f"{name}-dashboard",
+            DashboardArgs(
+                pipeline=pipeline_name,
+                region=region,
+                queue_name=self.queues.queue.name,
+                dlq_name=self.queues.dlq.name,
             ),
             child,
         )

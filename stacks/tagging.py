@@ -45,6 +45,7 @@ UNTAGGABLE_TYPES = frozenset(
         "aws:apigatewayv2/integration:Integration",
         "aws:apigatewayv2/route:Route",
         "aws:cloudfront/originAccessControl:OriginAccessControl",
+        "aws:cloudwatch/dashboard:Dashboard",
         "aws:cloudwatch/eventArchive:EventArchive",
         "aws:iam/rolePolicy:RolePolicy",
         "aws:kms/alias:Alias",

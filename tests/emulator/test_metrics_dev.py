@@ -41,7 +41,7 @@ def _total(emulator: Emulator, ref: telemetry.MetricRef) -> float:
         return sum(
             v
             for ns, name, dims, v in emulator.metrics
-            if (ns, name, dims) == (ref.namespace, ref.name, ref.dimensions)
+            if (ns, name, dims) == (ref.namespace, ref.name, ref.dimensions(emulator.prefix))
         )
 
 

@@ -30,7 +30,7 @@ def _emitted(recorder: telemetry.Recorder) -> list[Metric]:
 
 
 def _value(metrics: list[Metric], name: str, **dimensions: str) -> float:
-    wanted = {"service": telemetry.PROCESSOR, **dimensions}
+    wanted = {"service": telemetry.PROCESSOR, "pipeline": "local", **dimensions}
     return sum(v for ns, n, d, v in metrics if ns == "mediakit" and n == name and d == wanted)
 
 
@@ -67,13 +67,14 @@ def test_processor_metrics_count_each_outcome(pipeline: Pipeline) -> None:
 
 def test_alarm_metric_refs_match_what_is_emitted(pipeline: Pipeline) -> None:
     # GIVEN the metrics the stack's alarms name WHEN a failure and a retry are recorded
-    recorder = telemetry.Recorder(telemetry.PROCESSOR)
+    recorder = telemetry.Recorder(telemetry.PROCESSOR, "mediakit-prod")
     recorder.add(telemetry.UPLOADS_FAILED)
     recorder.add(telemetry.PROCESSING_RETRIES)
     emitted = {(ns, n, tuple(sorted(d.items()))) for ns, n, d, _ in _emitted(recorder)}
     # THEN each alarm's namespace, name and exact dimension set is among them
     for ref in (telemetry.FAILURES, telemetry.RETRIES):
-        assert (ref.namespace, ref.name, tuple(sorted(ref.dimensions.items()))) in emitted
+        dimensions = tuple(sorted(ref.dimensions("mediakit-prod").items()))
+        assert (ref.namespace, ref.name, dimensions) in emitted
 
 
 def test_presign_metrics_count_methods_and_client_errors(
@@ -88,12 +89,13 @@ def test_presign_metrics_count_methods_and_client_errors(
         presign.measure(recorder, handle(event, lambda r: api.route(r, pipeline.api)))
     metrics = _emitted(recorder)
     presigns = [m for m in metrics if m[1] == telemetry.PRESIGNS]
-    assert [(m[2], m[3]) for m in presigns] == [({"service": "presign", "method": "PUT"}, 1.0)]
-    errors = {(tuple(sorted(m[2].items())), m[3]) for m in metrics if m[1] == "ClientErrors"}
-    assert errors == {
-        ((("service", "presign"),), 1.0),
-        ((("code", "unsupported_media_type"), ("service", "presign")), 1.0),
-    }
+    dims = {"service": "presign", "pipeline": "local"}
+    assert [(m[2], m[3]) for m in presigns] == [({**dims, "method": "PUT"}, 1.0)]
+    errors = [(m[2], m[3]) for m in metrics if m[1] == "ClientErrors"]
+    assert sorted(errors, key=len) == [
+        (dims, 1.0),
+        ({**dims, "code": "unsupported_media_type"}, 1.0),
+    ]
 
 
 def test_correlation_id_flows_from_the_request_to_the_event(pipeline: Pipeline) -> None:

@@ -140,6 +140,7 @@ def test_functions_handlers_runtime_architecture_env_logs_tracing(stack: StackGr
             event_bus=stack.state("media-events-bus")["name"],
             kms_key_arn=stack.state(KEY)["arn"],
             cdn_domain=stack.state("media-cdn-distribution")["domainName"],
+            pipeline=f"mediakit-{stack.raw['stack']}",
         ).to_env()
     )
     for name, handler in (
