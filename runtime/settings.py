@@ -92,7 +92,9 @@ class Settings:
     max_pixels: int = field(
         default=50_000_000,
         metadata=_meta(
-            "maxPixels", "Decompression-bomb guard: images with more pixels fail (width*height)."
+            "maxPixels",
+            "Decompression-bomb guard: images with more pixels fail (width*height; 1..10^9, and "
+            "maxPixels x 8 bytes must fit in processingMemoryMb).",
         ),
     )
     derivatives: tuple[DerivativeSpec, ...] = field(
@@ -103,7 +105,15 @@ class Settings:
         ),
     )
     tenant_claim: str = field(
-        default="sub", metadata=_meta("tenantClaim", "JWT claim that names the caller's tenant.")
+        default="sub",
+        metadata=_meta(
+            "tenantClaim",
+            "JWT claim that names the caller's tenant. Only a non-empty JSON string is a tenant: "
+            "arrays, objects, numbers, booleans, lone surrogates, control characters and "
+            "[a b]-shaped strings are refused 403 invalid_tenant. API Gateway hands claims to "
+            'the Lambda stringified (123 -> "123", ["a","b"] -> "[a b]"), so the type '
+            "is read from the verified token in the Authorization header.",
+        ),
     )
     gps_allowed_tenants: tuple[str, ...] = field(
         default=(),
@@ -150,7 +160,11 @@ class Settings:
     )
     processor_timeout_seconds: int = field(
         default=60,
-        metadata=_meta("processorTimeoutSeconds", "Processor Lambda timeout (1..900)."),
+        metadata=_meta(
+            "processorTimeoutSeconds",
+            "Processor Lambda timeout (1..900 s); at least processorBatchSize x "
+            "processingTimeoutSeconds + 10.",
+        ),
     )
     processor_memory_mb: int = field(
         default=1536,
@@ -213,7 +227,8 @@ class Settings:
         ),
     )
     processor_batch_size: int = field(
-        default=5, metadata=_meta("processorBatchSize", "SQS messages per processor invocation.")
+        default=5,
+        metadata=_meta("processorBatchSize", "SQS messages per processor invocation (1..100)."),
     )
     processor_max_concurrency: int = field(
         default=10,

@@ -17,8 +17,10 @@ from stacks.config import (
     StackConfig,
     config_reference,
     project_config_schema,
+    readme_table,
     reject_unknown_keys,
     render_project_file,
+    render_readme,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,3 +261,10 @@ def test_effective_config_in_graph_has_defaults_filled(dev: Any) -> None:
     assert dev.config["dlqMaxReceiveCount"] == 5
     assert dev.config["lambdaArchitecture"] == "arm64"
     assert set(dev.config) == set(project_config_schema())
+
+
+def test_readme_configuration_table_is_generated_from_the_reference() -> None:
+    # GIVEN the README WHEN its table is regenerated THEN nothing changes (else it is stale)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme == render_readme(readme), "stale README table: run `python -m stacks.config`"
+    assert readme_table() in readme
