@@ -1,9 +1,11 @@
 """HTTP front standing in for API Gateway (HTTP API, payload format 2.0) with its JWT authorizer
 and CORS configuration, in front of the presign handler.
 
-It matches routes, answers CORS preflights itself, rejects requests without a valid token with a
-401 JSON error, and invokes the handler with the v2 event API Gateway would build, claims
-included, turning the handler's response back into HTTP.
+It matches routes, answers CORS preflights itself, refuses requests without a valid token (or
+without a route's scope) with API Gateway's own 401/403 bodies and `www-authenticate` challenge,
+and invokes the handler with the v2 event API Gateway would build, claims included, turning the
+handler's response back into HTTP. Emulator-only endpoints (the upload page, the dev issuer, the
+dev token endpoint: `mediakit.devsite`) are served beside it on the same origin.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from mediakit import jwt
 from mediakit.lambda_host import LambdaContext
 from mediakit.lambda_pool import OK, Function, FunctionClosed
-from runtime.errors import BadRequest, MediakitError, NotFound, PayloadTooLarge, Unauthorized
+from runtime.errors import BadRequest, MediakitError, PayloadTooLarge
 
 log = logging.getLogger("mediakit.devapi")
 
@@ -41,6 +43,9 @@ ROUTES: tuple[str, ...] = (
     "DELETE /v1/uploads/{id}",
     "POST /v1/uploads/{id}/complete",
 )
+# Each route's `authorization_scopes`, keyed like ROUTES. The stack sets none yet; a route listed
+# here admits only a token granting at least one of its scopes (tests add a scoped route).
+ROUTE_SCOPES: Mapping[str, tuple[str, ...]] = {}
 # API Gateway's own payload limit for HTTP APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _TEXT_TYPES = re.compile(
@@ -48,23 +53,55 @@ _TEXT_TYPES = re.compile(
 )
 
 
+Exchange = tuple[int, dict[str, str], bytes]
+
+
 @dataclass(frozen=True)
 class JwtAuthorizer:
-    """The authorizer's configuration: who may issue tokens and for which audience."""
+    """The authorizer's configuration: the issuer it trusts (whose JWKS `keys` reads) and the
+    audiences it accepts, as the stack's `jwtConfiguration` names them."""
 
-    secret: str
+    keys: jwt.KeySource
     issuer: str
-    audience: str
+    audiences: tuple[str, ...]
 
     def authorize(self, authorization: str | None) -> dict[str, Any]:
-        """Claims of the bearer token in the Authorization header, or `Unauthorized`."""
-        if not authorization:
-            raise Unauthorized("missing bearer token")
-        token = authorization.strip()
-        # API Gateway accepts the token with or without the Bearer prefix.
-        if token[:7].lower() == "bearer ":
-            token = token[7:].strip()
-        return jwt.verify(token, secret=self.secret, issuer=self.issuer, audience=self.audience)
+        """Claims of the token in the Authorization header, or `jwt.InvalidToken`."""
+        return jwt.verify(
+            jwt.bearer_token(authorization),
+            keys=self.keys,
+            issuer=self.issuer,
+            audiences=self.audiences,
+        )
+
+
+class InsufficientScope(Exception):
+    """A valid token that grants none of the route's scopes: API Gateway's 403."""
+
+
+def check_scopes(claims: Mapping[str, Any], required: Collection[str]) -> list[str] | None:
+    """The token's scopes for the event (None on a route without scopes, as API Gateway sends
+    it); `InsufficientScope` unless the token has at least one of `required` ("If you configure
+    scopes for a route, the token must include at least one of the route's scopes", developer
+    guide, http-api-jwt-authorizer.html)."""
+    if not required:
+        return None
+    granted = jwt.token_scopes(claims)
+    if not set(granted) & set(required):
+        raise InsufficientScope("the token does not have a required scope")
+    return granted
+
+
+class Site(Protocol):
+    """Endpoints served beside the API on its origin that API Gateway does not have."""
+
+    def handles(self, path: str) -> bool:
+        """Whether `path` is one of this site's, tried before the API's routes."""
+        ...
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Exchange:
+        """One exchange with the site: (status, headers, body)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -88,16 +125,21 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     params: tuple[str, ...]
+    scopes: tuple[str, ...] = ()
 
 
-def compile_routes(keys: Sequence[str]) -> list[Route]:
-    """Turn `METHOD /path/{param}` route keys into matchers (one path segment per param)."""
+def compile_routes(
+    keys: Sequence[str], scopes: Mapping[str, Sequence[str]] | None = None
+) -> list[Route]:
+    """Turn `METHOD /path/{param}` route keys into matchers (one path segment per param), each
+    with its authorization scopes from `scopes` (none by default)."""
     routes = []
     for key in keys:
         method, path = key.split(" ", 1)
         params = tuple(re.findall(r"\{(\w+)\}", path))
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-        routes.append(Route(key, method, re.compile(f"^{regex}$"), params))
+        route_scopes = tuple((scopes or {}).get(key, ()))
+        routes.append(Route(key, method, re.compile(f"^{regex}$"), params, route_scopes))
     return routes
 
 
@@ -126,7 +168,8 @@ class Gateway:
     handler: Handler | Function
     authorizer: JwtAuthorizer
     cors: CorsConfig = field(default_factory=CorsConfig)
-    routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES))
+    routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES, ROUTE_SCOPES))
+    site: Site | None = None
     account_id: str = "123456789012"
     api_id: str = "local"
     function_name: str = "mediakit-presign"
@@ -151,9 +194,12 @@ class Gateway:
         *,
         host: str,
         source_ip: str,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Exchange:
         """One HTTP exchange: (status, headers, body) for the given request."""
         lower = {k.lower(): v for k, v in headers.items()}
+        if self.site is not None and self.site.handles(urlsplit(target).path):
+            # Emulator-only endpoints: no authorizer, and no CORS grant (same-origin only).
+            return self.site.handle(method, target, lower, body)
         origin = lower.get("origin")
         if method == "OPTIONS" and "access-control-request-method" in lower:
             return self._preflight(origin, lower)
@@ -171,9 +217,7 @@ class Gateway:
             out_headers["vary"] = "origin"
         return status, out_headers, out_body
 
-    def _preflight(
-        self, origin: str | None, headers: Mapping[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _preflight(self, origin: str | None, headers: Mapping[str, str]) -> Exchange:
         out: dict[str, str] = {}
         requested = headers.get("access-control-request-method", "").upper()
         if self.cors.allows(origin) and (
@@ -197,25 +241,28 @@ class Gateway:
         *,
         host: str,
         source_ip: str,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Exchange:
         request_id = str(uuid.uuid4())
         base = {"apigw-requestid": request_id}
         split = urlsplit(target)
         found = self.match(method, split.path)
         if found is None:
-            return _error(NotFound(f"no route for {method} {split.path}"), base)
+            return gateway_error(404, "Not Found", base)
         route, params = found
         if len(body) > MAX_BODY_BYTES:
             return _error(PayloadTooLarge("request body exceeds 10 MB"), base)
         try:
             claims = self.authorizer.authorize(headers.get("authorization"))
-        except Unauthorized as exc:
-            # What the JWT authorizer says on rejection, in the API's error format.
-            base["www-authenticate"] = f'Bearer error="invalid_token", error_description="{exc}"'
-            return _error(exc, base)
+            scopes = check_scopes(claims, route.scopes)
+        except jwt.InvalidToken as exc:
+            base["www-authenticate"] = _challenge(route.scopes, "invalid_token", str(exc))
+            return gateway_error(401, "Unauthorized", base)
+        except InsufficientScope as exc:
+            base["www-authenticate"] = _challenge(route.scopes, "insufficient_scope", str(exc))
+            return gateway_error(403, "Forbidden", base)
         event = self.event(
             route, params, method, split.path, split.query, headers, body, claims,
-            request_id=request_id, host=host, source_ip=source_ip,
+            request_id=request_id, host=host, source_ip=source_ip, scopes=scopes,
         )  # fmt: skip
         return self._invoke(event, base)
 
@@ -233,8 +280,10 @@ class Gateway:
         request_id: str,
         host: str,
         source_ip: str,
+        scopes: list[str] | None = None,
     ) -> dict[str, Any]:
-        """The payload format 2.0 event API Gateway builds for this request."""
+        """The payload format 2.0 event API Gateway builds for this request. The headers keep
+        `authorization`: the runtime reads the tenant claim's JSON type from the token."""
         now = datetime.now(UTC)
         query_params: dict[str, str] = {}
         # Repeated query parameters arrive comma-joined in v2 events.
@@ -256,7 +305,7 @@ class Gateway:
             "requestContext": {
                 "accountId": self.account_id,
                 "apiId": self.api_id,
-                "authorizer": {"jwt": {"claims": claims_for_event(claims), "scopes": None}},
+                "authorizer": {"jwt": {"claims": claims_for_event(claims), "scopes": scopes}},
                 "domainName": host,
                 "domainPrefix": host.split(".")[0],
                 "http": {
@@ -293,9 +342,7 @@ class Gateway:
                 event["isBase64Encoded"] = True
         return event
 
-    def _invoke(
-        self, event: dict[str, Any], base: dict[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _invoke(self, event: dict[str, Any], base: dict[str, str]) -> Exchange:
         if isinstance(self.handler, Function):
             return self._invoke_function(self.handler, event, base)
         context = LambdaContext(self.function_name, self.timeout_seconds, self.region)
@@ -309,11 +356,11 @@ class Gateway:
 
     def _invoke_function(
         self, function: Function, event: dict[str, Any], base: dict[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Exchange:
         try:
             result = function.invoke(event)
         except FunctionClosed:
-            return _gateway_error(503, "Service Unavailable", base)
+            return gateway_error(503, "Service Unavailable", base)
         if result.status == OK:
             return _response(result.response, base)
         # An unhandled error, a timeout or a killed environment is a function error to the HTTP
@@ -321,23 +368,32 @@ class Gateway:
         # developerguide/http-api-troubleshooting-lambda.html). Its 503 is for its own 30 s
         # integration timeout, which the stack's presign timeout (at most 29 s) always beats.
         log.error("%s: %s: %s", function.name, result.status, result.describe())
-        return _gateway_error(500, "Internal Server Error", base)
+        return gateway_error(500, "Internal Server Error", base)
 
 
-def _gateway_error(
-    status: int, message: str, base: dict[str, str]
-) -> tuple[int, dict[str, str], bytes]:
+def _challenge(scopes: Sequence[str], error: str, description: str) -> str:
+    """The `www-authenticate` value of a refusal, in API Gateway's form: `Bearer scope="..."
+    error="invalid_token" error_description="..."`, space-separated ("Troubleshooting issues
+    with HTTP API JWT authorizers"). AWS documents the 401's; the 403's `insufficient_scope`
+    is RFC 6750 section 3.1's code in the same form."""
+    # Descriptions can quote token contents: nothing but printable ASCII may reach a header.
+    safe = "".join(c for c in description if " " <= c <= "~" and c not in '"\\')
+    return f'Bearer scope="{" ".join(scopes)}" error="{error}" error_description="{safe}"'
+
+
+def gateway_error(status: int, message: str, base: Mapping[str, str]) -> Exchange:
     """API Gateway's own error response: `{"message": ...}`, not the API's error format."""
     headers = {**base, "content-type": "application/json"}
-    return status, headers, json.dumps({"message": message}).encode()
+    # Byte for byte what API Gateway sends: `{"message":"Unauthorized"}` is 26 bytes.
+    return status, headers, json.dumps({"message": message}, separators=(",", ":")).encode()
 
 
-def _error(exc: MediakitError, base: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def _error(exc: MediakitError, base: dict[str, str]) -> Exchange:
     headers = {**base, "content-type": "application/json"}
     return exc.http_status, headers, json.dumps(exc.to_body()).encode()
 
 
-def _response(response: Any, base: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+def _response(response: Any, base: dict[str, str]) -> Exchange:
     """Interpret a v2 Lambda response the way API Gateway does."""
     if not isinstance(response, Mapping) or "statusCode" not in response:
         # Without statusCode, API Gateway assumes 200 and serialises the value as JSON.
@@ -385,7 +441,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
-    def _exchange(self) -> tuple[int, dict[str, str], bytes]:
+    def _exchange(self) -> Exchange:
         try:
             raw = self._read_body()
         except ValueError:
@@ -400,7 +456,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             key = name.lower()
             merged[key] = f"{merged[key]},{value}" if key in merged else value
-        return self.server.gateway.handle(
+        gateway = self.server.gateway
+        if gateway is None:
+            return gateway_error(503, "Service Unavailable", {})
+        return gateway.handle(
             self.command,
             self.path,
             merged,
@@ -430,13 +489,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 class DevApiServer(ThreadingHTTPServer):
-    """The HTTP API on localhost, served from a background thread."""
+    """The HTTP API on localhost, served from a background thread. The socket is bound at
+    construction, so the origin (`url`) is known before the gateway behind it is built and
+    attached (`gateway`): the bucket's CORS rules name the page's origin."""
 
     daemon_threads = True
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: Gateway | None,
         host: str = "127.0.0.1",
         port: int = 0,
         access_log: Callable[[str, str, int, float], None] | None = None,
@@ -462,7 +523,10 @@ class DevApiServer(ThreadingHTTPServer):
         self._thread.start()
 
     def stop(self) -> None:
-        self.shutdown()
+        # shutdown() waits for serve_forever to return: it would wait forever for a server
+        # bound but never started (the emulator failed between the two).
+        if self._thread is not None:
+            self.shutdown()
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

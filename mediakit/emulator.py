@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from boto3.session import Session
     from moto.server import ThreadedMotoServer
 
-    from mediakit.devapi import DevApiServer
+    from mediakit.devapi import DevApiServer, JwtAuthorizer
+    from mediakit.devsite import DevSite
+    from mediakit.jwt import DevIssuer, KeySource, RemoteKeys
     from mediakit.lambda_pool import Function
     from mediakit.worker import SqsEventSourceMapping
 
@@ -40,7 +42,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_ENV_FILE = ".mediakit/dev.json"
 DEFAULT_REGION = "us-east-1"
-DEV_ISSUER = "https://mediakit.local/dev"
+# The dev issuer's URL is the API's own origin + /dev/oidc (`mediakit.devsite`), known once the
+# API's port is bound; `--issuer` names a real identity provider instead.
 DEV_AUDIENCE = "mediakit"
 # Mirrors of the stack's values (`stacks/`, which imports Pulumi and is too heavy to import
 # here); tests/emulator/test_parity.py and test_lambda_parity.py fail when they drift apart.
@@ -74,7 +77,10 @@ class DevEnv:
     queue_url: str
     dlq_url: str
     event_bus: str
-    jwt_secret: str
+    # PEM private key of this run's dev issuer ("" when a real identity provider issues the
+    # tokens): `mediakit token` signs with it, so it stays in this owner-only file and is never
+    # served over HTTP.
+    jwt_signing_key: str
     jwt_issuer: str
     jwt_audience: str
     tenant_claim: str
@@ -93,7 +99,7 @@ class DevEnv:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            # The file holds the JWT secret: owner-only, like a credentials file.
+            # The file holds the dev issuer's private key: owner-only, like a credentials file.
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(self.to_json(), fh, indent=2, sort_keys=True)
@@ -376,7 +382,8 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         region: str = DEFAULT_REGION,
-        jwt_secret: str | None = None,
+        issuer: str | None = None,
+        audiences: tuple[str, ...] = (DEV_AUDIENCE,),
         cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
         visibility_timeout: int | None = None,
         pollers: int = 2,
@@ -394,13 +401,19 @@ class Emulator:
         ("module.function" or "module:function") runs in worker processes like the real ones;
         a callable (a test's stand-in) runs on a thread of this process, where nothing can kill
         it. `function_log` receives the functions' log lines (their stderr); without it they
-        are discarded."""
+        are discarded. Tokens come from a dev issuer with a key generated per run, unless
+        `issuer` names a real identity provider (HTTPS) whose JWKS the authorizer reads."""
         self.settings = settings if settings is not None else Settings.from_env(os.environ)
         self.host = host
         self.port = port
         self.region = region
-        self.jwt_secret = jwt_secret or secrets.token_urlsafe(32)
+        self.issuer = issuer
+        self.audiences = audiences
+        self.dev_issuer: DevIssuer | None = None
         self.cors_origins = cors_origins
+        # The page's own origin(s), allowed by the API's and the bucket's CORS rules on top of
+        # `cors_origins`: an emulator-only difference (the stack allows only configured ones).
+        self.page_origins: tuple[str, ...] = ()
         # AWS's advice for an SQS-triggered function, and what the stack sets: six timeouts.
         self.visibility_timeout = (
             visibility_timeout
@@ -447,8 +460,12 @@ class Emulator:
         from botocore.config import Config
 
         from mediakit import moto_fidelity
-        from mediakit.devapi import CorsConfig, DevApiServer, Gateway, JwtAuthorizer
+        from mediakit.devapi import CorsConfig, DevApiServer, Gateway
+        from mediakit.devsite import page_origins
         from mediakit.worker import SqsEventSourceMapping
+
+        # A wrong --issuer fails here, before anything else starts.
+        trusted = self._trusted_keys()
 
         # moto's werkzeug logs every request at INFO; the dev console has its own access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -466,13 +483,17 @@ class Emulator:
         def client(name: str) -> Any:
             return session.client(name, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
 
+        # The API's socket is bound now, so its origin (the page's) is in the bucket's CORS.
+        self._api = DevApiServer(None, self.host, self.port, access_log=self.access_log)
+        self.page_origins = page_origins(self._api.url)
+        allowed_origins = tuple(dict.fromkeys((*self.cors_origins, *self.page_origins)))
         res = provision(
             client,
             self.settings,
             region=self.region,
             prefix=self.prefix,
             visibility_timeout=self.visibility_timeout,
-            cors_origins=self.cors_origins,
+            cors_origins=allowed_origins,
         )
         self.resources = res
         # Handlers running in this process (stand-ins) read os.environ, as the workers do theirs.
@@ -498,16 +519,17 @@ class Emulator:
             account_id=res.account_id,
         )
 
-        gateway = Gateway(
+        authorizer, site = self._authorizer(self._api, trusted)
+        self._api.gateway = Gateway(
             handler=self.presign,
-            authorizer=JwtAuthorizer(self.jwt_secret, DEV_ISSUER, DEV_AUDIENCE),
-            cors=CorsConfig(allow_origins=self.cors_origins, expose_headers=("etag",)),
+            authorizer=authorizer,
+            cors=CorsConfig(allow_origins=allowed_origins, expose_headers=("etag",)),
             account_id=res.account_id,
             function_name=PRESIGN_FUNCTION,
             timeout_seconds=self.presign_timeout_seconds,
             region=self.region,
+            site=site,
         )
-        self._api = DevApiServer(gateway, self.host, self.port, access_log=self.access_log)
         self.mapping = SqsEventSourceMapping(
             sqs=client("sqs"),
             queue_url=res.queue_url,
@@ -529,14 +551,53 @@ class Emulator:
             queue_url=res.queue_url,
             dlq_url=res.dlq_url,
             event_bus=res.event_bus,
-            jwt_secret=self.jwt_secret,
-            jwt_issuer=DEV_ISSUER,
-            jwt_audience=DEV_AUDIENCE,
+            jwt_signing_key=self.dev_issuer.private_pem() if self.dev_issuer else "",
+            jwt_issuer=authorizer.issuer,
+            jwt_audience=self.audiences[0],
             tenant_claim=self.settings.tenant_claim,
             events_queue_url=res.events_queue_url,
             kms_key_arn=res.kms_key_arn,
         )
         return self.env
+
+    def _trusted_keys(self) -> RemoteKeys | None:
+        """The real identity provider's keys (fetched now, over HTTPS), or None for dev tokens."""
+        from mediakit.jwt import RemoteKeys
+
+        if self.issuer is None:
+            return None
+        keys = RemoteKeys(self.issuer)
+        try:
+            keys.refresh()
+        except (OSError, ValueError) as exc:
+            raise OSError(f"cannot read the keys of issuer {self.issuer}: {exc}") from exc
+        return keys
+
+    def _authorizer(
+        self, api: DevApiServer, trusted: RemoteKeys | None
+    ) -> tuple[JwtAuthorizer, DevSite]:
+        """The JWT authorizer and the emulator-only endpoints: a dev issuer at the API's origin
+        with a key generated for this run, or the identity provider `trusted` reads."""
+        from urllib.parse import urlsplit
+
+        from mediakit.devapi import JwtAuthorizer
+        from mediakit.devsite import DevSite, issuer_url
+        from mediakit.jwt import DevIssuer
+
+        keys: KeySource
+        if trusted is None:
+            self.dev_issuer = DevIssuer.generate(issuer_url(api.url))
+            issuer, keys = self.dev_issuer.issuer, self.dev_issuer.keys()
+        else:
+            issuer, keys = trusted.issuer, trusted
+        site = DevSite(
+            issuer=self.dev_issuer,
+            trusted_issuer=issuer,
+            audience=self.audiences[0],
+            tenant_claim=self.settings.tenant_claim,
+            hosts=frozenset(urlsplit(origin).netloc for origin in self.page_origins),
+        )
+        return JwtAuthorizer(keys, issuer, self.audiences), site
 
     def _function(
         self,
@@ -626,6 +687,7 @@ class Emulator:
             event_bus=res.event_bus,
             kms_key_arn=res.kms_key_arn,
             cdn_domain="",
+            pipeline=self.prefix,
         )
         return {
             **self.settings.to_env(),
@@ -710,8 +772,16 @@ def _echo_function_log(line: str) -> None:
 )  # fmt: skip
 @env_file_option("Where to write the endpoints, resource names and JWT settings once serving.")
 @click.option(
-    "--jwt-secret", envvar="MEDIAKIT_DEV_JWT_SECRET", default=None,
-    help="HS256 secret of the dev authorizer (default: random per run).",
+    "--issuer", envvar="MEDIAKIT_DEV_ISSUER", default=None, metavar="URL",
+    help="Trust this identity provider's tokens instead of dev tokens: an https:// issuer whose "
+    "/.well-known/openid-configuration names its JWKS, as the stack's jwtIssuer (CA bundle: "
+    "SSL_CERT_FILE). Default: the emulator's own dev issuer, keys generated per run.",
+)  # fmt: skip
+@click.option(
+    "--audience", "audiences", multiple=True, envvar="MEDIAKIT_DEV_AUDIENCE",
+    default=(DEV_AUDIENCE,), show_default=True, metavar="A",
+    help="Audience (aud, or client_id without aud) the authorizer accepts (repeatable), as the "
+    "stack's jwtAudience; dev tokens carry the first.",
 )  # fmt: skip
 @click.option(
     "--cors-origin", "cors_origins", multiple=True, envvar="MEDIAKIT_DEV_CORS_ORIGINS",
@@ -732,7 +802,8 @@ def dev_command(
     host: str,
     port: int,
     env_file: Path,
-    jwt_secret: str | None,
+    issuer: str | None,
+    audiences: tuple[str, ...],
     cors_origins: tuple[str, ...],
     visibility_timeout: int | None,
     quiet: bool,
@@ -752,7 +823,8 @@ def dev_command(
         settings,
         host=host,
         port=port,
-        jwt_secret=jwt_secret,
+        issuer=issuer,
+        audiences=audiences,
         cors_origins=cors_origins,
         visibility_timeout=visibility_timeout,
         access_log=None if quiet else _echo_access,
@@ -768,6 +840,8 @@ def dev_command(
         try:
             env.write(env_file)
             click.echo(f"mediakit dev: API    {env.api_url}")
+            click.echo(f"              page   {env.api_url}/dev/ (emulator only)")
+            click.echo(f"              issuer {env.jwt_issuer} (audience {env.jwt_audience})")
             click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
             click.echo(f"              bucket {env.bucket}, table {env.table}")
             click.echo(f"              env    {env_file} (then: mediakit token --tenant NAME)")

@@ -47,17 +47,24 @@ def api_options(func: F) -> F:
     )(func)
 
 
-def mint_token(env: DevEnv, tenant: str, ttl: int = 3600) -> str:
-    """A dev token the emulator's authorizer accepts, naming `tenant` in the tenant claim."""
+def mint_token(env: DevEnv, tenant: str, ttl: int = 3600, scopes: tuple[str, ...] = ()) -> str:
+    """A dev token the emulator's authorizer accepts, naming `tenant` in the tenant claim: RS256,
+    signed with the run's private key from the owner-only env file (no request to the API)."""
     from mediakit import jwt
 
+    if not env.jwt_signing_key:
+        raise click.ClickException(
+            f"mediakit dev trusts the identity provider {env.jwt_issuer}: get a token from it "
+            "and pass it with --token"
+        )
     return jwt.issue(
-        secret=env.jwt_secret,
+        signing_key=env.jwt_signing_key,
         issuer=env.jwt_issuer,
         audience=env.jwt_audience,
         tenant_claim=env.tenant_claim,
         tenant=tenant,
         ttl_seconds=ttl,
+        scopes=scopes,
     )
 
 
@@ -89,9 +96,13 @@ def _fail(exc: Exception) -> click.ClickException:
     "--ttl", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
     envvar="MEDIAKIT_TOKEN_TTL", help="Token lifetime in seconds.",
 )  # fmt: skip
-def token_command(env_file: Path, tenant: str, ttl: int) -> None:
-    """Print a bearer token for TENANT that the running emulator accepts."""
-    click.echo(mint_token(DevEnv.read(env_file), tenant, ttl))
+@click.option(
+    "--scope", "scopes", multiple=True, metavar="SCOPE",
+    help="OAuth scope to grant in the token's `scope` claim (repeatable), for scoped routes.",
+)  # fmt: skip
+def token_command(env_file: Path, tenant: str, ttl: int, scopes: tuple[str, ...]) -> None:
+    """Print an RS256 bearer token for TENANT, signed by the running emulator's dev issuer."""
+    click.echo(mint_token(DevEnv.read(env_file), tenant, ttl, scopes))
 
 
 @click.command("upload")

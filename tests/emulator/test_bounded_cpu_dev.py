@@ -25,7 +25,7 @@ def test_dev_cpu_budget_kills_a_decode_the_structure_limit_would_have_refused(
     )
     with Emulator(settings) as env:
         token = jwt.issue(
-            secret=env.jwt_secret,
+            signing_key=env.jwt_signing_key,
             issuer=env.jwt_issuer,
             audience=env.jwt_audience,
             tenant_claim=env.tenant_claim,

@@ -37,7 +37,7 @@ def dev() -> Iterator[tuple[Emulator, DevEnv]]:
 
 def _client(env: DevEnv, tenant: str) -> ApiClient:
     token = jwt.issue(
-        secret=env.jwt_secret,
+        signing_key=env.jwt_signing_key,
         issuer=env.jwt_issuer,
         audience=env.jwt_audience,
         tenant_claim=env.tenant_claim,
@@ -205,6 +205,7 @@ def test_dev_non_string_tenant_claims_are_403(dev: tuple[Emulator, DevEnv], clai
     # GIVEN a token the emulator's authorizer accepts, whose tenant claim is not a usable string
     _, env = dev
     now = int(time.time())
+    # (jwt.sign keeps each claim's JSON type, lone surrogate included, in an RS256 token)
     token = jwt.sign(
         {
             "iss": env.jwt_issuer,
@@ -214,7 +215,7 @@ def test_dev_non_string_tenant_claims_are_403(dev: tuple[Emulator, DevEnv], clai
             "nbf": now,
             "exp": now + 600,
         },
-        env.jwt_secret,
+        env.jwt_signing_key,
     )
     # WHEN it lists uploads THEN the answer is 403 invalid_tenant, as JSON
     with pytest.raises(ApiError) as caught:

@@ -28,7 +28,7 @@ ENV_KEYS = {
     "queue_url",
     "dlq_url",
     "event_bus",
-    "jwt_secret",
+    "jwt_signing_key",
     "jwt_issuer",
     "jwt_audience",
     "tenant_claim",
@@ -116,7 +116,7 @@ def test_dev_starts_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "mediakit dev: API" in result.output
     assert seen["unauthorized"].status == 401
-    assert seen["unauthorized"].json()["error"]["code"] == "unauthorized"
+    assert seen["unauthorized"].json() == {"message": "Unauthorized"}
     assert json.loads(seen["redrive"])["maxReceiveCount"] == 3
     assert seen["env"].tenant_claim == "org"
     assert not env_file.exists()

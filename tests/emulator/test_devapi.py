@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import pytest
 
-from mediakit import jwt
+from mediakit import devapi, jwt
 from mediakit.client import request
+from mediakit.emulator import DevEnv
 from mediakit.uploads import mint_token
 from tests.emulator.conftest import FakeEmulator
 
@@ -18,40 +20,93 @@ def _auth(fake: FakeEmulator, tenant: str = "acme") -> dict[str, str]:
     return {"authorization": f"Bearer {mint_token(fake.env, tenant)}"}
 
 
-def test_api_without_token_is_401_json(fake_emulator: FakeEmulator) -> None:
+CHALLENGE = re.compile(
+    r'^Bearer scope="(?P<scope>[^"]*)" error="(?P<error>[a-z_]+)" error_description="[^"]*"$'
+)
+
+
+def test_api_without_token_is_api_gateways_401(fake_emulator: FakeEmulator) -> None:
     # GIVEN no Authorization header
     before = len(fake_emulator.handlers.api_events)
     # WHEN the API is called
     resp = request("GET", f"{fake_emulator.env.api_url}/v1/uploads")
-    # THEN the authorizer answers 401 with the API's JSON error, and the handler never runs
+    # THEN the authorizer answers with API Gateway's own body and challenge, and the handler
+    # never runs
     assert resp.status == 401
     assert resp.headers["content-type"] == "application/json"
-    assert resp.json()["error"]["code"] == "unauthorized"
+    assert resp.body == b'{"message":"Unauthorized"}'
+    challenge = CHALLENGE.match(resp.headers["www-authenticate"])
+    assert challenge is not None
+    assert (challenge["scope"], challenge["error"]) == ("", "invalid_token")
     assert len(fake_emulator.handlers.api_events) == before
 
 
+def _bad_token(env: DevEnv, kind: str) -> str:
+    good = {"signing_key": env.jwt_signing_key, "issuer": env.jwt_issuer}
+    other_key = jwt.DevIssuer.generate(env.jwt_issuer).private_pem()
+    claims = {"iss": env.jwt_issuer, "aud": env.jwt_audience, "sub": "a", "exp": 4_000_000_000}
+    return {
+        "garbage": lambda: "not-a-jwt",
+        "wrong_key": lambda: jwt.issue(
+            signing_key=other_key, issuer=env.jwt_issuer, audience=env.jwt_audience,
+            tenant_claim="sub", tenant="a",
+        ),
+        "wrong_kid": lambda: jwt.sign(claims, env.jwt_signing_key, kid="not-in-the-jwks"),
+        "expired": lambda: jwt.issue(
+            **good, audience=env.jwt_audience, tenant_claim="sub", tenant="a", now=1_000_000_000
+        ),
+        "wrong_audience": lambda: jwt.issue(**good, audience="x", tenant_claim="sub", tenant="a"),
+        "wrong_issuer": lambda: jwt.issue(
+            signing_key=env.jwt_signing_key, issuer="https://x.example",
+            audience=env.jwt_audience, tenant_claim="sub", tenant="a",
+        ),
+    }[kind]()  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "token_kind", ["garbage", "wrong_secret", "expired", "wrong_audience", "wrong_issuer"]
+    "token_kind",
+    ["garbage", "wrong_key", "wrong_kid", "expired", "wrong_audience", "wrong_issuer"],
 )
-def test_api_invalid_token_is_401_json(fake_emulator: FakeEmulator, token_kind: str) -> None:
+def test_api_invalid_token_is_api_gateways_401(
+    fake_emulator: FakeEmulator, token_kind: str
+) -> None:
     # GIVEN a token the authorizer must refuse
     env = fake_emulator.env
-    good = {"secret": env.jwt_secret, "issuer": env.jwt_issuer, "audience": env.jwt_audience}
-    bad = {
-        "garbage": "not-a-jwt",
-        "wrong_secret": jwt.issue(**{**good, "secret": "nope"}, tenant_claim="sub", tenant="a"),
-        "expired": jwt.issue(**good, tenant_claim="sub", tenant="a", now=1_000_000_000),
-        "wrong_audience": jwt.issue(**{**good, "audience": "x"}, tenant_claim="sub", tenant="a"),
-        "wrong_issuer": jwt.issue(**{**good, "issuer": "x"}, tenant_claim="sub", tenant="a"),
-    }[token_kind]
+    bad = _bad_token(env, token_kind)
+    before = len(fake_emulator.handlers.api_events)
     # WHEN the API is called with it
     resp = request(
         "POST", f"{env.api_url}/v1/uploads", headers={"authorization": f"Bearer {bad}"}, body=b"{}"
     )
-    # THEN it is a 401 JSON error with a WWW-Authenticate challenge
+    # THEN it is API Gateway's 401 with an invalid_token challenge, and the handler never runs
     assert resp.status == 401
-    assert resp.json()["error"]["code"] == "unauthorized"
-    assert resp.headers["www-authenticate"].startswith("Bearer")
+    assert resp.body == b'{"message":"Unauthorized"}'
+    challenge = CHALLENGE.match(resp.headers["www-authenticate"])
+    assert challenge is not None
+    assert challenge["error"] == "invalid_token"
+    assert len(fake_emulator.handlers.api_events) == before
+
+
+def test_api_wrong_audience_challenge_is_the_documented_one(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a token for another audience
+    env = fake_emulator.env
+    headers = {"authorization": f"Bearer {_bad_token(env, 'wrong_audience')}"}
+    # WHEN the API is called / THEN the header is the troubleshooting page's example, verbatim
+    resp = request("GET", f"{env.api_url}/v1/uploads", headers=headers)
+    assert resp.headers["www-authenticate"] == (
+        'Bearer scope="" error="invalid_token" '
+        'error_description="the token does not have a valid audience"'
+    )
+
+
+def test_api_token_without_bearer_prefix_accepted(fake_emulator: FakeEmulator) -> None:
+    # GIVEN the bare token ("the token, or the token prefixed with Bearer")
+    token = mint_token(fake_emulator.env, "acme")
+    # WHEN / THEN the authorizer accepts it
+    resp = request(
+        "GET", f"{fake_emulator.env.api_url}/v1/uploads", headers={"authorization": token}
+    )
+    assert resp.status == 200
 
 
 def test_api_builds_v2_event_with_claims(fake_emulator: FakeEmulator) -> None:
@@ -78,6 +133,9 @@ def test_api_builds_v2_event_with_claims(fake_emulator: FakeEmulator) -> None:
     assert claims["sub"] == "acme"
     # API Gateway hands every claim over as a string
     assert isinstance(claims["exp"], str)
+    # a route without scopes gets none, and the token itself reaches the function
+    assert event["requestContext"]["authorizer"]["jwt"]["scopes"] is None
+    assert event["headers"]["authorization"] == _auth(fake_emulator, "acme")["authorization"]
     assert event["headers"]["x-forwarded-proto"] == "http"
     assert "body" not in event
     assert event["isBase64Encoded"] is False
@@ -112,9 +170,9 @@ def test_api_json_body_passed_as_text_binary_as_base64(fake_emulator: FakeEmulat
 def test_api_unknown_route_is_404(fake_emulator: FakeEmulator) -> None:
     # GIVEN / WHEN a path no route declares is called
     resp = request("GET", f"{fake_emulator.env.api_url}/v2/nothing", headers=_auth(fake_emulator))
-    # THEN 404 in the API's error format
+    # THEN API Gateway's own 404 body (no route: no integration to answer in the API's format)
     assert resp.status == 404
-    assert resp.json()["error"]["code"] == "not_found"
+    assert resp.json() == {"message": "Not Found"}
 
 
 def test_api_cors_preflight_for_allowed_origin(fake_emulator: FakeEmulator) -> None:
@@ -247,3 +305,89 @@ def test_api_repeated_headers_are_comma_joined(fake_emulator: FakeEmulator) -> N
     # THEN the event has one comma-joined value, as API Gateway builds it
     assert status == 200
     assert fake_emulator.handlers.api_events[-1]["headers"]["x-tag"] == "a,b"
+
+
+def test_api_claims_rendered_as_aws_renders_them(fake_emulator: FakeEmulator) -> None:
+    # GIVEN a token carrying a list, a number, a boolean and an object claim
+    env = fake_emulator.env
+    now = 2_000_000_000
+    token = jwt.sign(
+        {
+            "iss": env.jwt_issuer, "aud": env.jwt_audience, "sub": "acme", "exp": now,
+            "groups": ["a", "b"], "level": 3, "admin": True, "org": {"id": 1},
+        },
+        env.jwt_signing_key,
+    )  # fmt: skip
+    # WHEN it calls the API
+    request("GET", f"{env.api_url}/v1/uploads", headers={"authorization": f"Bearer {token}"})
+    # THEN the function sees strings, lists as `[a b]`
+    claims = fake_emulator.handlers.api_events[-1]["requestContext"]["authorizer"]["jwt"]["claims"]
+    assert claims["groups"] == "[a b]"
+    assert claims["level"] == "3"
+    assert claims["admin"] == "true"
+    assert claims["exp"] == str(now)
+    assert claims["org"] == '{"id":1}'
+
+
+SCOPED = "GET /v1/scoped-probe"
+ADMIN = "mediakit/admin"
+
+
+@pytest.fixture
+def scoped_route(fake_emulator: FakeEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A test route with authorization scopes, as the stack will set them on its routes."""
+    gateway = fake_emulator.emulator._api.gateway  # type: ignore[union-attr]
+    routes = devapi.compile_routes((*devapi.ROUTES, SCOPED), {SCOPED: (ADMIN, "mediakit/ops")})
+    monkeypatch.setattr(gateway, "routes", routes)
+    return f"{fake_emulator.env.api_url}/v1/scoped-probe"
+
+
+def test_api_scoped_route_without_the_scope_is_403(
+    fake_emulator: FakeEmulator, scoped_route: str
+) -> None:
+    # GIVEN a valid token granting only an unrelated scope
+    env = fake_emulator.env
+    token = jwt.issue(
+        signing_key=env.jwt_signing_key, issuer=env.jwt_issuer, audience=env.jwt_audience,
+        tenant_claim="sub", tenant="acme", scopes=("mediakit/read",),
+    )  # fmt: skip
+    before = len(fake_emulator.handlers.api_events)
+    # WHEN it calls the scoped route
+    resp = request("GET", scoped_route, headers={"authorization": f"Bearer {token}"})
+    # THEN API Gateway's 403 with an insufficient_scope challenge naming the route's scopes
+    assert resp.status == 403
+    assert resp.body == b'{"message":"Forbidden"}'
+    challenge = CHALLENGE.match(resp.headers["www-authenticate"])
+    assert challenge is not None
+    assert challenge["error"] == "insufficient_scope"
+    assert challenge["scope"] == f"{ADMIN} mediakit/ops"
+    assert len(fake_emulator.handlers.api_events) == before
+
+
+def test_api_scoped_route_with_one_scope_passes_scopes(
+    fake_emulator: FakeEmulator, scoped_route: str
+) -> None:
+    # GIVEN a token granting one of the route's scopes among others
+    env = fake_emulator.env
+    token = jwt.issue(
+        signing_key=env.jwt_signing_key, issuer=env.jwt_issuer, audience=env.jwt_audience,
+        tenant_claim="sub", tenant="acme", scopes=("mediakit/read", ADMIN),
+    )  # fmt: skip
+    # WHEN it calls the scoped route
+    resp = request("GET", scoped_route, headers={"authorization": f"Bearer {token}"})
+    # THEN the function runs and sees the token's scopes
+    assert resp.status == 200
+    event = fake_emulator.handlers.api_events[-1]
+    assert event["routeKey"] == SCOPED
+    assert event["requestContext"]["authorizer"]["jwt"]["scopes"] == ["mediakit/read", ADMIN]
+
+
+def test_api_scoped_route_with_invalid_token_is_still_401(
+    fake_emulator: FakeEmulator, scoped_route: str
+) -> None:
+    # GIVEN / WHEN an expired token on the scoped route
+    token = _bad_token(fake_emulator.env, "expired")
+    resp = request("GET", scoped_route, headers={"authorization": f"Bearer {token}"})
+    # THEN token validity is checked first: 401, the challenge naming the route's scopes
+    assert resp.status == 401
+    assert resp.headers["www-authenticate"].startswith(f'Bearer scope="{ADMIN} mediakit/ops"')

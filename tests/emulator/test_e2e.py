@@ -65,11 +65,12 @@ def test_cli_token_is_accepted_by_the_emulator(emulator: DevEnv, env_file: Path)
     result = CliRunner().invoke(cli, ["token", "--tenant", "acme", "--env-file", str(env_file)])
     # THEN it verifies against the emulator's authorizer settings, for that tenant
     assert result.exit_code == 0, result.output
+    issuer = jwt.DevIssuer.from_pem(emulator.jwt_issuer, emulator.jwt_signing_key)
     claims = jwt.verify(
         result.output.strip(),
-        secret=emulator.jwt_secret,
+        keys=issuer.keys(),
         issuer=emulator.jwt_issuer,
-        audience=emulator.jwt_audience,
+        audiences=(emulator.jwt_audience,),
     )
     assert claims[emulator.tenant_claim] == "acme"
 

@@ -27,7 +27,7 @@ def dev() -> Iterator[tuple[Emulator, DevEnv]]:
 
 def _client(env: DevEnv) -> ApiClient:
     token = jwt.issue(
-        secret=env.jwt_secret,
+        signing_key=env.jwt_signing_key,
         issuer=env.jwt_issuer,
         audience=env.jwt_audience,
         tenant_claim=env.tenant_claim,
