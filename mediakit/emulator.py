@@ -566,8 +566,8 @@ class Emulator:
 
         if self.issuer is None:
             return None
-        keys = RemoteKeys(self.issuer)
         try:
+            keys = RemoteKeys(self.issuer)
             keys.refresh()
         except (OSError, ValueError) as exc:
             raise OSError(f"cannot read the keys of issuer {self.issuer}: {exc}") from exc

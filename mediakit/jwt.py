@@ -87,6 +87,7 @@ class RemoteKeys:
     issuer: str
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 10
+    refetch_seconds: float = JWKS_REFETCH_SECONDS
     _keys: dict[str, RSAKey] = field(default_factory=dict, init=False, repr=False)
     _fetched_at: float = field(default=float("-inf"), init=False, repr=False)
     _attempted_at: float = field(default=float("-inf"), init=False, repr=False)
@@ -119,7 +120,7 @@ class RemoteKeys:
         with self._lock:
             key = self._keys.get(kid)
             stale = time.monotonic() - self._fetched_at > JWKS_CACHE_SECONDS
-            may_fetch = time.monotonic() - self._attempted_at > JWKS_REFETCH_SECONDS
+            may_fetch = time.monotonic() - self._attempted_at >= self.refetch_seconds
             if (stale or key is None) and may_fetch:
                 self._attempted_at = time.monotonic()
             else:

@@ -158,3 +158,12 @@ def test_dev_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     later = Emulator()
     later.start()
     later.stop()
+
+
+def test_dev_command_refuses_a_plain_http_issuer() -> None:
+    # GIVEN / WHEN `mediakit dev` is pointed at an issuer over plain HTTP
+    result = CliRunner().invoke(cli, ["dev", "--issuer", "http://127.0.0.1:9/pool", "--quiet"])
+    # THEN it stops before starting anything, saying why (a JWKS over plain HTTP could be
+    # swapped in transit)
+    assert result.exit_code != 0
+    assert "https" in result.output
