@@ -391,7 +391,7 @@ function pump() {
     state.active += 1;
     upload(file, card)
       .catch((err) => {
-        card.progress(1);
+        // The bar stays where the bytes stopped: how far it got is part of the diagnosis.
         card.setState("failed", err instanceof Error ? err.message : String(err));
         if (!(err instanceof UploadError)) console.error(err);
       })
