@@ -14,6 +14,7 @@ from mediakit import jwt
 from mediakit.client import ApiClient
 from mediakit.emulator import DevEnv, Emulator
 from mediakit.hostile import valid_jpeg
+from policies.synth import synth
 from runtime import telemetry
 from runtime.settings import Settings
 
@@ -87,3 +88,17 @@ def test_dev_transient_fault_is_emitted_as_a_retry(dev: tuple[Emulator, DevEnv])
     # THEN the retry metric the retry alarm watches goes up
     _eventually(lambda: _total(emulator, telemetry.RETRIES) > before)
     assert _total(emulator, telemetry.RETRIES) > before
+    # AND what the emulator's processor emitted is exactly what the synthesized dev stack's
+    # alarm names: namespace, metric and the whole dimension set (CloudWatch matches nothing
+    # else). The emulator names its pipeline as the dev stack does (`mediakit-dev`).
+    graph = synth("dev")
+    (alarm,) = [
+        r["inputs"]
+        for r in graph["resources"]
+        if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"
+        and r["inputs"].get("metricName") == telemetry.PROCESSING_RETRIES
+    ]
+    with emulator._metrics_lock:
+        emitted = {(ns, name, tuple(sorted(d.items()))) for ns, name, d, _ in emulator.metrics}
+    wanted = (alarm["namespace"], alarm["metricName"], tuple(sorted(alarm["dimensions"].items())))
+    assert wanted in emitted
