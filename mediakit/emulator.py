@@ -61,7 +61,7 @@ BUCKET_CORS_METHODS = ("GET", "HEAD", "POST", "PUT")
 DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
 _DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "mediakit-dev",
-    "AWS_SECRET_ACCESS_KEY": "mediakit-dev",  # moto accepts any credentials
+    "AWS_SECRET_ACCESS_KEY": "mediakit-dev",  # the S3 endpoint verifies signatures with it
 }
 
 
@@ -470,7 +470,11 @@ class Emulator:
         # moto's werkzeug logs every request at INFO; the dev console has its own access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_fidelity.install()
-        self._moto = moto_fidelity.moto_server(self.host)
+        # Its S3 verifies signatures as S3 does: only the dev key signs for this emulator.
+        dev_key = _DEV_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+        self._moto = moto_fidelity.moto_server(
+            self.host, keys={dev_key: _DEV_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}, region=self.region
+        )
         self._moto.start()
         _, moto_port = self._moto.get_host_and_port()
         # Derivative URLs are presigned against this endpoint: it must be reachable from here.

@@ -1,9 +1,13 @@
-"""Make moto's S3 event notifications look like S3's.
+"""Make moto's S3 look like S3: its event notifications, and its endpoint's checks.
 
 S3 puts the object's `versionId` and a per-key increasing `sequencer` in every ObjectCreated
 record; moto 5.2 leaves both out. The processor's idempotency is keyed on them (and it reads
 exactly the version the event names), so without this the emulator would exercise a weaker path
 than the one that runs on AWS.
+
+moto's server accepts any signature, expired URLs and forms that break their POST policy, and
+allows every CORS origin; the emulator's server puts `mediakit.s3front.S3Front` in front of
+moto's S3 so a request S3 would refuse is refused locally too, with S3's error.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import io
 import itertools
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 _install_lock = threading.Lock()
@@ -44,39 +49,69 @@ def install() -> None:
         _installed = True
 
 
-def _buffer_body(app: Any) -> Any:
-    """Read the request body before moto sees it. moto's server parses a PUT sent as
-    `application/x-www-form-urlencoded` (curl's default with `--data-binary`) as a form and
-    then blocks reading the already-consumed socket until the client gives up; with the body
-    in memory it answers at once, as S3 would."""
+def read_body(environ: dict[str, Any]) -> bytes:
+    """Read the whole request body before moto sees it, and leave it readable again.
 
-    def app_with_buffered_body(environ: dict[str, Any], start_response: Any) -> Any:
+    moto's server parses a PUT sent as `application/x-www-form-urlencoded` (curl's default with
+    `--data-binary`) as a form and then blocks reading the already-consumed socket until the
+    client gives up; with the body in memory it answers at once, as S3 would. A body sent with
+    `Transfer-Encoding: chunked` (botocore's aws-chunked uploads with trailing checksums) has no
+    Content-Length: werkzeug de-chunks it and marks the input terminated, so it is read to the
+    end and given the length moto expects."""
+    stream = environ["wsgi.input"]
+    try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > 0:
-            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
-        return app(environ, start_response)
+    except ValueError:
+        length = 0
+    if length > 0:
+        body: bytes = stream.read(length)
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read()
+        environ["CONTENT_LENGTH"] = str(len(body))
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
 
-    return app_with_buffered_body
+
+def gated_app(keys: Mapping[str, str], region: str) -> Any:
+    """moto's WSGI app with every request routed to its S3 backend passing `S3Front` first:
+    signatures, POST policies and CORS checked as S3 checks them for the keys in `keys`."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from mediakit.s3front import S3Front, wsgi_headers
+
+    front = S3Front(keys, region)
+
+    class GatedDispatcher(DomainDispatcherApplication):
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            headers = wsgi_headers(environ)  # before read_body rewrites the framing
+            body = read_body(environ)
+            # moto's own routing decides what is S3 (it may read the body to decide).
+            app = self.get_application(environ)
+            environ["wsgi.input"] = io.BytesIO(body)
+            if getattr(app, "service", None) != "s3":
+                return app(environ, start_response)
+            return front(app, environ, headers, body, start_response)
+
+    return GatedDispatcher(create_backend_app)
 
 
-def moto_server(host: str) -> Any:
-    """moto's threaded server on a free port of `host`, with request bodies buffered."""
+def moto_server(host: str, *, keys: Mapping[str, str], region: str) -> Any:
+    """moto's threaded server on a free port of `host`, its S3 gated by `S3Front` for `keys`
+    (access key id -> secret) in `region`, with request bodies buffered."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    class BufferedMotoServer(ThreadedMotoServer):
+    class GatedMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            # Same as moto's, but for the middleware around the app.
-            app = _buffer_body(DomainDispatcherApplication(create_backend_app))
+            # Same as moto's, but for the app: moto's dispatcher behind the S3 gate.
+            app = gated_app(keys, region)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
             self._server_ready_event.set()
             self._server.serve_forever()
 
-    return BufferedMotoServer(ip_address=host, port=0, verbose=False)
+    return GatedMotoServer(ip_address=host, port=0, verbose=False)
