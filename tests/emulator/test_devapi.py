@@ -112,10 +112,9 @@ def test_api_token_without_bearer_prefix_accepted(fake_emulator: FakeEmulator) -
 def test_api_builds_v2_event_with_claims(fake_emulator: FakeEmulator) -> None:
     # GIVEN a valid token and a request with a path parameter and a query string
     env = fake_emulator.env
+    auth = _auth(fake_emulator, "acme")
     # WHEN GET /v1/uploads/{id} is called
-    resp = request(
-        "GET", f"{env.api_url}/v1/uploads/abc123?x=1&x=2&y=", headers=_auth(fake_emulator, "acme")
-    )
+    resp = request("GET", f"{env.api_url}/v1/uploads/abc123?x=1&x=2&y=", headers=auth)
     # THEN the handler got the event API Gateway would build, and its response came back
     assert resp.status == 200
     assert resp.json()["route"] == "GET /v1/uploads/{id}"
@@ -135,7 +134,7 @@ def test_api_builds_v2_event_with_claims(fake_emulator: FakeEmulator) -> None:
     assert isinstance(claims["exp"], str)
     # a route without scopes gets none, and the token itself reaches the function
     assert event["requestContext"]["authorizer"]["jwt"]["scopes"] is None
-    assert event["headers"]["authorization"] == _auth(fake_emulator, "acme")["authorization"]
+    assert event["headers"]["authorization"] == auth["authorization"]
     assert event["headers"]["x-forwarded-proto"] == "http"
     assert "body" not in event
     assert event["isBase64Encoded"] is False
