@@ -121,6 +121,8 @@ class CorsConfig:
 
 @dataclass
 class Route:
+    """One route of the HTTP API: its key, matcher, path parameters and authorization scopes."""
+
     key: str
     method: str
     pattern: re.Pattern[str]

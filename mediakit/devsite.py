@@ -83,9 +83,11 @@ class DevSite:
     hosts: frozenset[str]
 
     def handles(self, path: str) -> bool:
+        """`/` and everything under `/dev`: paths the API's routes never use."""
         return path == "/" or path == PREFIX or path.startswith(PREFIX + "/")
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Exchange:
+        """Serve one emulator-only request; never with a CORS grant."""
         path = urlsplit(target).path
         if path in ("/", PREFIX):
             return 302, {"location": f"{PREFIX}/", "content-type": "text/plain"}, b""

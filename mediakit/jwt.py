@@ -76,6 +76,7 @@ class StaticKeys:
     keys: tuple[RSAKey, ...]
 
     def key_for(self, kid: str) -> RSAKey | None:
+        """The key published under `kid`, if any."""
         return next((k for k in self.keys if k.kid == kid), None)
 
 
@@ -101,6 +102,7 @@ class RemoteKeys:
 
     @property
     def discovery_url(self) -> str:
+        """Where API Gateway looks for the issuer's configuration."""
         return self.issuer.rstrip("/") + DISCOVERY_PATH
 
     def refresh(self) -> None:
@@ -117,6 +119,8 @@ class RemoteKeys:
             self._fetched_at = time.monotonic()
 
     def key_for(self, kid: str) -> RSAKey | None:
+        """The cached key for `kid`; an unknown kid (a rotation) or a cache older than two
+        hours reads the JWKS again, at most once per `refetch_seconds`."""
         with self._lock:
             key = self._keys.get(kid)
             stale = time.monotonic() - self._fetched_at > JWKS_CACHE_SECONDS
@@ -187,14 +191,17 @@ class DevIssuer:
 
     @property
     def kid(self) -> str:
+        """The key id tokens carry in their header and the JWKS publishes."""
         # RFC 7638 thumbprint: the same key always gets the same kid, in the env file and JWKS.
         return str(self.key.thumbprint())
 
     @property
     def jwks_uri(self) -> str:
+        """Where the discovery document says the JWKS is."""
         return self.issuer + JWKS_PATH
 
     def private_pem(self) -> str:
+        """The private key as PKCS#8 PEM, for the owner-only env file (never for HTTP)."""
         return self.key.as_pem(private=True).decode("ascii")
 
     def jwks(self) -> dict[str, Any]:
