@@ -92,6 +92,11 @@ def _session() -> Any:
     global _loader
     session = _clients.get("__session__")
     if session is None:
+        from runtime import sdk
+
+        # Before the first client: a botocore other than the bundled one fails the cold start
+        # here, with its reason, instead of a TypeError from the client configuration.
+        sdk.verify()
         import boto3
         import botocore.session
 

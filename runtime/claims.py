@@ -24,12 +24,15 @@ MISSING_TENANT = "missing_tenant"
 
 
 def token_payload(headers: Mapping[str, str]) -> dict[str, Any] | None:
-    """The JSON payload of the `Authorization: Bearer <jwt>` token, or None if unreadable."""
-    value = headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    parts = token.strip().split(".")
+    """The JSON payload of the `Authorization` token, or None if unreadable. API Gateway's JWT
+    authorizer takes the token alone or prefixed with `Bearer` (its identitySource docs), so
+    both forms are read."""
+    value = headers.get("authorization", "").strip()
+    scheme, _, rest = value.partition(" ")
+    if not rest:
+        scheme, _, rest = value.partition("\t")
+    token = rest.strip() if rest and scheme.lower() == "bearer" else value
+    parts = token.split(".")
     if len(parts) != 3:
         return None
     segment = parts[1]

@@ -141,8 +141,15 @@ def handle_object(event: ObjectCreated, deps: Deps, *, last_attempt: bool = Fals
     return outcome
 
 
+_REMOVALS = {"deleted:no_record": "no_record", "removed:unvalidated_version": "replay"}
+
+
 def _measure(metrics: telemetry.Recorder, outcome: str, size: int, seconds: float) -> None:
     """Terminal outcomes count, with their time and bytes; acknowledgements without work don't."""
+    if outcome in _REMOVALS:
+        # Originals the processor removed: should these climb, the table may be the wrong one.
+        metrics.add_by(telemetry.ORIGINALS_REMOVED, "reason", _REMOVALS[outcome])
+        return
     if outcome == "completed":
         metrics.add(telemetry.UPLOADS_COMPLETED)
     elif outcome.startswith("failed:"):
@@ -242,11 +249,13 @@ def _process_bound(record: UploadRecord, ref: SourceRef, deps: Deps, last_attemp
     try:
         try:
             result = _render(record, ref, deps)
-        except sandbox.WallTimeExceeded as overrun:
+        except sandbox.RetryableOverrun as overrun:
             if not last_attempt:
                 raise
-            # Every delivery ran out of wall time: end it here rather than in the DLQ.
-            raise PermanentFault(overrun.message, code=overrun.code) from None
+            # Every delivery ended the same way: end the upload here rather than in the DLQ.
+            raise PermanentFault(
+                f"{overrun.detail}, on the last delivery", code=overrun.code
+            ) from None
     except PermanentFault as fault:
         failed = deps.store.fail(
             upload_id, ref, {"code": fault.code, "message": fault.message}, deps.clock()

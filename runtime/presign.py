@@ -6,11 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from runtime import api, config, sdk, telemetry
+from runtime import api, config, telemetry
 from runtime.http import HttpResponse, handle
-
-# At init, once per process: a botocore other than the bundled one fails the cold start here.
-sdk.verify()
 
 
 def handler(event: Mapping[str, Any], context: object) -> HttpResponse:

@@ -7,12 +7,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runtime import config, ingest, sdk, telemetry
+from runtime import config, ingest, telemetry
 from runtime.events import BatchItemFailure, BatchResponse, sqs_messages
 
 log = logging.getLogger(__name__)
-# At init, once per process: a botocore other than the bundled one fails the cold start here.
-sdk.verify()
 
 # What one message needs beyond its processing budget: reading the original, writing
 # derivatives, the record's writes and the event (seconds).

@@ -54,23 +54,42 @@ T = TypeVar("T")
 
 PROCESSING_LIMIT = "processing_limit"
 PROCESSING_TIMEOUT = "processing_timeout"
+PROCESSING_KILLED = "processing_killed"
+# A child that got less than this share of one CPU during its wall budget was starved (a busy
+# host), not expensive. Lambda gives at least 1/14 of a vCPU per 128 MB, but the child is the
+# only busy process of its function, so on a healthy function it gets its whole share.
+STARVED_CPU_SHARE = 0.25
 CORRUPT_IMAGE = "corrupt_image"
 CRASHED = "decoder_crashed"
 
 MAX_JOBS_PER_CHILD = 100
-# glibc's mallopt parameter for the arena cap (M_ARENA_MAX in malloc.h), and prctl's
-# PR_SET_PDEATHSIG: a child must not outlive the function process that forked it.
+# glibc's mallopt parameter for the arena cap (M_ARENA_MAX in malloc.h).
 _M_ARENA_MAX = -8
 _ARENAS = 2
-_PR_SET_PDEATHSIG = 1
 _MIB = 1024 * 1024
 _FRAME = struct.Struct("!Q")
 
 
-class WallTimeExceeded(TransientFault):
-    """The child ran out of wall time with CPU to spare: worth one more try elsewhere."""
+class RetryableOverrun(TransientFault):
+    """The child ended without an answer for a reason the bytes may not explain: retried; on
+    the last delivery the processor records `detail` as a permanent failure instead."""
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(f"{detail}; retrying", code=code)
+        self.detail = detail
+
+
+class WallTimeExceeded(RetryableOverrun):
+    """The child ran out of wall time while starved of CPU: worth one more try elsewhere."""
 
     code = PROCESSING_TIMEOUT
+
+
+class ChildKilled(RetryableOverrun):
+    """Something other than this process and the CPU limit SIGKILLed the child (the kernel's
+    OOM killer, an operator): not proof that these bytes are to blame."""
+
+    code = PROCESSING_KILLED
 
 
 @dataclass(frozen=True)
@@ -218,23 +237,28 @@ def _collect(child: _Child, budget: Budget, *, warm: bool) -> Any:
 def _unanswered(report: ChildReport, budget: Budget) -> Any:
     """The child never answered: the signal and rusage say why."""
     over_cpu = report.cpu_seconds >= budget.cpu_seconds or report.signal == signal.SIGXCPU
-    if report.killed_for_wall_time and not over_cpu:
-        raise WallTimeExceeded(
-            f"processing ran out of its {budget.wall_seconds:g} s wall-time budget with CPU time "
-            f"to spare ({report.describe()}); retrying"
-        )
     if over_cpu:
         raise PermanentFault(
             f"processing exceeded its CPU budget of {budget.cpu_seconds} s ({report.describe()})",
             code=PROCESSING_LIMIT,
         )
-    if report.signal == signal.SIGKILL:
-        # Not ours and not the CPU limit's: the kernel's OOM killer.
-        raise PermanentFault(
-            f"processing exceeded its memory budget of {budget.memory_mb} MiB "
-            f"({report.describe()})",
-            code=PROCESSING_LIMIT,
+    if report.killed_for_wall_time:
+        if report.cpu_seconds >= STARVED_CPU_SHARE * budget.wall_seconds:
+            # It computed for its whole wall budget on the CPU it got (a fractional-vCPU
+            # function reaches the wall before the CPU budget): expensive, not starved.
+            raise PermanentFault(
+                f"processing computed through its {budget.wall_seconds:g} s wall-time budget "
+                f"({report.describe()})",
+                code=PROCESSING_LIMIT,
+            )
+        raise WallTimeExceeded(
+            f"processing ran out of its {budget.wall_seconds:g} s wall-time budget while "
+            f"starved of CPU ({report.describe()})"
         )
+    if report.signal == signal.SIGKILL:
+        # Not ours and not the CPU limit's: likely the kernel's OOM killer, but an operator or
+        # a supervisor could have sent it too, so the upload gets another delivery.
+        raise ChildKilled(f"the processing child was killed from outside ({report.describe()})")
     # A decoder that segfaults or aborts on these bytes will do so on every retry.
     raise PermanentFault(f"the decoder crashed ({report.describe()})", code=CRASHED)
 
@@ -334,10 +358,11 @@ def _prepare() -> None:  # pragma: no cover - runs in the forked child
     faulthandler.disable()
     # SIGXCPU's default action dumps core: a 100+ MiB file per killed upload, on /tmp or worse.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # No PR_SET_PDEATHSIG: it fires when the forking *thread* exits, which would kill a warm
+    # child forked from a short-lived thread. A child outlives its parent only until it next
+    # reads its job pipe (end of file) or writes its answer (a broken pipe).
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_ARENA_MAX, _ARENAS)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _ARENAS)
 
 
 def _read_job(fd: int) -> tuple[Any, ...] | None:  # pragma: no cover - runs in the child

@@ -9,8 +9,9 @@ pyproject.toml and records it in the artifact's manifest; `verify()` fails the c
 botocore Python imports is not that one (a layer or PYTHONPATH shadowing /var/task), or, outside
 an artifact (tests, the local emulator), when it is older than `MINIMUM_BOTOCORE`.
 
-Self-contained (standard library + botocore's own `__init__`), so it can run first in a handler
-module: `from runtime.sdk import verify` then `verify()` at import time.
+Self-contained (standard library + botocore's own `__init__`). `runtime.aws` calls `verify()`
+before it creates the process's first client: at the first invocation, which is when botocore is
+imported at all (the handler modules import no SDK, to keep init short).
 """
 
 from __future__ import annotations

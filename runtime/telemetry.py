@@ -37,6 +37,7 @@ UPLOADS_FAILED = "UploadsFailed"  # total, and again per `code`
 PROCESSING_RETRIES = "ProcessingRetries"  # messages returned for another delivery
 PROCESSING_TIME = "ProcessingTime"  # milliseconds per upload that reached a terminal status
 PROCESSED_BYTES = "ProcessedBytes"
+ORIGINALS_REMOVED = "OriginalsRemoved"  # per `reason`: no_record (orphans), replay (write once)
 # presign
 PRESIGNS = "Presigns"  # per `method`
 CLIENT_ERRORS = "ClientErrors"  # 4xx answers, total and per `code`

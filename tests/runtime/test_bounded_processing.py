@@ -110,6 +110,8 @@ def test_wall_time_overrun_is_retried_then_ends_on_the_last_delivery(pipeline: P
     assert response == {"batchItemFailures": []}
     record = pipeline.record(created["upload_id"])
     assert (record["status"], record["error"]["code"]) == ("failed", "processing_timeout")
+    assert "retrying" not in record["error"]["message"]
+    assert "last delivery" in record["error"]["message"]
 
 
 def test_batch_returns_unstarted_messages_when_time_runs_short(pipeline: Pipeline) -> None:

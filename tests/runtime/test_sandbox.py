@@ -200,3 +200,44 @@ def test_sandbox_threads_never_share_a_child_at_once() -> None:
 def _echo_int(value: int) -> int:
     time.sleep(0.01)
     return value
+
+
+def test_sandbox_child_computing_through_its_wall_budget_is_permanent() -> None:
+    # GIVEN a CPU budget the wall budget cannot reach (a fractional-vCPU function's case)
+    budget = sandbox.Budget(cpu_seconds=30, wall_seconds=1, memory_mb=256)
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(_burn_cpu, budget=budget)
+    # THEN computing all along is expensive, not starved: processing_limit, not a retry
+    assert caught.value.code == sandbox.PROCESSING_LIMIT
+    report = sandbox.last_report
+    assert report is not None
+    assert report.killed_for_wall_time
+    assert report.cpu_seconds >= sandbox.STARVED_CPU_SHARE
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_sandbox_child_killed_from_outside_is_retried_not_blamed() -> None:
+    # GIVEN a child SIGKILLed by something other than the sandbox (an OOM killer, an operator)
+    with pytest.raises(sandbox.ChildKilled) as caught:
+        sandbox.run(_kill_self, budget=GENEROUS)
+    # THEN it is transient: the bytes are not proven guilty
+    assert caught.value.code == sandbox.PROCESSING_KILLED
+    assert "retrying" in caught.value.message
+    assert "retrying" not in caught.value.detail
+
+
+def test_sandbox_warm_child_outlives_the_thread_that_forked_it() -> None:
+    # GIVEN the warm child started from a short-lived thread (a stand-in handler's invocation)
+    import threading
+
+    sandbox.retire()
+    pids: list[int] = []
+    worker = threading.Thread(target=lambda: pids.append(sandbox.run(_pid, budget=GENEROUS)))
+    worker.start()
+    worker.join()
+    # WHEN that thread is gone THEN the same child still serves the next upload
+    time.sleep(0.1)
+    assert sandbox.run(_pid, budget=GENEROUS) == pids[0]

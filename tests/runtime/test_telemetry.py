@@ -154,3 +154,18 @@ def test_ingest_core_records_nothing_without_a_recorder(pipeline: Pipeline) -> N
     pipeline.put(created, image_bytes(30, 30))
     assert pipeline.ingest.metrics is None
     assert ingest.handle_message(json.dumps(pipeline.event_for(created["key"])), pipeline.ingest)
+
+
+def test_orphan_removals_are_counted_by_reason(pipeline: Pipeline) -> None:
+    # GIVEN an original whose record is gone, processed with a recorder
+    created = pipeline.create(image_bytes(20, 20))
+    pipeline.put(created, image_bytes(20, 20))
+    pipeline.ddb.delete_item(
+        TableName=pipeline.resources.table, Key={"upload_id": {"S": created["upload_id"]}}
+    )
+    recorder = telemetry.Recorder(telemetry.PROCESSOR)
+    deps = dataclasses.replace(pipeline.ingest, metrics=recorder)
+    process_batch(sqs_event(pipeline.event_for(created["key"])), deps)
+    # THEN the removal is visible as a metric (a misconfigured table would make it climb)
+    metrics = _emitted(recorder)
+    assert _value(metrics, telemetry.ORIGINALS_REMOVED, reason="no_record") == 1

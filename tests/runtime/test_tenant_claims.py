@@ -58,7 +58,8 @@ def test_claims_that_disagree_with_the_token_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "authorization", ["", "Basic abc", "Bearer not-a-jwt", "Bearer a.!!!.c", "Bearer a.bnVsbA.c"]
+    "authorization",
+    ["", "Basic abc", "Bearer not-a-jwt", "Bearer a.!!!.c", "Bearer a.bnVsbA.c", "a.b.c.d.e"],
 )
 def test_unreadable_token_is_401(authorization: str) -> None:
     with pytest.raises(Unauthorized):
@@ -68,3 +69,10 @@ def test_unreadable_token_is_401(authorization: str) -> None:
 def test_string_claim_becomes_the_tenant() -> None:
     headers = {"authorization": f"Bearer {bearer_token({'sub': 'acme corp'})}"}
     assert claims.tenant_claim(headers, {"sub": "acme corp"}, "sub") == "acme corp"
+
+
+@pytest.mark.parametrize("form", ["Bearer {}", "bearer {}", "Bearer\t{}", "{}", "  Bearer   {} "])
+def test_token_is_read_with_or_without_the_bearer_scheme(form: str) -> None:
+    # API Gateway's JWT authorizer accepts the bare token too, so the handler must read it
+    headers = {"authorization": form.format(bearer_token({"sub": "acme"}))}
+    assert claims.tenant_claim(headers, {"sub": "acme"}, "sub") == "acme"
