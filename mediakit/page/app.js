@@ -360,6 +360,8 @@ async function upload(file, card) {
     content_type: file.type || "application/octet-stream",
     size: file.size,
   };
+  // Files at or above the multipart threshold go multipart whatever is asked.
+  if ($("method").value) request.method = $("method").value;
   if (window.crypto && crypto.subtle && file.size <= SHA256_MAX_BYTES) request.sha256 = await sha256Hex(file);
   const created = await api("POST", "/v1/uploads", request);
   card.setMethod(created.method, created.upload_id);

@@ -186,6 +186,30 @@ def test_browser_page_uploads_by_put_and_multipart(
     page.close()
 
 
+def test_browser_page_uploads_by_form_post(chromium: Any, dev: DevEnv, tmp_path: Path) -> None:
+    # GIVEN the page asking for browser-style form POSTs (a POST policy instead of a signed PUT)
+    photo = tmp_path / "form.jpg"
+    photo.write_bytes(jpeg_bytes((640, 480), make="Mediakit", model="Form"))
+    page = chromium.new_page()
+    console = _console(page)
+    page.goto(f"{dev.api_url}/dev/")
+    page.fill("#tenant", "browser-form")
+    page.select_option("#method", "POST")
+    # WHEN a file is picked (the token is fetched on the way)
+    page.set_input_files("#files", [str(photo)])
+    card = page.locator("li.upload")
+    page.locator("li.upload[data-state=completed], li.upload[data-state=failed]").wait_for(
+        timeout=WAIT_MS
+    )
+    # THEN it went by POST and completed with its derivatives
+    detail = card.locator(".detail").inner_text()
+    assert card.get_attribute("data-state") == "completed", (detail, console)
+    assert card.get_attribute("data-method") == "POST"
+    assert card.locator(".derivatives img").count() == 3
+    assert "Form" in card.locator(".metadata").inner_text()
+    page.close()
+
+
 def test_browser_page_from_a_disallowed_origin_cannot_upload(
     chromium: Any, dev: DevEnv, foreign_origin: str, tmp_path: Path
 ) -> None:
