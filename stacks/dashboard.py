@@ -97,6 +97,12 @@ def body(pipeline: str, region: str, queue: str, dlq: str) -> dict[str, Any]:
             ),
             widget("Presigns by method", [by(telemetry.PRESIGNS, a, "method")], 0, 12),
             widget("API client errors by code", [by(telemetry.CLIENT_ERRORS, a, "code")], 12, 12),
+            widget(
+                "Originals removed (orphans, replays)",
+                [by(telemetry.ORIGINALS_REMOVED, p, "reason")],
+                0,
+                18,
+            ),
         ]
     }
 
