@@ -182,8 +182,11 @@ def verify_request(
 
 
 def unsupported_mechanism() -> S3Error:
-    """What S3 answers SigV2 (and other pre-SigV4) requests with in the regions that only accept
-    SigV4, which is every region opened since 2014 and, since 2020, new buckets everywhere."""
+    """What S3 answers a Signature Version 2 request with where it accepts only SigV4: every
+    region opened since 2014, and buckets created after 24 June 2020 in the others
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingAWSSDK.html#UsingAWSSDK-sig2-deprecation).
+    The emulator's bucket is such a new bucket; botocore presigns with SigV4 when configured
+    `signature_version="s3v4"`, as the kit's clients are."""
     return S3Error(
         400,
         "InvalidRequest",
