@@ -11,6 +11,12 @@ retainOnDelete, aliases). That is exactly what the engine orders creates by, so 
 the graph is the create order, and nothing is inferred. The checkov export (policies/tfplan.py)
 still matches the mocks' unique ids and ARNs to rebuild Terraform references where an input holds
 an identifier without an engine dependency.
+
+Synth never downloads wheels or builds the Lambda zip: the program's `ensure_artifact` is answered
+by `source_artifact`, a small manifest of the runtime sources' hashes and the pinned requirements
+(so its sha256 changes exactly when the zip's inputs do). `mediakit synth`, `mediakit check` and
+`mediakit dev` therefore run offline and fast; `pulumi up` runs the program itself and builds the
+real zip (`synth(..., build_artifact=True)` does the same under mocks).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import json
 import re
 import runpy
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,9 +39,11 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from mediakit import build
 from stacks.config import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+STAND_IN_DIR = build.CACHE_DIR / "synth"
 PROJECT = "mediakit"
 PROGRAM = ROOT / "stacks" / "__main__.py"
 ACCOUNT_ID = "123456789012"
@@ -307,6 +316,43 @@ def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return out
 
 
+def source_artifact(
+    target: build.Target, root: Path = ROOT, out_dir: Path = STAND_IN_DIR
+) -> build.Artifact:
+    """The stand-in for the Lambda zip in a synthesized graph: a manifest naming the target, the
+    pinned requirements and the sha256 of every runtime source, written once (content-addressed,
+    atomically). No wheel is downloaded and no zip built; its hash moves when theirs would."""
+    manifest = {
+        "stand_in_for": target.name,
+        "format": build.FORMAT_VERSION,
+        "requirements": list(build.requirements()),
+        "sources": {
+            name: hashlib.sha256(data).hexdigest()
+            for name, data in sorted(build.runtime_files(root).items())
+        },
+    }
+    data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    digest = hashlib.sha256(data).hexdigest()
+    path = out_dir / f"{target.name}-src-{digest[:16]}.json"
+    if not path.is_file():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return build.Artifact(path, digest, len(data))
+
+
+@contextmanager
+def _stand_in_artifact() -> Iterator[None]:
+    """The program's `mediakit.build.ensure_artifact` answered by `source_artifact`."""
+    real = build.ensure_artifact
+    build.ensure_artifact = lambda target, *args, **kwargs: source_artifact(target)
+    try:
+        yield
+    finally:
+        build.ensure_artifact = real
+
+
 def _config_string(value: Any) -> str:
     # The Pulumi CLI hands structured values to programs as JSON strings; do the same.
     return value if isinstance(value, str) else json.dumps(value)
@@ -322,12 +368,15 @@ def synth(
     config: Mapping[str, Any] | None = None,
     program: Path = PROGRAM,
     options_out: dict[str, dict[str, Any]] | None = None,
+    *,
+    build_artifact: bool = False,
 ) -> Graph:
     """Run `program` for `stack` under mocks and return the resource graph.
 
     `config` (keys without namespace) defaults to Pulumi.<stack>.yaml; `options_out`, if given,
     also receives each URN's options (as in the graph). Safe to call repeatedly in one process:
-    each run gets a fresh monitor, root stack and config.
+    each run gets a fresh monitor, root stack and config. The functions' code is the offline
+    `source_artifact` stand-in unless `build_artifact` (then wheels are fetched and the zip built).
     """
     values = dict(load_stack_config(stack) if config is None else config)
     pulumi.runtime.set_all_config(
@@ -342,7 +391,11 @@ def synth(
     outputs: dict[str, Any] = {}
 
     def program_run() -> None:
-        runpy.run_path(str(program), run_name="__main__")
+        if build_artifact:
+            runpy.run_path(str(program), run_name="__main__")
+        else:
+            with _stand_in_artifact():
+                runpy.run_path(str(program), run_name="__main__")
         exported = getattr(root, "outputs", {})
         outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
 
