@@ -154,7 +154,8 @@ def test_sandbox_memory_budget_fails_the_allocation() -> None:
     report = sandbox.last_report
     assert report is not None
     assert report.signal is None
-    assert report.max_rss_mb < 512
+    assert "memory budget" in caught.value.message
+    # (max RSS starts at what the child shares with a large parent, so it proves nothing here)
 
 
 def test_sandbox_memory_budget_is_what_processing_adds() -> None:
