@@ -1,7 +1,8 @@
-"""The local emulator: moto's server in-process, provisioned from the same `Settings` the stack
-uses, with the HTTP API front (`devapi`) and the event source mapping (`worker`) invoking the
-real Lambda handlers in warm worker processes (`lambda_pool`) that are killed at the function's
-timeout or over its memory, as Lambda does. `mediakit dev` serves it until Ctrl-C.
+"""The local emulator: moto's server in-process, provisioned from the stack itself (its program
+synthesized under mocks with the stack's config, `mediakit.provision`), with the HTTP API front
+(`devapi`) and the event source mapping (`worker`) invoking the real Lambda handlers in warm
+worker processes (`lambda_pool`) that are killed at the function's timeout or over its memory, as
+Lambda does. `mediakit dev` serves it until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -23,7 +25,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from runtime.settings import Resources, Settings
+from mediakit.provision import (
+    FunctionSpec,
+    Provisioned,
+    ProvisionError,
+    StackPlan,
+    env_config,
+    function_spec,
+    provision,
+    settings_config,
+    stack_graph,
+)
+from mediakit.provision import create_queue as create_queue
+from mediakit.synth import stack_name
+from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from boto3.session import Session
@@ -45,20 +60,13 @@ DEFAULT_REGION = "us-east-1"
 # The dev issuer's URL is the API's own origin + /dev/oidc (`mediakit.devsite`), known once the
 # API's port is bound; `--issuer` names a real identity provider instead.
 DEV_AUDIENCE = "mediakit"
-# Mirrors of the stack's values (`stacks/`, which imports Pulumi and is too heavy to import
-# here); tests/emulator/test_parity.py and test_lambda_parity.py fail when they drift apart.
-VISIBILITY_FACTOR = 6
-PRESIGN_MEMORY_MB = 256  # presignMemoryMb's default
-PRESIGN_TIMEOUT_SECONDS = 10  # presignTimeoutSeconds' default
-PRESIGN_HANDLER = "runtime.presign.handler"
-PROCESSOR_HANDLER = "runtime.processor.handler"
-PRESIGN_FUNCTION = "mediakit-presign"
-PROCESSOR_FUNCTION = "mediakit-processor"
 # Presign environments at once. Lambda would start as many as requests arrive; a laptop keeps a
 # few warm and queues the rest (presign answers in milliseconds).
 PRESIGN_CONCURRENCY = 4
-BUCKET_CORS_METHODS = ("GET", "HEAD", "POST", "PUT")
-DEFAULT_CORS_ORIGINS = ("http://localhost:5173", "http://localhost:3000")
+DEFAULT_STACK = "dev"
+# The functions' names inside the emulator (their Lambda context and ARNs).
+PRESIGN_FUNCTION = "mediakit-presign"
+PROCESSOR_FUNCTION = "mediakit-processor"
 _DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "mediakit-dev",
     "AWS_SECRET_ACCESS_KEY": "mediakit-dev",  # the S3 endpoint verifies signatures with it
@@ -138,220 +146,6 @@ def _dev_session(region: str) -> Session:
     )
 
 
-@dataclass(frozen=True)
-class Provisioned:
-    bucket: str
-    table: str
-    event_bus: str
-    kms_key_arn: str
-    queue_url: str
-    queue_arn: str
-    dlq_url: str
-    events_queue_url: str
-    account_id: str
-
-
-def provision(
-    session_clients: Callable[[str], Any],
-    settings: Settings,
-    *,
-    region: str,
-    prefix: str,
-    visibility_timeout: int,
-    cors_origins: tuple[str, ...],
-) -> Provisioned:
-    """Create every resource the stack declares that the pipeline touches at runtime."""
-    kms, s3, sqs, ddb, events, sts = (
-        session_clients(n) for n in ("kms", "s3", "sqs", "dynamodb", "events", "sts")
-    )
-    account_id = sts.get_caller_identity()["Account"]
-    suffix = secrets.token_hex(4)
-    bucket = f"{prefix}-media-{suffix}"
-    table = f"{prefix}-uploads-{suffix}"
-    bus = f"{prefix}-events-{suffix}"
-
-    key = kms.create_key(Description=f"{prefix} media key", KeyUsage="ENCRYPT_DECRYPT")
-    key_arn = key["KeyMetadata"]["Arn"]
-    kms.enable_key_rotation(KeyId=key_arn)
-    kms.create_alias(AliasName=f"alias/{prefix}-{suffix}", TargetKeyId=key["KeyMetadata"]["KeyId"])
-
-    # Queues first: the bucket notification refers to the ingest queue.
-    dlq_url, dlq_arn = create_queue(
-        sqs,
-        f"{prefix}-ingest-dlq-{suffix}",
-        {"MessageRetentionPeriod": str(14 * 86400), "SqsManagedSseEnabled": "true"},
-    )
-    queue_url, queue_arn = create_queue(
-        sqs,
-        f"{prefix}-ingest-{suffix}",
-        {
-            "VisibilityTimeout": str(visibility_timeout),
-            "MessageRetentionPeriod": str(4 * 86400),
-            "SqsManagedSseEnabled": "true",
-            "RedrivePolicy": json.dumps(
-                {
-                    "deadLetterTargetArn": dlq_arn,
-                    "maxReceiveCount": settings.dlq_max_receive_count,
-                }
-            ),
-        },
-    )
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={"Policy": json.dumps(_queue_policy(queue_arn, bucket, account_id))},
-    )
-
-    s3.create_bucket(
-        Bucket=bucket,
-        **(
-            {}
-            if region == "us-east-1"
-            else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        ),
-    )
-    s3.put_bucket_ownership_controls(
-        Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    )
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key_arn,
-                    },
-                    "BucketKeyEnabled": True,
-                }
-            ]
-        },
-    )
-    if cors_origins:
-        s3.put_bucket_cors(
-            Bucket=bucket,
-            CORSConfiguration={
-                "CORSRules": [
-                    {
-                        "AllowedOrigins": list(cors_origins),
-                        "AllowedMethods": list(BUCKET_CORS_METHODS),
-                        "AllowedHeaders": ["*"],
-                        "ExposeHeaders": ["ETag"],
-                        "MaxAgeSeconds": 3000,
-                    }
-                ]
-            },
-        )
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "Id": "originals-to-ingest",
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {
-                            "FilterRules": [{"Name": "prefix", "Value": settings.originals_prefix}]
-                        }
-                    },
-                }
-            ]
-        },
-    )
-
-    ddb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "upload_id", "AttributeType": "S"},
-            {"AttributeName": "tenant", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "upload_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_tenant",
-                "KeySchema": [
-                    {"AttributeName": "tenant", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        SSESpecification={"Enabled": True},
-    )
-    ddb.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
-    )
-
-    events_queue_url, events_queue_arn = create_queue(sqs, f"{prefix}-events-tap-{suffix}")
-    events.create_event_bus(Name=bus)
-    # Every event put on the bus comes from this account: the tap sees all of them.
-    events.put_rule(
-        Name=f"{prefix}-tap",
-        EventBusName=bus,
-        EventPattern=json.dumps({"account": [account_id]}),
-        State="ENABLED",
-    )
-    events.put_targets(
-        Rule=f"{prefix}-tap",
-        EventBusName=bus,
-        Targets=[{"Id": "events-tap", "Arn": events_queue_arn}],
-    )
-    return Provisioned(
-        bucket=bucket,
-        table=table,
-        event_bus=bus,
-        kms_key_arn=key_arn,
-        queue_url=queue_url,
-        queue_arn=queue_arn,
-        dlq_url=dlq_url,
-        events_queue_url=events_queue_url,
-        account_id=account_id,
-    )
-
-
-def create_queue(
-    sqs: Any, name: str, attributes: Mapping[str, str] | None = None
-) -> tuple[str, str]:
-    """Create an SQS queue; its URL (to call it) and ARN (what redrive policies, notifications
-    and rule targets name)."""
-    url: str = sqs.create_queue(
-        QueueName=name, **({"Attributes": dict(attributes)} if attributes else {})
-    )["QueueUrl"]
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    return url, str(attrs["QueueArn"])
-
-
-def _queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowBucketNotifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
-            }
-        ],
-    }
-
-
 def _set_environ(values: Mapping[str, str | None]) -> None:
     """Set each variable (None: unset it), then drop the runtime's cached boto3 clients and
     settings so they follow os.environ."""
@@ -384,14 +178,16 @@ class Emulator:
         region: str = DEFAULT_REGION,
         issuer: str | None = None,
         audiences: tuple[str, ...] = (DEV_AUDIENCE,),
-        cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS,
+        cors_origins: tuple[str, ...] | None = None,
         visibility_timeout: int | None = None,
         pollers: int = 2,
         presign_handler: Handler | str | None = None,
         processor_handler: Handler | str | None = None,
-        presign_timeout_seconds: float = PRESIGN_TIMEOUT_SECONDS,
-        presign_memory_mb: int = PRESIGN_MEMORY_MB,
+        presign_timeout_seconds: float | None = None,
+        presign_memory_mb: int | None = None,
         presign_concurrency: int = PRESIGN_CONCURRENCY,
+        stack: str = DEFAULT_STACK,
+        config: Mapping[str, Any] | None = None,
         prefix: str = "mediakit-dev",
         access_log: Callable[[str, str, int, float], None] | None = None,
         processor_log: Callable[[str], None] | None = None,
@@ -402,29 +198,60 @@ class Emulator:
         a callable (a test's stand-in) runs on a thread of this process, where nothing can kill
         it. `function_log` receives the functions' log lines (their stderr); without it they
         are discarded. Tokens come from a dev issuer with a key generated per run, unless
-        `issuer` names a real identity provider (HTTPS) whose JWKS the authorizer reads."""
-        self.settings = settings if settings is not None else Settings.from_env(os.environ)
+        `issuer` names a real identity provider (HTTPS) whose JWKS the authorizer reads.
+
+        The resources, the functions' handlers, environment, timeouts and memory, the mapping's
+        batch size and concurrency all come from `stack`'s program synthesized with its
+        Pulumi.<stack>.yaml, overridden by `settings` (every setting; default: the MEDIAKIT_*
+        variables set in this process), `cors_origins` (the stack's corsOrigins) and `config`
+        (any stack config key, e.g. {"dlqMaxReceiveCount": 2}). The timeout/memory arguments,
+        when given, override the graph's for the emulator only."""
+        overrides: dict[str, Any] = (
+            settings_config(settings) if settings is not None else env_config(os.environ)
+        )
+        if cors_origins is not None:
+            overrides["corsOrigins"] = list(cors_origins)
+        overrides |= dict(config or {})
+        self.stack = stack
+        self.plan = StackPlan.from_graph(stack_graph(stack, overrides))
+        # The settings the functions read back from the environment the graph gives them.
+        self.settings = self.plan.settings
         self.host = host
         self.port = port
         self.region = region
         self.issuer = issuer
         self.audiences = audiences
         self.dev_issuer: DevIssuer | None = None
-        self.cors_origins = cors_origins
+        # The stack's CORS origins (the API's and the bucket's), as synthesized.
+        self.cors_origins = self.plan.api_cors_origins
         # The page's own origin(s), allowed by the API's and the bucket's CORS rules on top of
         # `cors_origins`: an emulator-only difference (the stack allows only configured ones).
         self.page_origins: tuple[str, ...] = ()
-        # AWS's advice for an SQS-triggered function, and what the stack sets: six timeouts.
+        # The graph's ingest queue visibility timeout unless overridden (--visibility-timeout).
         self.visibility_timeout = (
-            visibility_timeout
-            if visibility_timeout is not None
-            else VISIBILITY_FACTOR * self.settings.processor_timeout_seconds
+            visibility_timeout if visibility_timeout is not None else self.plan.visibility_timeout
         )
-        self.pollers = max(1, min(pollers, self.settings.processor_max_concurrency))
-        self.presign_handler: Handler | str = presign_handler or PRESIGN_HANDLER
-        self.processor_handler: Handler | str = processor_handler or PROCESSOR_HANDLER
-        self.presign_timeout_seconds = presign_timeout_seconds
-        self.presign_memory_mb = presign_memory_mb
+        # One environment per poller, at most the mapping's MaximumConcurrency.
+        self.pollers = max(1, min(pollers, self.plan.mapping.maximum_concurrency))
+        self.presign_handler: Handler | str = presign_handler or str(
+            self.plan.presign["inputs"]["handler"]
+        )
+        self.processor_handler: Handler | str = processor_handler or str(
+            self.plan.processor["inputs"]["handler"]
+        )
+        self.presign_timeout_seconds: float = (
+            presign_timeout_seconds
+            if presign_timeout_seconds is not None
+            else self.plan.function_timeout(self.plan.presign)
+        )
+        self.presign_memory_mb = (
+            presign_memory_mb
+            if presign_memory_mb is not None
+            else self.plan.function_memory(self.plan.presign)
+        )
+        self.processor_timeout_seconds = self.plan.function_timeout(self.plan.processor)
+        self.processor_memory_mb = self.plan.function_memory(self.plan.processor)
+        self.functions: dict[str, FunctionSpec] = {}
         self.presign_concurrency = presign_concurrency
         self.prefix = prefix
         self.access_log = access_log
@@ -491,22 +318,27 @@ class Emulator:
         self._api = DevApiServer(None, self.host, self.port, access_log=self.access_log)
         self.page_origins = page_origins(self._api.url)
         allowed_origins = tuple(dict.fromkeys((*self.cors_origins, *self.page_origins)))
-        res = provision(
+        res, rewrite = provision(
+            self.plan,
             client,
-            self.settings,
             region=self.region,
             prefix=self.prefix,
+            suffix=secrets.token_hex(4),
             visibility_timeout=self.visibility_timeout,
-            cors_origins=allowed_origins,
+            extra_cors_origins=self.page_origins,
         )
         self.resources = res
+        extra = self._emulator_environ(endpoint)
+        self.functions = {
+            "presign": function_spec(self.plan, self.plan.presign, rewrite, extra),
+            "processor": function_spec(self.plan, self.plan.processor, rewrite, extra),
+        }
         # Handlers running in this process (stand-ins) read os.environ, as the workers do theirs.
         self._export_environ(endpoint, res)
-        environ = self.lambda_environ(endpoint, res)
         self.presign = self._function(
             self.presign_handler,
             name=PRESIGN_FUNCTION,
-            environ=environ,
+            environ=self.functions["presign"].environment,
             timeout_seconds=self.presign_timeout_seconds,
             memory_mb=self.presign_memory_mb,
             concurrency=self.presign_concurrency,
@@ -516,9 +348,9 @@ class Emulator:
         self.processor = self._function(
             self.processor_handler,
             name=PROCESSOR_FUNCTION,
-            environ=environ,
-            timeout_seconds=self.settings.processor_timeout_seconds,
-            memory_mb=self.settings.processor_memory_mb,
+            environ=self.functions["processor"].environment,
+            timeout_seconds=self.processor_timeout_seconds,
+            memory_mb=self.processor_memory_mb,
             concurrency=self.pollers,
             account_id=res.account_id,
         )
@@ -540,7 +372,7 @@ class Emulator:
             queue_arn=res.queue_arn,
             handler=self.processor,
             region=self.region,
-            batch_size=self.settings.processor_batch_size,
+            batch_size=self.plan.mapping.batch_size,
             pollers=self.pollers,
             report=self.processor_log,
         )
@@ -683,30 +515,31 @@ class Emulator:
 
     # -- the Lambda environment --------------------------------------------------------------
 
-    def lambda_environ(self, endpoint: str, res: Provisioned) -> dict[str, str]:
-        """The variables the stack sets on both functions, pointed at the emulator."""
-        resources = Resources(
-            bucket=res.bucket,
-            table=res.table,
-            event_bus=res.event_bus,
-            kms_key_arn=res.kms_key_arn,
-            cdn_domain="",
-            pipeline=self.prefix,
-        )
+    def _emulator_environ(self, endpoint: str) -> dict[str, str]:
+        """What the emulator adds to each function's own variables: its endpoint, region and
+        dev credentials (Lambda's runtime would provide the last two)."""
         return {
-            **self.settings.to_env(),
-            **resources.to_env(),
             **_DEV_CREDENTIALS,
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
         }
 
+    def lambda_environ(
+        self, endpoint: str, res: Provisioned, function: str = "presign"
+    ) -> dict[str, str]:
+        """`function`'s environment: exactly the variables the graph gives it, pointed at the
+        emulator's resources, plus the emulator's endpoint and dev credentials."""
+        if function in self.functions:
+            return dict(self.functions[function].environment)
+        raise RuntimeError("the emulator has not provisioned its functions yet")
+
     def _export_environ(self, endpoint: str, res: Provisioned) -> None:
         # The handlers run in this process and read os.environ, exactly as in Lambda; a session
         # token or profile from the user's shell must not leak real credentials into them.
         values: dict[str, str | None] = {
-            **self.lambda_environ(endpoint, res),
+            **self.lambda_environ(endpoint, res, "presign"),
+            **self.lambda_environ(endpoint, res, "processor"),
             "AWS_SESSION_TOKEN": None,
             "AWS_PROFILE": None,
         }
@@ -788,15 +621,20 @@ def _echo_function_log(line: str) -> None:
     "stack's jwtAudience; dev tokens carry the first.",
 )  # fmt: skip
 @click.option(
+    "--stack", default=DEFAULT_STACK, show_default=True, envvar="PULUMI_STACK",
+    callback=stack_name,
+    help="Stack whose program and Pulumi.<stack>.yaml config the emulator is provisioned from.",
+)  # fmt: skip
+@click.option(
     "--cors-origin", "cors_origins", multiple=True, envvar="MEDIAKIT_DEV_CORS_ORIGINS",
-    default=DEFAULT_CORS_ORIGINS, show_default=True,
-    help="Origin allowed by the API and bucket CORS rules (repeatable).",
+    help="Origin allowed by the API and bucket CORS rules (repeatable), instead of the "
+    "stack's corsOrigins. The emulator's own page origin is always allowed.",
 )  # fmt: skip
 @click.option(
     "--visibility-timeout", type=click.IntRange(0, 43200), default=None,
     envvar="MEDIAKIT_DEV_VISIBILITY_TIMEOUT",
-    help="Ingest queue visibility timeout in seconds (default: 6 x processor timeout, "
-    "as in the stack); lower it to watch retries and dead-lettering quickly.",
+    help="Ingest queue visibility timeout in seconds (default: the stack's, 6 x processor "
+    "timeout); lower it to watch retries and dead-lettering quickly.",
 )  # fmt: skip
 @click.option(
     "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET",
@@ -808,33 +646,37 @@ def dev_command(
     env_file: Path,
     issuer: str | None,
     audiences: tuple[str, ...],
+    stack: str,
     cors_origins: tuple[str, ...],
     visibility_timeout: int | None,
     quiet: bool,
 ) -> None:
     """Run the whole pipeline locally (moto + API + processor) until Ctrl-C.
 
-    Settings come from MEDIAKIT_* environment variables, exactly as the Lambdas read them.
+    The resources, the functions' environment and handlers come from the stack's own program,
+    synthesized offline with Pulumi.<stack>.yaml; MEDIAKIT_* variables set in this shell
+    override the stack's settings (the same names the Lambdas read).
     """
     from runtime.errors import SettingsError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
     try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
+        emulator = Emulator(
+            None,
+            host=host,
+            port=port,
+            issuer=issuer,
+            audiences=audiences,
+            stack=stack,
+            cors_origins=cors_origins or None,
+            visibility_timeout=visibility_timeout,
+            access_log=None if quiet else _echo_access,
+            processor_log=None if quiet else _echo_processor,
+            function_log=None if quiet else _echo_function_log,
+        )
+    except (FileNotFoundError, SettingsError, ProvisionError) as exc:
         raise click.ClickException(str(exc)) from None
-    emulator = Emulator(
-        settings,
-        host=host,
-        port=port,
-        issuer=issuer,
-        audiences=audiences,
-        cors_origins=cors_origins,
-        visibility_timeout=visibility_timeout,
-        access_log=None if quiet else _echo_access,
-        processor_log=None if quiet else _echo_processor,
-        function_log=None if quiet else _echo_function_log,
-    )
     # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
     with shutdown_signals() as stop:
         try:
@@ -843,7 +685,10 @@ def dev_command(
             raise click.ClickException(f"cannot start the emulator: {exc}") from None
         try:
             env.write(env_file)
-            click.echo(f"mediakit dev: API    {env.api_url}")
+            click.echo(
+                f"mediakit dev: stack  {stack} (ready in {time.perf_counter() - started:.1f}s)"
+            )
+            click.echo(f"              API    {env.api_url}")
             click.echo(f"              page   {env.api_url}/dev/ (emulator only)")
             click.echo(f"              issuer {env.jwt_issuer} (audience {env.jwt_audience})")
             click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
