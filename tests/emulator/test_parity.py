@@ -1,5 +1,6 @@
-"""The emulator mirrors a few values of the stack (it cannot import Pulumi cheaply): keep them
-equal, so what runs locally is what gets deployed."""
+"""The emulator's resources, functions and mapping come from the synthesized stack
+(tests/emulator/test_stack_provisioning.py); what remains a mirror is the API stand-in's routes
+and CORS defaults: keep them equal, so what runs locally is what gets deployed."""
 
 from __future__ import annotations
 
@@ -24,7 +25,13 @@ def test_parity_api_cors_matches_the_stack() -> None:
     assert set(cors.allow_headers) == set(api.CORS_HEADERS)
 
 
-def test_parity_queue_and_bucket_match_the_stack() -> None:
-    # GIVEN / WHEN / THEN visibility timeout factor and bucket CORS methods are the stack's
-    assert emulator.VISIBILITY_FACTOR == queues.VISIBILITY_FACTOR
-    assert set(emulator.BUCKET_CORS_METHODS) == set(storage.CORS_METHODS)
+def test_parity_emulator_reads_queue_and_bucket_from_the_stack() -> None:
+    # GIVEN the dev stack's plan / THEN the visibility timeout is the stack's factor, and the
+    # emulator keeps no mirror of the bucket's CORS methods or the queue's factor
+    plan = emulator.StackPlan.from_graph(emulator.stack_graph("dev"))
+    timeout = plan.function_timeout(plan.processor)
+    assert plan.visibility_timeout == queues.VISIBILITY_FACTOR * timeout
+    assert not hasattr(emulator, "VISIBILITY_FACTOR")
+    assert not hasattr(emulator, "BUCKET_CORS_METHODS")
+    [cors] = [r for r in plan.graph["resources"] if r["name"] == "media-storage-bucket-cors"]
+    assert set(cors["inputs"]["corsRules"][0]["allowedMethods"]) == set(storage.CORS_METHODS)
