@@ -662,6 +662,8 @@ def dev_command(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     try:
+        # A bad MEDIAKIT_* override is named as the shell spells it, before the stack is read.
+        Settings.from_env(os.environ)
         emulator = Emulator(
             None,
             host=host,
@@ -685,10 +687,11 @@ def dev_command(
             raise click.ClickException(f"cannot start the emulator: {exc}") from None
         try:
             env.write(env_file)
+            click.echo(f"mediakit dev: API    {env.api_url}")
             click.echo(
-                f"mediakit dev: stack  {stack} (ready in {time.perf_counter() - started:.1f}s)"
+                f"              stack  {stack} (provisioned from its program, ready in "
+                f"{time.perf_counter() - started:.1f}s)"
             )
-            click.echo(f"              API    {env.api_url}")
             click.echo(f"              page   {env.api_url}/dev/ (emulator only)")
             click.echo(f"              issuer {env.jwt_issuer} (audience {env.jwt_audience})")
             click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
