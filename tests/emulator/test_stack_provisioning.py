@@ -119,7 +119,9 @@ def test_dev_emulator_has_the_stacks_bucket_queues_table_bus_and_key(started: St
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
     # AND the key rotates, with the stack's key policy statements
     assert kms.get_key_rotation_status(KeyId=env.kms_key_arn)["KeyRotationEnabled"] is True
-    key_policy = json.loads(kms.get_key_policy(KeyId=env.kms_key_arn)["Policy"])
+    key_policy = json.loads(
+        kms.get_key_policy(KeyId=env.kms_key_arn, PolicyName="default")["Policy"]
+    )
     assert "PresignRoleUseKey" in {s["Sid"] for s in key_policy["Statement"]}
     # AND the bus exists; the stack's bucket policy is kept, naming this run's bucket and key
     assert env.client("events").describe_event_bus(Name=env.event_bus)["Name"] == env.event_bus
