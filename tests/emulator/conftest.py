@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from mediakit import jwt
+from mediakit.client import ApiClient
 from mediakit.emulator import DevEnv, Emulator
 from runtime.settings import Settings
 
@@ -99,3 +101,15 @@ def jpeg_file(tmp_path: Path) -> Path:
     path = tmp_path / "photo.jpg"
     path.write_bytes(jpeg_bytes())
     return path
+
+
+def dev_client(env: DevEnv, tenant: str) -> ApiClient:
+    """The upload API of a running emulator, as `tenant`, with a token from its dev issuer."""
+    token = jwt.issue(
+        signing_key=env.jwt_signing_key,
+        issuer=env.jwt_issuer,
+        audience=env.jwt_audience,
+        tenant_claim=env.tenant_claim,
+        tenant=tenant,
+    )
+    return ApiClient(env.api_url, token)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediakit import jwt
-from mediakit.client import ApiClient
 from mediakit.emulator import Emulator
 from mediakit.hostile import scan_bomb_jpeg
 from runtime.settings import Settings
+from tests.emulator.conftest import dev_client
 
 
 def test_dev_cpu_budget_kills_a_decode_the_structure_limit_would_have_refused(
@@ -24,14 +23,7 @@ def test_dev_cpu_budget_kills_a_decode_the_structure_limit_would_have_refused(
         processor_timeout_seconds=20,
     )
     with Emulator(settings) as env:
-        token = jwt.issue(
-            signing_key=env.jwt_signing_key,
-            issuer=env.jwt_issuer,
-            audience=env.jwt_audience,
-            tenant_claim=env.tenant_claim,
-            tenant="tenant-evil",
-        )
-        client = ApiClient(env.api_url, token)
+        client = dev_client(env, "tenant-evil")
         path = tmp_path / "bomb.jpg"
         path.write_bytes(scan_bomb_jpeg(repeats=900))
         created = client.upload(path, content_type="image/jpeg")

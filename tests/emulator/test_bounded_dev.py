@@ -23,6 +23,7 @@ from mediakit.hostile import (
     valid_jpeg,
 )
 from runtime.settings import KNOWN_TYPES, Settings
+from tests.emulator.conftest import dev_client
 
 BATCH = 4
 
@@ -33,17 +34,6 @@ def dev() -> Iterator[tuple[Emulator, DevEnv]]:
     emulator = Emulator(settings, visibility_timeout=2)
     with emulator as env:
         yield emulator, env
-
-
-def _client(env: DevEnv, tenant: str) -> ApiClient:
-    token = jwt.issue(
-        signing_key=env.jwt_signing_key,
-        issuer=env.jwt_issuer,
-        audience=env.jwt_audience,
-        tenant_claim=env.tenant_claim,
-        tenant=tenant,
-    )
-    return ApiClient(env.api_url, token)
 
 
 def _send(client: ApiClient, tmp_path: Path, name: str, data: bytes, ctype: str) -> dict[str, Any]:
@@ -91,7 +81,7 @@ def test_dev_scan_bomb_fails_while_another_tenants_batch_completes(
 ) -> None:
     # GIVEN a progressive-JPEG scan bomb from one tenant and three photos from another
     emulator, env = dev
-    evil, other = _client(env, "tenant-evil"), _client(env, "tenant-b")
+    evil, other = dev_client(env, "tenant-evil"), dev_client(env, "tenant-b")
     created: list[dict[str, Any]] = []
 
     def send() -> None:
@@ -125,7 +115,7 @@ def test_dev_decoder_surprises_fail_in_one_delivery(
     # GIVEN a file a decoder chokes on in a way nobody planned (assert, TypeError) or an 8 MB
     # JPEG of empty COM markers
     emulator, env = dev
-    client = _client(env, "tenant-a")
+    client = dev_client(env, "tenant-a")
     created: list[dict[str, Any]] = []
 
     # WHEN delivered once
@@ -142,7 +132,7 @@ def test_dev_decoder_surprises_fail_in_one_delivery(
 def test_dev_orphaned_original_is_deleted(dev: tuple[Emulator, DevEnv], tmp_path: Path) -> None:
     # GIVEN an upload whose record expired before its bytes were processed
     emulator, env = dev
-    client = _client(env, "tenant-a")
+    client = dev_client(env, "tenant-a")
     data = valid_jpeg(77)
     created = client.create_upload(filename="a.jpg", content_type="image/jpeg", size=len(data))
     env.client("dynamodb").delete_item(
@@ -169,7 +159,7 @@ def test_dev_replayed_post_form_leaves_the_validated_bytes_current(
 ) -> None:
     # GIVEN a completed POST upload
     _, env = dev
-    client = _client(env, "tenant-a")
+    client = dev_client(env, "tenant-a")
     data = valid_jpeg(88)
     created = client.create_upload(
         filename="a.jpg", content_type="image/jpeg", size=len(data), method="POST"

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from mediakit import jwt
-from mediakit.client import ApiClient
 from mediakit.emulator import DevEnv, Emulator
 from mediakit.hostile import valid_jpeg
 from policies.synth import synth
 from runtime import telemetry
 from runtime.settings import Settings
+from tests.emulator.conftest import dev_client
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +23,6 @@ def dev() -> Iterator[tuple[Emulator, DevEnv]]:
     emulator = Emulator(Settings(dlq_max_receive_count=2), visibility_timeout=1)
     with emulator as env:
         yield emulator, env
-
-
-def _client(env: DevEnv) -> ApiClient:
-    token = jwt.issue(
-        signing_key=env.jwt_signing_key,
-        issuer=env.jwt_issuer,
-        audience=env.jwt_audience,
-        tenant_claim=env.tenant_claim,
-        tenant="tenant-m",
-    )
-    return ApiClient(env.api_url, token)
 
 
 def _total(emulator: Emulator, ref: telemetry.MetricRef) -> float:
@@ -57,7 +45,7 @@ def test_dev_outcomes_are_emitted_under_the_alarms_metric_names(
 ) -> None:
     # GIVEN a valid photo and a file that is not an image, uploaded through the real path
     emulator, env = dev
-    client = _client(env)
+    client = dev_client(env, "tenant-m")
     good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
     good.write_bytes(valid_jpeg(5))
     bad.write_bytes(b"certainly not a JPEG, whatever its name says")
@@ -78,7 +66,7 @@ def test_dev_transient_fault_is_emitted_as_a_retry(dev: tuple[Emulator, DevEnv])
     # delivery then fails transiently: DynamoDB answers ResourceNotFoundException). This test
     # runs last in the module: the table stays gone.
     emulator, env = dev
-    client = _client(env)
+    client = dev_client(env, "tenant-m")
     data = valid_jpeg(6)
     created = client.create_upload(filename="a.jpg", content_type="image/jpeg", size=len(data))
     before = _total(emulator, telemetry.RETRIES)
