@@ -5,7 +5,6 @@ The provider here is a fake served on loopback by the test, with a certificate i
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import ssl
 import threading
@@ -23,7 +22,7 @@ from mediakit.cli import cli
 from mediakit.client import request
 from mediakit.emulator import DevEnv, Emulator
 from runtime.settings import Settings
-from tests.emulator.conftest import FakeHandlers
+from tests.emulator.conftest import FakeHandlers, self_signed_certificate
 
 CLIENT_ID = "app-client-123"
 
@@ -49,46 +48,9 @@ class FakeIdp:
         return self.signer.sign({k: v for k, v in base.items() if v is not None})
 
 
-def _certificate(tmp: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, which the emulator trusts via SSL_CERT_FILE."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-idp")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp / "idp.pem", tmp / "idp.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeIdp]:
-    cert_file, key_file = _certificate(tmp_path_factory.mktemp("idp"))
+    cert_file, key_file = self_signed_certificate(tmp_path_factory.mktemp("idp"))
     holder: list[FakeIdp] = []
 
     class Handler(BaseHTTPRequestHandler):
