@@ -22,10 +22,13 @@ How each budget is enforced, per upload, and what an overrun means:
   the child caps arenas so Pillow's resize threads do not eat the budget in reservations. A
   failed allocation is `MemoryError` (permanent, `processing_limit`); so is a thread that could
   not start.
-- Wall time: the parent waits on the pipe with a deadline and SIGKILLs the child at it. With the
-  CPU time under budget the child was starved or slowed (a busy host, a 1-vCPU function), not
-  expensive: transient (`WallTimeExceeded`), which the processor retries a bounded number of
-  times.
+- Wall time: the parent waits on the pipe with a deadline and SIGKILLs the child at it. A child
+  that computed all along (at least `STARVED_CPU_SHARE` of a CPU: a fractional-vCPU function
+  reaches the wall before the CPU budget) was expensive: permanent. One that got less was
+  starved (a busy host): transient (`WallTimeExceeded`), which the processor retries a bounded
+  number of times.
+- A SIGKILL the parent did not send (the kernel's OOM killer, an operator) proves nothing
+  against the bytes: transient (`ChildKilled`), permanent on the last delivery.
 Any other exception raised in the child came from parsing or decoding the upload: permanent.
 """
 
@@ -147,7 +150,9 @@ def run(fn: Callable[..., T], *args: Any, budget: Budget, **kwargs: Any) -> T:
     """`fn(*args, **kwargs)` in a child under `budget`; its result, or the fault it raised.
 
     PermanentFault: raised by `fn`, any other exception of `fn`'s, or an overrun of the CPU or
-    memory budget. WallTimeExceeded: the wall-time budget ran out with CPU time to spare.
+    memory budget (or of the wall budget while computing). RetryableOverrun: the wall budget ran
+    out while the child was starved of CPU (WallTimeExceeded), or something else killed it
+    (ChildKilled).
     """
     job = (fn, args, kwargs, budget)
     try:
