@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mediakit.samples import large_jpeg
-from runtime import sandbox
+from runtime import ingest, sandbox
 from runtime.imaging import process_image
 from runtime.settings import Settings
 
@@ -34,22 +34,13 @@ def _in_process(data: bytes, settings: Settings) -> Callable[[], object]:
 
 
 def _isolated(data: bytes, settings: Settings) -> Callable[[], object]:
-    budget = sandbox.Budget(
-        cpu_seconds=settings.processing_cpu_seconds,
-        wall_seconds=settings.processing_timeout_seconds,
-        memory_mb=settings.processing_memory_mb,
-    )
-    return lambda: sandbox.run(
-        process_image, data, "image/jpeg", settings, include_gps=False, budget=budget
-    )
+    # Exactly what the processor runs: ingest.isolated over the real image core.
+    process = ingest.isolated(process_image, settings)
+    return lambda: process(data, "image/jpeg", settings, include_gps=False)
 
 
 def _cold(data: bytes, settings: Settings) -> Callable[[], object]:
-    budget = sandbox.Budget(
-        cpu_seconds=settings.processing_cpu_seconds,
-        wall_seconds=settings.processing_timeout_seconds,
-        memory_mb=settings.processing_memory_mb,
-    )
+    budget = ingest.processing_budget(settings)
 
     def render() -> object:
         # A closure cannot be pickled by reference, so the sandbox forks a child for it alone.

@@ -90,13 +90,18 @@ def default_deps() -> Deps:
     )
 
 
-def isolated(process: ImageProcessor, settings: Settings) -> ImageProcessor:
-    """`process` run in a child process under the settings' CPU, wall-time and memory budgets."""
-    budget = sandbox.Budget(
+def processing_budget(settings: Settings) -> sandbox.Budget:
+    """The per-upload CPU, wall-time and memory budgets the settings give."""
+    return sandbox.Budget(
         cpu_seconds=settings.processing_cpu_seconds,
         wall_seconds=settings.processing_timeout_seconds,
         memory_mb=settings.processing_memory_mb,
     )
+
+
+def isolated(process: ImageProcessor, settings: Settings) -> ImageProcessor:
+    """`process` run in a child process under the settings' CPU, wall-time and memory budgets."""
+    budget = processing_budget(settings)
 
     def run(
         data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
