@@ -258,7 +258,7 @@ class Emulator:
         self.processor_log = processor_log
         self.function_log = function_log
         # (namespace, name, dimensions, value) of every EMF metric the functions logged.
-        self.metrics: list[tuple[str, str, dict[str, str], float]] = []
+        self._metrics: list[tuple[str, str, dict[str, str], float]] = []
         self._metrics_lock = threading.Lock()
         self.env: DevEnv | None = None
         self.resources: Provisioned | None = None
@@ -468,6 +468,12 @@ class Emulator:
             log_line=self._function_line,
         )
 
+    def emitted_metrics(self) -> list[tuple[str, str, dict[str, str], float]]:
+        """(namespace, name, dimensions, value) of every EMF metric the functions logged so far,
+        as CloudWatch Logs would have extracted them."""
+        with self._metrics_lock:
+            return list(self._metrics)
+
     def _function_line(self, line: str) -> None:
         """A function's log line: its EMF metrics are extracted as CloudWatch Logs would."""
         from runtime.telemetry import emf_metrics
@@ -477,7 +483,7 @@ class Emulator:
             found = emf_metrics(line[start:])
             if found:
                 with self._metrics_lock:
-                    self.metrics.extend(found)
+                    self._metrics.extend(found)
         if self.function_log is not None:
             self.function_log(line)
 

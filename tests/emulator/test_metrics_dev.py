@@ -26,12 +26,11 @@ def dev() -> Iterator[tuple[Emulator, DevEnv]]:
 
 
 def _total(emulator: Emulator, ref: telemetry.MetricRef) -> float:
-    with emulator._metrics_lock:
-        return sum(
-            v
-            for ns, name, dims, v in emulator.metrics
-            if (ns, name, dims) == (ref.namespace, ref.name, ref.dimensions(emulator.prefix))
-        )
+    return sum(
+        v
+        for ns, name, dims, v in emulator.emitted_metrics()
+        if (ns, name, dims) == (ref.namespace, ref.name, ref.dimensions(emulator.prefix))
+    )
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 30) -> None:
@@ -57,7 +56,7 @@ def test_dev_outcomes_are_emitted_under_the_alarms_metric_names(
     _eventually(lambda: _total(emulator, telemetry.FAILURES) >= 1)
     assert _total(emulator, completed) >= 1
     assert _total(emulator, telemetry.FAILURES) >= 1
-    presigns = [m for m in emulator.metrics if m[1] == telemetry.PRESIGNS]
+    presigns = [m for m in emulator.emitted_metrics() if m[1] == telemetry.PRESIGNS]
     assert {m[2]["method"] for m in presigns} == {"PUT"}
 
 
@@ -86,7 +85,8 @@ def test_dev_transient_fault_is_emitted_as_a_retry(dev: tuple[Emulator, DevEnv])
         if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"
         and r["inputs"].get("metricName") == telemetry.PROCESSING_RETRIES
     ]
-    with emulator._metrics_lock:
-        emitted = {(ns, name, tuple(sorted(d.items()))) for ns, name, d, _ in emulator.metrics}
+    emitted = {
+        (ns, name, tuple(sorted(d.items()))) for ns, name, d, _ in emulator.emitted_metrics()
+    }
     wanted = (alarm["namespace"], alarm["metricName"], tuple(sorted(alarm["dimensions"].items())))
     assert wanted in emitted
