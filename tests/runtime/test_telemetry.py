@@ -86,7 +86,8 @@ def test_presign_metrics_count_methods_and_client_errors(
         {"filename": "a.jpg", "content_type": "text/html", "size": 10},
     ):
         event = http_event("POST", "/v1/uploads", body, claims={"sub": "t", "aud": "mediakit"})
-        presign.measure(recorder, handle(event, lambda r: api.route(r, pipeline.api)))
+        route = presign.measured(recorder, lambda r: api.route(r, pipeline.api))
+        presign.measure_error(recorder, handle(event, route))
     metrics = _emitted(recorder)
     presigns = [m for m in metrics if m[1] == telemetry.PRESIGNS]
     dims = {"service": "presign", "pipeline": "local"}
