@@ -116,7 +116,8 @@ def isolated(process: ImageProcessor, settings: Settings) -> ImageProcessor:
 def handle_message(body: str, deps: Deps, *, last_attempt: bool = False) -> list[str]:
     """Process every object in one SQS message body; returns an outcome per object.
     Permanent faults end here (record failed); an exception means "retry this message".
-    On the `last_attempt` before the DLQ, a wall-time overrun ends the record too."""
+    On the `last_attempt` before the DLQ, a retryable overrun of the processing child (starved
+    past its wall budget, killed from outside) ends the record too."""
     try:
         created = events.parse_s3_notification(body)
     except MalformedEvent as exc:
