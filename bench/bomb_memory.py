@@ -100,8 +100,8 @@ def main() -> None:
     parser.add_argument("--no-unguarded", action="store_true", help="skip the ~1 GB decode")
     args = parser.parse_args()
 
-    from mediakit.hostile import bomb_png
-    from mediakit.samples import large_jpeg
+    from mediakit.corpus.hostile import bomb_png
+    from mediakit.corpus.samples import large_jpeg
 
     scenarios = ["baseline", "guarded", "normal", "at-limit"]
     scenarios += [] if args.no_unguarded else ["unguarded"]

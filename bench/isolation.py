@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mediakit.samples import large_jpeg
+from mediakit.corpus.samples import large_jpeg
 from runtime import ingest, sandbox
 from runtime.imaging import process_image
 from runtime.settings import Settings

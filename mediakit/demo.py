@@ -18,10 +18,9 @@ from typing import Any
 
 import click
 
-from mediakit.emulator import (
+from mediakit.local.emulator import (
     DEFAULT_ENV_FILE,
     Emulator,
-    env_file_option,
     shutdown_signals,
     wait_for,
 )
@@ -146,8 +145,8 @@ def run_demo(
 ) -> int:
     """Run the demo; returns the process exit code (0 when every expectation held)."""
     from mediakit.client import ApiClient, ApiError, guess_content_type, sha256_hex
-    from mediakit.samples import contact_sheet, generate_samples
-    from mediakit.uploads import mint_token
+    from mediakit.corpus.samples import contact_sheet, generate_samples
+    from mediakit.local.emulator import mint_token
     from runtime.settings import Settings
 
     started = time.monotonic()
@@ -241,22 +240,3 @@ def run_demo(
                 finally:
                     target.unlink(missing_ok=True)
         return 0 if ok else 1
-
-
-@click.command("demo")
-@click.option(
-    "--out", type=click.Path(file_okay=False, path_type=Path), default="demo-out",
-    show_default=True, envvar="MEDIAKIT_DEMO_OUT",
-    help="Folder for samples, downloaded derivatives and the contact sheet.",
-)  # fmt: skip
-@click.option(
-    "--keep-running/--no-keep-running", default=False, show_default=True,
-    envvar="MEDIAKIT_DEMO_KEEP_RUNNING",
-    help="Keep the emulator serving after the demo (writes the env file) until Ctrl-C.",
-)  # fmt: skip
-@env_file_option("Env file written with --keep-running, for `mediakit upload/status/token`.")
-def demo_command(out: Path, keep_running: bool, env_file: Path) -> None:
-    """Run the whole pipeline locally on sample images and check every outcome."""
-    code = run_demo(out, keep_running=keep_running, env_file=env_file)
-    if code:
-        raise SystemExit(code)

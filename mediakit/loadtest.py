@@ -1,17 +1,14 @@
-"""`mediakit loadtest`: N uploads from C concurrent clients through the real HTTP API and S3,
-a seeded mix of valid images and hostile files, then a check that nothing was lost.
+"""`mediakit loadtest`: N uploads from C concurrent clients through the real HTTP API and S3, a
+seeded mix of valid images and hostile files, then a check that nothing was lost.
 
-Every upload must reach a terminal status matching its file (`mediakit.hostile` says which), the
-DLQ must not grow (no fault in the mix is transient), and the report gives counts per outcome,
-throughput and time-to-terminal percentiles. Runs against `mediakit dev` (its env file) or an
-emulator started in this process.
-"""
+Every upload must reach a terminal status matching its file (`mediakit.corpus.hostile` says
+which), the DLQ must not grow (no fault in the mix is transient), and the report gives counts per
+outcome, throughput and time-to-terminal percentiles. Runs against `mediakit dev` (its env file)
+or an emulator started in this process."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import random
 import statistics
 import threading
@@ -20,12 +17,9 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import click
-
-from mediakit.hostile import CORPUS, FAILED, valid_jpeg
+from mediakit.corpus.hostile import CORPUS, FAILED, valid_jpeg
 from runtime.settings import Settings
 
 DEFAULT_TENANTS = 4
@@ -198,7 +192,7 @@ def run(
 ) -> Report:
     """Run `jobs` with `concurrency` client threads against the dev env `env` (a DevEnv)."""
     from mediakit.client import ApiClient
-    from mediakit.uploads import mint_token
+    from mediakit.local.emulator import mint_token
 
     clients = {
         tenant: ApiClient(env.api_url, mint_token(env, tenant))
@@ -223,7 +217,7 @@ def run(
 
 
 def _dlq_depth(env: Any) -> Callable[[], int]:
-    from mediakit.worker import queue_depth
+    from mediakit.local.event_source import queue_depth
 
     sqs = env.client("sqs")
     return lambda: queue_depth(sqs, env.dlq_url)
@@ -248,47 +242,3 @@ def format_report(report: Report) -> str:
         )
     lines.append("PASS" if report.passed else "FAIL")
     return "\n".join(lines)
-
-
-@click.command("loadtest")
-@click.option(
-    "--env-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    envvar="MEDIAKIT_ENV_FILE",
-    help="Env file of a running `mediakit dev`; without it an emulator starts in this process.",
-)  # fmt: skip
-@click.option("--uploads", "n", type=click.IntRange(1, 100_000), default=200, show_default=True,
-              help="How many uploads.")  # fmt: skip
-@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Concurrent clients (threads).")  # fmt: skip
-@click.option("--invalid-ratio", type=click.FloatRange(0, 1), default=0.2, show_default=True,
-              help="Share of hostile files that must fail.")  # fmt: skip
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the mix.")
-@click.option("--timeout", type=float, default=120, show_default=True,
-              help="Seconds an upload may take to reach a terminal status.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def loadtest_command(
-    env_file: Path | None,
-    n: int,
-    concurrency: int,
-    invalid_ratio: float,
-    seed: int,
-    timeout: float,
-    as_json: bool,
-) -> None:
-    """Run N uploads with C concurrent clients; exit 1 if any is lost or misclassified.
-
-    Expected outcomes follow the MEDIAKIT_* settings of this environment: give it the same
-    ones the `mediakit dev` behind --env-file runs with.
-    """
-    from mediakit.emulator import DevEnv, Emulator
-
-    settings = Settings.from_env(os.environ)
-    jobs = plan(n, invalid_ratio=invalid_ratio, seed=seed, settings=settings)
-    if env_file is not None:
-        report = run(DevEnv.read(env_file), jobs, concurrency=concurrency, timeout=timeout)
-    else:
-        with Emulator(settings) as env:
-            report = run(env, jobs, concurrency=concurrency, timeout=timeout)
-    click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
-    if not report.passed:
-        raise SystemExit(1)

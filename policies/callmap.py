@@ -408,8 +408,9 @@ EVERY_INVOCATION = "every invocation"
 TRACING_ACTIVE = "every invocation, tracing Active"
 SQS_TRIGGERED = "every poll of an SQS event source mapping"
 
-# The one table of implicit calls. The local emulator's mapping (`mediakit.worker`) stands in for
-# the SQS rows it can make (ReceiveMessage, DeleteMessageBatch); the rest nobody here can record.
+# The one table of implicit calls. The local emulator's mapping (`mediakit.local.event_source`)
+# stands in for the SQS rows it can make (ReceiveMessage, DeleteMessageBatch); the rest nobody
+# here can record.
 LAMBDA_SERVICE_CALLS: tuple[ServiceCall, ...] = (
     ServiceCall(
         "Lambda runtime", EVERY_INVOCATION, "logs", "CreateLogStream",

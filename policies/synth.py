@@ -39,7 +39,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from mediakit import build
+from stacks import artifact as build
 from stacks.config import StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,7 +344,7 @@ def source_artifact(
 
 @contextmanager
 def _stand_in_artifact() -> Iterator[None]:
-    """The program's `mediakit.build.ensure_artifact` answered by `source_artifact`."""
+    """The program's `stacks.artifact.ensure_artifact` answered by `source_artifact`."""
     real = build.ensure_artifact
     build.ensure_artifact = lambda target, *args, **kwargs: source_artifact(target)
     try:

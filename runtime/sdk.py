@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-# Written by mediakit.build at the root of the zip (/var/task on Lambda), beside `runtime/`.
+# Written by stacks.artifact at the root of the zip (/var/task on Lambda), beside `runtime/`.
 MANIFEST_NAME = "mediakit-manifest.json"
 MANIFEST_PATH = Path(__file__).resolve().parent.parent / MANIFEST_NAME
 # The oldest botocore with request_checksum_calculation / response_checksum_validation.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
-from mediakit.build import Target, ensure_artifact
 from stacks import deployment
+from stacks.artifact import Target, ensure_artifact
 from stacks.config import NAMESPACE, StackConfig, reject_unknown_keys
 from stacks.pipeline import MediaPipeline, MediaPipelineArgs
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediakit.build import DEFAULT_ARCH, DEFAULT_PYTHON, LAMBDA_PYTHONS
 from runtime.errors import SettingsError
 from runtime.settings import Settings, describe
+from stacks.artifact import DEFAULT_ARCH, DEFAULT_PYTHON, LAMBDA_PYTHONS
 
 NAMESPACE = "mediakit"
 ENVIRONMENTS = ("dev", "prod")

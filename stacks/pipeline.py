@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from mediakit.build import Artifact
 from stacks.alarms import Alarms, AlarmsArgs
 from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs
+from stacks.artifact import Artifact
 from stacks.cdn import Cdn, CdnArgs
 from stacks.compute import Compute, ComputeArgs, log_retention
 from stacks.config import StackConfig
@@ -24,7 +24,7 @@ from stacks.tagging import stack_tags
 @dataclass(frozen=True)
 class MediaPipelineArgs:
     config: StackConfig
-    artifact: Artifact  # the Lambda zip (mediakit.build.ensure_artifact)
+    artifact: Artifact  # the Lambda zip (stacks.artifact.ensure_artifact)
 
 
 class MediaPipeline(pulumi.ComponentResource):

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mediakit.build import (
+from runtime import sdk
+from stacks.artifact import (
     ROOT,
     BuildError,
     Target,
@@ -25,7 +26,6 @@ from mediakit.build import (
     read_manifest,
     sdk_pins,
 )
-from runtime import sdk
 
 # The SDK's import closure: bundled, never left to what the Lambda runtime ships.
 SDK_CLOSURE = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from mediakit import jwt
 from mediakit.client import ApiClient
-from mediakit.emulator import DevEnv, Emulator
+from mediakit.local import oidc as jwt
+from mediakit.local.emulator import DevEnv, Emulator
 from runtime.settings import Settings
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediakit.emulator import Emulator
-from mediakit.hostile import scan_bomb_jpeg
+from mediakit.corpus.hostile import scan_bomb_jpeg
+from mediakit.local.emulator import Emulator
 from runtime.settings import Settings
 from tests.emulator.conftest import dev_client
 

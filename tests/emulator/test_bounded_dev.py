@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 import requests
 
-from mediakit import jwt
 from mediakit.client import ApiClient, ApiError
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.hostile import (
+from mediakit.corpus.hostile import (
     com_flood_jpeg,
     float_strip_offsets_tiff,
     plte_less_png,
     scan_bomb_jpeg,
     valid_jpeg,
 )
+from mediakit.local import oidc as jwt
+from mediakit.local.emulator import DevEnv, Emulator
 from runtime.settings import KNOWN_TYPES, Settings
 from tests.emulator.conftest import dev_client
 

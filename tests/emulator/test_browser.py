@@ -23,9 +23,8 @@ from typing import Any
 import pytest
 
 from mediakit.client import ApiClient
-from mediakit.devsite import PAGE_DIR
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.uploads import mint_token
+from mediakit.local.emulator import DevEnv, Emulator, mint_token
+from mediakit.local.site import PAGE_DIR
 from runtime.settings import Settings
 from tests.emulator.conftest import jpeg_bytes
 

@@ -80,7 +80,7 @@ def test_demo_outcome_mismatch(outcome: Outcome, problem: str | None) -> None:
 
 def test_demo_exits_non_zero_on_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a sample set whose one valid JPEG is (wrongly) expected to fail
-    from mediakit import samples
+    from mediakit.corpus import samples
     from tests.emulator.conftest import jpeg_bytes
 
     def one_sample(out_dir: Path) -> list[samples.Sample]:

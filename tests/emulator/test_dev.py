@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from mediakit.cli import cli
 from mediakit.client import request
-from mediakit.emulator import DevEnv
+from mediakit.local.emulator import DevEnv
 
 ENV_KEYS = {
     "api_url",
@@ -153,7 +153,7 @@ def test_dev_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "cannot start the emulator" in result.output
     assert not (tmp_path / "dev.json").exists()
-    from mediakit.emulator import Emulator
+    from mediakit.local.emulator import Emulator
 
     later = Emulator()
     later.start()

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from mediakit import devapi, jwt
 from mediakit.client import request
-from mediakit.emulator import DevEnv
-from mediakit.uploads import mint_token
+from mediakit.local import gateway as devapi
+from mediakit.local import oidc as jwt
+from mediakit.local.emulator import DevEnv, mint_token
 from tests.emulator.conftest import FakeEmulator
 
 
@@ -234,7 +234,7 @@ def test_api_handler_crash_is_500_json(
 
 def test_second_emulator_in_same_process_is_refused(fake_emulator: FakeEmulator) -> None:
     # GIVEN a running emulator (the handlers share this process's environment)
-    from mediakit.emulator import Emulator
+    from mediakit.local.emulator import Emulator
 
     # WHEN another one is started
     with pytest.raises(RuntimeError, match="already running"):

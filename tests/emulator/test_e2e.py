@@ -11,11 +11,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from mediakit import jwt
 from mediakit.cli import cli
 from mediakit.client import ApiClient, ApiError, request
-from mediakit.emulator import DevEnv
-from mediakit.uploads import mint_token
+from mediakit.local import oidc as jwt
+from mediakit.local.emulator import DevEnv, mint_token
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mediakit import jwt
 from mediakit.cli import cli
 from mediakit.client import request
-from mediakit.emulator import DevEnv, Emulator
+from mediakit.local import oidc as jwt
+from mediakit.local.emulator import DevEnv, Emulator
 from runtime.settings import Settings
 from tests.emulator.conftest import FakeHandlers, self_signed_certificate
 
@@ -106,7 +106,7 @@ def trusting(idp: FakeIdp) -> Iterator[tuple[DevEnv, FakeHandlers]]:
 
 def _remote_keys() -> jwt.RemoteKeys:
     """The running emulator's view of the provider's JWKS."""
-    from mediakit.emulator import _running
+    from mediakit.local.emulator import _running
 
     keys = _running[0]._api.gateway.authorizer.keys  # type: ignore[union-attr]
     assert isinstance(keys, jwt.RemoteKeys)

@@ -9,7 +9,7 @@ import json
 import pytest
 from joserfc.jwk import RSAKey
 
-from mediakit import jwt
+from mediakit.local import oidc as jwt
 
 ISS = "https://issuer.test"
 AUD = "mediakit"

@@ -3,9 +3,9 @@ warm, and gone once the emulator stops (its own emulator: one runs per process a
 
 from __future__ import annotations
 
-from mediakit.emulator import Emulator
-from mediakit.lambda_pool import LambdaPool
-from mediakit.worker import queue_depth
+from mediakit.local.emulator import Emulator
+from mediakit.local.event_source import queue_depth
+from mediakit.local.lambda_pool import LambdaPool
 from runtime.settings import Settings
 from tests.emulator.lambda_support import group_members, tag, until
 

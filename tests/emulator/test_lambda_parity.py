@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediakit.emulator import Emulator
+from mediakit.local.emulator import Emulator
 
 compute = pytest.importorskip("stacks.compute")
 config = pytest.importorskip("stacks.config")

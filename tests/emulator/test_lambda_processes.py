@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 
 from mediakit.client import request
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.lambda_pool import CODE_ROOT, LambdaPool
-from mediakit.uploads import mint_token
-from mediakit.worker import MappingStats, queue_depth
+from mediakit.local.emulator import DevEnv, Emulator, mint_token
+from mediakit.local.event_source import MappingStats, queue_depth
+from mediakit.local.lambda_pool import CODE_ROOT, LambdaPool
 from runtime.settings import Settings
 from tests.emulator.lambda_support import group_members, tag, until
 
@@ -253,7 +252,7 @@ def test_api_function_runs_at_most_its_concurrency_at_once(lambdas: Lambdas) -> 
 
 def _host(handler: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mediakit.lambda_host", handler],
+        [sys.executable, "-m", "mediakit.local.lambda_host", handler],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

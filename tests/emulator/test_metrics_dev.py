@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.hostile import valid_jpeg
+from mediakit.corpus.hostile import valid_jpeg
+from mediakit.local.emulator import DevEnv, Emulator
 from policies.synth import synth
 from runtime import telemetry
 from runtime.settings import Settings

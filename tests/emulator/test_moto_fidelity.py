@@ -10,8 +10,8 @@ import boto3
 from botocore.config import Config
 from moto import mock_aws
 
-from mediakit import moto_fidelity
-from mediakit.emulator import create_queue
+from mediakit.local import moto_fidelity
+from mediakit.local.emulator import create_queue
 
 
 def _notifications_for_two_puts() -> list[dict[str, Any]]:

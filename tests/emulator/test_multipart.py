@@ -8,8 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from mediakit.client import ApiClient
-from mediakit.emulator import Emulator
-from mediakit.uploads import mint_token
+from mediakit.local.emulator import Emulator, mint_token
 from runtime.settings import MIB, Settings
 
 

@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 from joserfc.jwk import KeySet, RSAKey
 
-from mediakit import devapi, jwt
 from mediakit.cli import cli
 from mediakit.client import request
+from mediakit.local import gateway as devapi
+from mediakit.local import oidc as jwt
 from tests.emulator.conftest import FakeEmulator
 
 PRIVATE_JWK_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}

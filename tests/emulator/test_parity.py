@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from mediakit import devapi, emulator
+from mediakit.local import emulator
+from mediakit.local import gateway as devapi
 
 api = pytest.importorskip("stacks.api")
 queues = pytest.importorskip("stacks.queues")

@@ -11,10 +11,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from mediakit import s3cors
 from mediakit.client import Response, request
-from mediakit.s3cors import CorsRule, actual_request_headers, preflight
-from mediakit.s3errors import S3Error
+from mediakit.local.s3 import cors as s3cors
+from mediakit.local.s3.cors import CorsRule, actual_request_headers, preflight
+from mediakit.local.s3.errors import S3Error
 from tests.emulator.conftest import FakeEmulator
 
 ALLOWED = "https://app.example"  # the fake emulator's configured origin

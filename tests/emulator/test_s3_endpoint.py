@@ -23,10 +23,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from mediakit import s3auth, s3payload, s3post
 from mediakit.client import ApiClient, Response, request
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.uploads import mint_token
+from mediakit.local.emulator import DevEnv, Emulator, mint_token
+from mediakit.local.s3 import auth as s3auth
+from mediakit.local.s3 import payload as s3payload
+from mediakit.local.s3 import post as s3post
 from runtime.settings import MIB, Settings
 from tests.emulator.conftest import jpeg_bytes
 

@@ -14,9 +14,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from mediakit import s3post
-from mediakit.s3errors import S3Error
-from mediakit.s3post import Form, Upload, parse_form, verify_post
+from mediakit.local.s3 import post as s3post
+from mediakit.local.s3.errors import S3Error
+from mediakit.local.s3.post import Form, Upload, parse_form, verify_post
 
 KEYS = {"mediakit-dev": "mediakit-dev"}
 SIGNED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from mediakit import s3auth, s3payload
-from mediakit.s3auth import Received, verify_request
-from mediakit.s3errors import S3Error, error_response
-from mediakit.s3payload import check_body
+from mediakit.local.s3 import auth as s3auth
+from mediakit.local.s3 import payload as s3payload
+from mediakit.local.s3.auth import Received, verify_request
+from mediakit.local.s3.errors import S3Error, error_response
+from mediakit.local.s3.payload import check_body
 
 KEYS = {"AKIAIOSFODNN7EXAMPLE": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 SIGNED_AT = datetime(2013, 5, 24, tzinfo=UTC)

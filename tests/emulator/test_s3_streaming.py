@@ -22,11 +22,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from mediakit import moto_fidelity
 from mediakit.client import request
-from mediakit.s3auth import Received, Scope, Signed
-from mediakit.s3errors import S3Error
-from mediakit.s3payload import check_body
+from mediakit.local import moto_fidelity
+from mediakit.local.s3.auth import Received, Scope, Signed
+from mediakit.local.s3.errors import S3Error
+from mediakit.local.s3.payload import check_body
 from tests.emulator.conftest import FakeEmulator, self_signed_certificate
 
 KEY, SECRET = "mediakit-dev", "mediakit-dev"

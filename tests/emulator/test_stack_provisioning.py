@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from mediakit import build, provision
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.provision import SKIPPED, ProvisionError, StackPlan, stack_graph
+from mediakit.local import provision
+from mediakit.local.emulator import DevEnv, Emulator
+from mediakit.local.provision import SKIPPED, ProvisionError, StackPlan, stack_graph
+from stacks import artifact as build
 
 pytest.importorskip("pulumi")
 
@@ -185,7 +186,7 @@ def test_emulator_follows_a_changed_stack_input(started: Start) -> None:
     assert _rules(notify) == [("prefix", "incoming/")]
     attrs = sqs.get_queue_attributes(QueueUrl=env.queue_url, AttributeNames=["RedrivePolicy"])
     assert json.loads(attrs["Attributes"]["RedrivePolicy"])["maxReceiveCount"] == 2
-    from mediakit.emulator import _running
+    from mediakit.local.emulator import _running
 
     [emulator] = _running
     presign_env = emulator.functions["presign"].environment

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mediakit.emulator import create_queue
-from mediakit.worker import SqsEventSourceMapping, failed_ids, queue_depth, sqs_event
+from mediakit.local.emulator import create_queue
+from mediakit.local.event_source import SqsEventSourceMapping, failed_ids, queue_depth, sqs_event
 from tests.emulator.conftest import FakeEmulator
 
 MAX_RECEIVES = 2

@@ -20,10 +20,9 @@ from fault_injection import Fault, Injector
 
 from mediakit.cli import cli
 from mediakit.client import ApiClient, request
-from mediakit.emulator import DevEnv, Emulator
-from mediakit.hostile import valid_jpeg
-from mediakit.uploads import mint_token
-from mediakit.worker import queue_depth
+from mediakit.corpus.hostile import valid_jpeg
+from mediakit.local.emulator import DevEnv, Emulator, mint_token
+from mediakit.local.event_source import queue_depth
 from runtime import processor
 from runtime.settings import Settings
 

@@ -15,8 +15,8 @@ from fault_injection import Fault, Injector
 from moto_stack import MAX_RECEIVES, MotoStack
 
 from mediakit.cli import cli
+from mediakit.corpus.hostile import valid_jpeg
 from mediakit.dlq import _region_of
-from mediakit.hostile import valid_jpeg
 
 
 def _outputs(stack: MotoStack, tmp_path: Path) -> Path:

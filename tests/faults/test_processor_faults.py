@@ -20,7 +20,7 @@ from fault_injection import Fault, Injector
 from moto_stack import MAX_RECEIVES, MotoStack
 
 from mediakit import dlq
-from mediakit.hostile import valid_jpeg
+from mediakit.corpus.hostile import valid_jpeg
 from runtime import config
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mediakit.emulator import DevEnv, Emulator
+from mediakit.local.emulator import DevEnv, Emulator
 from runtime.settings import Settings
 
 # importlib mode puts no test folder on sys.path; the shared moto stack lives next to this file.

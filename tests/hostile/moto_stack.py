@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from mediakit import moto_fidelity
-from mediakit.devapi import claims_for_event
-from mediakit.emulator import create_queue
-from mediakit.worker import SqsEventSourceMapping, queue_depth
+from mediakit.local import moto_fidelity
+from mediakit.local.emulator import create_queue
+from mediakit.local.event_source import SqsEventSourceMapping, queue_depth
+from mediakit.local.gateway import claims_for_event
 from runtime import aws, presign, processor
 from runtime.records import Store, UploadRecord, table_spec
 from runtime.settings import KNOWN_TYPES, DerivativeSpec, Resources, Settings

@@ -19,11 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mediakit import jwt
 from mediakit.client import ApiClient, request
-from mediakit.emulator import DevEnv
-from mediakit.hostile import valid_jpeg
-from mediakit.uploads import mint_token
+from mediakit.corpus.hostile import valid_jpeg
+from mediakit.local import oidc as jwt
+from mediakit.local.emulator import DevEnv, mint_token
 from runtime.keys import sanitise_tenant
 
 JPEG = valid_jpeg(1)

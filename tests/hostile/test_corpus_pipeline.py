@@ -15,7 +15,7 @@ from PIL import Image, ImageFile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from moto_stack import GPS_TENANT, HOSTILE_SETTINGS, MotoStack
 
-from mediakit.hostile import (
+from mediakit.corpus.hostile import (
     BY_NAME,
     COMPLETED,
     CORPUS,

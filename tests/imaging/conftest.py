@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from mediakit.samples import Sample, generate_samples
+from mediakit.corpus.samples import Sample, generate_samples
 from runtime.settings import KNOWN_TYPES, DerivativeSpec, Settings
 
 Encode = Callable[..., bytes]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from mediakit.hostile import float_strip_offsets_tiff, plte_less_png
+from mediakit.corpus.hostile import float_strip_offsets_tiff, plte_less_png
 from runtime import imaging, metadata
 from runtime.errors import PermanentFault, TransientFault
 from runtime.imaging import process_image

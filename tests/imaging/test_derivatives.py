@@ -11,7 +11,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from mediakit.samples import camera_exif
+from mediakit.corpus.samples import camera_exif
 from runtime import imaging
 from runtime.imaging import ProcessedImage, process_image
 from runtime.settings import DerivativeSpec, Settings

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from mediakit.samples import CAMERA_MAKE, CAMERA_MODEL, camera_exif
+from mediakit.corpus.samples import CAMERA_MAKE, CAMERA_MODEL, camera_exif
 from runtime.imaging import process_image
 from runtime.metadata import orientation_of, read_exif, summarise
 from runtime.settings import Settings

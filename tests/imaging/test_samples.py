@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mediakit.samples import Sample, contact_sheet, generate_samples
+from mediakit.corpus.samples import Sample, contact_sheet, generate_samples
 from runtime.errors import PermanentFault
 from runtime.imaging import process_image
 from runtime.settings import Settings

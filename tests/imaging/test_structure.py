@@ -13,14 +13,14 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from mediakit.hostile import (
+from mediakit.corpus.hostile import (
     chunk_flood_png,
     com_flood_jpeg,
     frame_flood_gif,
     scan_bomb_jpeg,
     text_flood_png,
 )
-from mediakit.samples import SeedFile, png_chunk, seed_files
+from mediakit.corpus.samples import SeedFile, png_chunk, seed_files
 from runtime import imaging, structure
 from runtime.errors import PermanentFault
 from runtime.imaging import process_image

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from mediakit.cli import cli
-from mediakit.emulator import Emulator
-from mediakit.hostile import BY_NAME
+from mediakit.corpus.hostile import BY_NAME
 from mediakit.loadtest import Job, Report, Result, plan
+from mediakit.local.emulator import Emulator
 from runtime.settings import Settings
 
 

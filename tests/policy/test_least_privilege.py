@@ -29,8 +29,8 @@ from PIL import Image
 import runtime.presign
 import runtime.processor
 import runtime.sandbox
-from mediakit import moto_fidelity
-from mediakit.worker import LambdaContext, SqsEventSourceMapping
+from mediakit.local import moto_fidelity
+from mediakit.local.event_source import LambdaContext, SqsEventSourceMapping
 from policies import callmap
 from policies import least_privilege as lp
 from policies.synth import ACCOUNT_ID, PARTITION, REGION, synth
@@ -43,7 +43,7 @@ PRESIGN = "runtime.presign.handler"
 PROCESSOR = "runtime.processor.handler"
 TENANT = "tenant-lp"
 CLAIMS = {"sub": TENANT, "aud": "mediakit-dev"}
-ESM_STAND_IN = "SQS event source mapping (mediakit.worker stand-in)"
+ESM_STAND_IN = "SQS event source mapping (mediakit.local.event_source stand-in)"
 
 Graph = dict[str, Any]
 

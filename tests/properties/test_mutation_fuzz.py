@@ -1,5 +1,5 @@
 """Seeded, structure-aware mutation fuzzing of the image core over a valid file of every decoder
-path (JPEG, PNG, GIF, WebP, TIFF; `mediakit.samples.seed_files`).
+path (JPEG, PNG, GIF, WebP, TIFF; `mediakit.corpus.samples.seed_files`).
 
 Each mutant either processes or fails with a PermanentFault carrying one of the record's codes:
 any other exception would be treated as transient, retried and dead-lettered with the record
@@ -19,7 +19,7 @@ from typing import Literal
 
 import pytest
 
-from mediakit.samples import SeedFile, seed_files
+from mediakit.corpus.samples import SeedFile, seed_files
 from runtime.errors import PermanentFault
 from runtime.imaging import FAULT_CODES, process_image
 from runtime.settings import KNOWN_TYPES, DerivativeSpec, Settings

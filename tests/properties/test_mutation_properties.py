@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediakit.hostile import CORPUS
+from mediakit.corpus.hostile import CORPUS
 from runtime.errors import PermanentFault
 from runtime.imaging import FAULT_CODES, ProcessedImage, process_image
 from runtime.settings import KNOWN_TYPES, DerivativeSpec, Settings

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto_stack import MotoStack
 
-from mediakit.hostile import valid_jpeg
+from mediakit.corpus.hostile import valid_jpeg
 from runtime import ingest
 from runtime.events import ObjectCreated
 from runtime.records import COMPLETED, FAILED, TTL_ATTRIBUTE

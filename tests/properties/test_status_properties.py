@@ -22,7 +22,7 @@ from hypothesis.stateful import (
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hostile"))
 from moto_stack import MotoStack
 
-from mediakit.hostile import valid_jpeg
+from mediakit.corpus.hostile import valid_jpeg
 from runtime import ingest
 from runtime.events import ObjectCreated
 from runtime.keys import new_upload_id

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from PIL import Image
 
-from mediakit.devapi import claims_for_event
+from mediakit.local.gateway import claims_for_event
 from runtime import api, ingest
 from runtime.events import BatchResponse
 from runtime.http import handle

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rt_support import Pipeline, bearer_token, http_event
 
-from mediakit.devapi import claims_for_event
+from mediakit.local.gateway import claims_for_event
 from runtime import api, claims
 from runtime.errors import Forbidden, Unauthorized
 from runtime.http import handle

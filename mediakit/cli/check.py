@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mediakit.synth import stack_name
+from mediakit.cli.options import stack_name
 
 
 @click.command("check")

@@ -20,7 +20,7 @@ from typing import Any
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from mediakit.s3auth import (
+from mediakit.local.s3.auth import (
     ALGORITHM,
     Clock,
     Keyring,
@@ -32,7 +32,7 @@ from mediakit.s3auth import (
     unsupported_mechanism,
     utc_now,
 )
-from mediakit.s3errors import S3Error
+from mediakit.local.s3.errors import S3Error
 
 # The fields S3 requires of a SigV4 form, in the casing its errors name them.
 SIGNATURE_FIELDS = (

@@ -5,7 +5,7 @@ Like the real mapping (with ReportBatchItemFailures): messages named in `batchIt
 the whole batch when the handler raises, times out, is killed (memory, crash) or returns a
 malformed response, are simply not deleted; they reappear after the queue's visibility timeout,
 and SQS itself (moto does this on receive) moves a message to the DLQ once it has been received
-`maxReceiveCount` times. The function runs as `mediakit.lambda_pool` says: in warm worker
+`maxReceiveCount` times. The function runs as `mediakit.local.lambda_pool` says: in warm worker
 processes the OS kills at the timeout or over the memory (`LambdaPool`), or, for a stand-in
 callable a test passes in, on a thread of this process that nothing can kill.
 """
@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mediakit.lambda_host import LambdaContext
-from mediakit.lambda_pool import (
+from mediakit.local.lambda_host import LambdaContext
+from mediakit.local.lambda_pool import (
     ERROR,
     OK,
     TIMEOUT,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-log = logging.getLogger("mediakit.worker")
+log = logging.getLogger("mediakit.local.event_source")
 
 __all__ = [
     "Kill",

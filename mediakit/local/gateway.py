@@ -5,7 +5,7 @@ It matches routes, answers CORS preflights itself, refuses requests without a va
 without a route's scope) with API Gateway's own 401/403 bodies and `www-authenticate` challenge,
 and invokes the handler with the v2 event API Gateway would build, claims included, turning the
 handler's response back into HTTP. Emulator-only endpoints (the upload page, the dev issuer, the
-dev token endpoint: `mediakit.devsite`) are served beside it on the same origin.
+dev token endpoint: `mediakit.local.site`) are served beside it on the same origin.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from mediakit import jwt
-from mediakit.lambda_host import LambdaContext
-from mediakit.lambda_pool import OK, Function, FunctionClosed
+from mediakit.local import oidc as jwt
+from mediakit.local.lambda_host import LambdaContext
+from mediakit.local.lambda_pool import OK, Function, FunctionClosed
 from runtime.errors import BadRequest, MediakitError, PayloadTooLarge
 
-log = logging.getLogger("mediakit.devapi")
+log = logging.getLogger("mediakit.local.gateway")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -165,7 +165,7 @@ def claims_for_event(claims: Mapping[str, Any]) -> dict[str, str]:
 @dataclass
 class Gateway:
     """Route + authorize + build the event + invoke: everything but the socket. `handler` is
-    the presign function (`mediakit.lambda_pool`), or a stand-in callable called in-process."""
+    the presign function (`lambda_pool`), or a stand-in callable called in-process."""
 
     handler: Handler | Function
     authorizer: JwtAuthorizer

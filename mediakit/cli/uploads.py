@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from mediakit.emulator import DevEnv, env_file_option
+from mediakit.cli.options import env_file_option
+from mediakit.local.emulator import DevEnv, NoDevIssuer, mint_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,34 +48,16 @@ def api_options(func: F) -> F:
     )(func)
 
 
-def mint_token(env: DevEnv, tenant: str, ttl: int = 3600, scopes: tuple[str, ...] = ()) -> str:
-    """A dev token the emulator's authorizer accepts, naming `tenant` in the tenant claim: RS256,
-    signed with the run's private key from the owner-only env file (no request to the API)."""
-    from mediakit import jwt
-
-    if not env.jwt_signing_key:
-        raise click.ClickException(
-            f"mediakit dev trusts the identity provider {env.jwt_issuer}: get a token from it "
-            "and pass it with --token"
-        )
-    return jwt.issue(
-        signing_key=env.jwt_signing_key,
-        issuer=env.jwt_issuer,
-        audience=env.jwt_audience,
-        tenant_claim=env.tenant_claim,
-        tenant=tenant,
-        ttl_seconds=ttl,
-        scopes=scopes,
-    )
-
-
 def _client(env_file: Path, tenant: str, api_url: str | None, token: str | None) -> Any:
     from mediakit.client import ApiClient
 
     if api_url and token:
         return ApiClient(api_url, token)
     env = DevEnv.read(env_file)
-    return ApiClient(api_url or env.api_url, token or mint_token(env, tenant))
+    try:
+        return ApiClient(api_url or env.api_url, token or mint_token(env, tenant))
+    except NoDevIssuer as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -102,7 +85,10 @@ def _fail(exc: Exception) -> click.ClickException:
 )  # fmt: skip
 def token_command(env_file: Path, tenant: str, ttl: int, scopes: tuple[str, ...]) -> None:
     """Print an RS256 bearer token for TENANT, signed by the running emulator's dev issuer."""
-    click.echo(mint_token(DevEnv.read(env_file), tenant, ttl, scopes))
+    try:
+        click.echo(mint_token(DevEnv.read(env_file), tenant, ttl, scopes))
+    except NoDevIssuer as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("upload")

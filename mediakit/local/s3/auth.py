@@ -28,7 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode
 
-from mediakit.s3errors import S3Error
+from mediakit.local.s3.errors import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "s3"

@@ -33,7 +33,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
-log = logging.getLogger("mediakit.jwt")
+log = logging.getLogger("mediakit.local.oidc")
 
 # RSASSA-PKCS1-v1_5 only: "Currently, only RSA-based algorithms are supported" (the developer
 # guide above). HS256 would let anyone holding the audience forge tokens; `none` signs nothing.

@@ -1,9 +1,9 @@
-"""One Lambda execution environment as a process: `python -m mediakit.lambda_host HANDLER`.
+"""One Lambda execution environment as a process: `python -m mediakit.local.lambda_host HANDLER`.
 
-`mediakit.lambda_pool` starts one of these per warm environment, hands it invocations and kills
-it (with its whole process group) at the function's timeout or memory limit. Like Lambda's Python
-runtime, this process imports the handler once (the init phase), then runs one invocation at a
-time with a context object whose deadline is the parent's, until its stdin closes.
+`mediakit.local.lambda_pool` starts one of these per warm environment, hands it invocations and
+kills it (with its whole process group) at the function's timeout or memory limit. Like Lambda's
+Python runtime, this process imports the handler once (the init phase), then runs one invocation
+at a time with a context object whose deadline is the parent's, until its stdin closes.
 
 The protocol is one JSON object per line. On stdin, from the parent:
     {"type": "invoke", "id": REQUEST_ID, "deadline_ms": EPOCH_MS, "function_arn": ARN,
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     """Init the handler named on the command line, then serve invocations until stdin closes."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m mediakit.lambda_host MODULE.FUNCTION", file=sys.stderr)
+        print("usage: python -m mediakit.local.lambda_host MODULE.FUNCTION", file=sys.stderr)
         return 2
     channel = _Channel()
     stamp = _configure_logging()

@@ -12,17 +12,7 @@ from pathlib import Path
 
 import click
 
-
-def stack_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Click callback: a usage error (exit 2) for a stack name that is not one path segment."""
-    if value is None:
-        return None
-    from policies.synth import check_stack_name
-
-    try:
-        return check_stack_name(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+from mediakit.cli.options import stack_name
 
 
 @click.command("synth")

@@ -23,14 +23,14 @@ from pathlib import Path
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from mediakit.samples import (
+from mediakit.corpus.samples import (
     NOT_AN_IMAGE_HTML,
     alpha_png,
     camera_exif,
     camera_photo_jpeg,
     png_chunk,
 )
-from mediakit.samples import bomb_png as samples_bomb_png
+from mediakit.corpus.samples import bomb_png as samples_bomb_png
 from runtime.imaging import sniff_type
 from runtime.settings import Settings
 

@@ -1,8 +1,8 @@
 """Lambda functions for the emulator: how one invocation runs, and what ends it.
 
 `LambdaPool` is the Lambda-like one. Each invocation runs in a worker process
-(`python -m mediakit.lambda_host HANDLER`, see that module for the protocol), kept warm between
-invocations as Lambda reuses execution environments, at most `max_concurrency` at once (the
+(`python -m mediakit.local.lambda_host HANDLER`, see that module for the protocol), kept warm
+between invocations as Lambda reuses execution environments, at most `max_concurrency` at once (the
 event source mapping's MaximumConcurrency); a caller beyond that waits for a free environment.
 The process gets the function's environment variables and Lambda's own reserved ones, never this
 process's `os.environ`. Every worker is started in a session of its own, so its process group is
@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal, TypedDict
 
-from mediakit import lambda_host
-from mediakit.lambda_host import LambdaContext
+from mediakit.local import lambda_host
+from mediakit.local.lambda_host import LambdaContext
 
 log = logging.getLogger("mediakit.lambda")
 
@@ -70,7 +70,7 @@ MEMBERS_RELIST_SECONDS = 0.25
 EXIT_GRACE_SECONDS = 2.0
 # Where `mediakit` and `runtime` are importable from: the code the worker runs (Lambda's
 # /var/task) is this checkout's, whichever directory it is.
-CODE_ROOT = Path(__file__).resolve().parent.parent
+CODE_ROOT = Path(__file__).resolve().parents[2]
 _HAS_PROC = Path("/proc/self/smaps_rollup").exists()
 
 
@@ -371,7 +371,7 @@ class _Worker:
     def spawn(cls, pool: LambdaPool) -> _Worker:
         """Start a worker process (its init runs on: see `wait_ready`)."""
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
-            [sys.executable, "-m", "mediakit.lambda_host", pool.handler],
+            [sys.executable, "-m", "mediakit.local.lambda_host", pool.handler],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if pool.log_line is not None else subprocess.DEVNULL,

@@ -34,7 +34,8 @@ SKIPPED: dict[str, str] = {
     "aws:cloudfront/originAccessControl:OriginAccessControl": "part of the CDN",
     "aws:cloudfront/function:Function": "part of the CDN",
     "aws:apigatewayv2/api:Api": (
-        "served by the API Gateway stand-in (mediakit/devapi.py), with the graph's CORS origins"
+        "served by the API Gateway stand-in (mediakit/local/gateway.py), with the graph's "
+        "CORS origins"
     ),
     "aws:apigatewayv2/authorizer:Authorizer": "the stand-in's JWT authorizer",
     "aws:apigatewayv2/integration:Integration": "the stand-in invokes the presign function",
@@ -44,11 +45,12 @@ SKIPPED: dict[str, str] = {
     "aws:apigatewayv2/apiMapping:ApiMapping": "no custom domains locally",
     "aws:lambda/permission:Permission": "IAM is not enforced locally",
     "aws:lambda/eventSourceMapping:EventSourceMapping": (
-        "run by the SQS poller stand-in (mediakit/worker.py) with the graph's batch size and "
+        "run by the SQS poller stand-in (mediakit/local/event_source.py) with the graph's "
+        "batch size and "
         "maximum concurrency"
     ),
     "aws:lambda/function:Function": (
-        "run as worker processes (mediakit/lambda_pool.py) with the graph's handler, "
+        "run as worker processes (mediakit/local/lambda_pool.py) with the graph's handler, "
         "environment, timeout and memory"
     ),
     "aws:iam/role:Role": "IAM is not enforced locally",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mediakit.s3auth import (
+from mediakit.local.s3.auth import (
     Clock,
     Keyring,
     Received,
@@ -26,10 +26,10 @@ from mediakit.s3auth import (
     utc_now,
     verify_request,
 )
-from mediakit.s3cors import CorsRule, actual_request_headers, preflight
-from mediakit.s3errors import S3Error, error_response
-from mediakit.s3payload import check_body
-from mediakit.s3post import is_form_upload, parse_form, verify_post
+from mediakit.local.s3.cors import CorsRule, actual_request_headers, preflight
+from mediakit.local.s3.errors import S3Error, error_response
+from mediakit.local.s3.payload import check_body
+from mediakit.local.s3.post import is_form_upload, parse_form, verify_post
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]

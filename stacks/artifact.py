@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from runtime.sdk import MANIFEST_NAME, MINIMUM_BOTOCORE, parse_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +56,7 @@ _FILE_MODE = 0o100644
 _EXEC_MODE = 0o100755
 
 
-class BuildError(click.ClickException):
+class BuildError(Exception):
     """The artifact cannot be built (bad target, wheels unavailable, runtime missing)."""
 
 
@@ -284,43 +282,3 @@ def _prune(build_dir: Path, target: Target, keep: int) -> None:
     )
     for old in artifacts[keep:]:
         old.unlink(missing_ok=True)
-
-
-@click.command("build")
-@click.option(
-    "--arch",
-    type=click.Choice(sorted(ARCHITECTURES)),
-    default=DEFAULT_ARCH,
-    show_default=True,
-    envvar="MEDIAKIT_LAMBDA_ARCH",
-    help="Lambda architecture to fetch Pillow wheels for.",
-)
-@click.option(
-    "--python",
-    "python_version",
-    type=click.Choice(BUILD_PYTHONS),
-    default=DEFAULT_PYTHON,
-    show_default=True,
-    envvar="MEDIAKIT_LAMBDA_PYTHON",
-    help="Lambda Python version (3.11 builds for a local cp311 interpreter, for tests).",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("dist"),
-    show_default=True,
-    help="Directory the zip is written to.",
-)
-def build_command(arch: str, python_version: str, out_dir: Path) -> None:
-    """Build the Lambda zip reproducibly: runtime/, Pillow and the pinned AWS SDK."""
-    target = Target(arch, python_version)
-    missing = [m for m in ("presign", "processor") if not (ROOT / "runtime" / f"{m}.py").exists()]
-    if missing:
-        click.echo(f"warning: runtime/{', '.join(missing)} missing: handlers will not import")
-    artifact = build(target, out_dir)
-    bundled = read_manifest(artifact.path)["distributions"]
-    click.echo(f"{artifact.path}\nsha256 {artifact.sha256}\nsize {artifact.size} bytes")
-    click.echo(
-        f"boto3 {bundled['boto3']}, botocore {bundled['botocore']} (pinned in pyproject.toml)"
-    )

@@ -6,7 +6,7 @@ exactly the version the event names), so without this the emulator would exercis
 than the one that runs on AWS.
 
 moto's server accepts any signature, expired URLs and forms that break their POST policy, and
-allows every CORS origin; the emulator's server puts `mediakit.s3front.S3Front` in front of
+allows every CORS origin; the emulator's server puts `mediakit.local.s3.front.S3Front` in front of
 moto's S3 so a request S3 would refuse is refused locally too, with S3's error.
 """
 
@@ -79,7 +79,7 @@ def gated_app(keys: Mapping[str, str], region: str) -> Any:
     signatures, POST policies and CORS checked as S3 checks them for the keys in `keys`."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from mediakit.s3front import S3Front, wsgi_headers
+    from mediakit.local.s3.front import S3Front, wsgi_headers
 
     front = S3Front(keys, region)
 

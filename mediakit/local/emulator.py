@@ -1,6 +1,6 @@
 """The local emulator: moto's server in-process, provisioned from the stack itself (its program
-synthesized under mocks with the stack's config, `mediakit.provision`), with the HTTP API front
-(`devapi`) and the event source mapping (`worker`) invoking the real Lambda handlers in warm
+synthesized under mocks with the stack's config, `provision`), with the HTTP API front
+(`gateway`) and the event source mapping (`event_source`) invoking the real Lambda handlers in warm
 worker processes (`lambda_pool`) that are killed at the function's timeout or over its memory, as
 Lambda does. `mediakit dev` serves it until Ctrl-C.
 """
@@ -12,10 +12,8 @@ import logging
 import os
 import secrets
 import signal
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -25,10 +23,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from mediakit.provision import (
+from mediakit.local.provision import (
     FunctionSpec,
     Provisioned,
-    ProvisionError,
     StackPlan,
     env_config,
     function_spec,
@@ -36,28 +33,27 @@ from mediakit.provision import (
     settings_config,
     stack_graph,
 )
-from mediakit.provision import create_queue as create_queue
-from mediakit.synth import stack_name
+from mediakit.local.provision import create_queue as create_queue
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
     from boto3.session import Session
     from moto.server import ThreadedMotoServer
 
-    from mediakit.devapi import DevApiServer, JwtAuthorizer
-    from mediakit.devsite import DevSite
-    from mediakit.jwt import DevIssuer, KeySource, RemoteKeys
-    from mediakit.lambda_pool import Function
-    from mediakit.worker import SqsEventSourceMapping
+    from mediakit.local.event_source import SqsEventSourceMapping
+    from mediakit.local.gateway import DevApiServer, JwtAuthorizer
+    from mediakit.local.lambda_pool import Function
+    from mediakit.local.oidc import DevIssuer, KeySource, RemoteKeys
+    from mediakit.local.site import DevSite
 
-log = logging.getLogger("mediakit.emulator")
+log = logging.getLogger("mediakit.local.emulator")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_ENV_FILE = ".mediakit/dev.json"
 DEFAULT_REGION = "us-east-1"
-# The dev issuer's URL is the API's own origin + /dev/oidc (`mediakit.devsite`), known once the
+# The dev issuer's URL is the API's own origin + /dev/oidc (`mediakit.local.site`), known once the
 # API's port is bound; `--issuer` names a real identity provider instead.
 DEV_AUDIENCE = "mediakit"
 # Presign environments at once. Lambda would start as many as requests arrive; a laptop keeps a
@@ -286,10 +282,10 @@ class Emulator:
     def _start(self) -> DevEnv:
         from botocore.config import Config
 
-        from mediakit import moto_fidelity
-        from mediakit.devapi import CorsConfig, DevApiServer, Gateway
-        from mediakit.devsite import page_origins
-        from mediakit.worker import SqsEventSourceMapping
+        from mediakit.local import moto_fidelity
+        from mediakit.local.event_source import SqsEventSourceMapping
+        from mediakit.local.gateway import CorsConfig, DevApiServer, Gateway
+        from mediakit.local.site import page_origins
 
         # A wrong --issuer fails here, before anything else starts.
         trusted = self._trusted_keys()
@@ -398,7 +394,7 @@ class Emulator:
 
     def _trusted_keys(self) -> RemoteKeys | None:
         """The real identity provider's keys (fetched now, over HTTPS), or None for dev tokens."""
-        from mediakit.jwt import RemoteKeys
+        from mediakit.local.oidc import RemoteKeys
 
         if self.issuer is None:
             return None
@@ -416,9 +412,9 @@ class Emulator:
         with a key generated for this run, or the identity provider `trusted` reads."""
         from urllib.parse import urlsplit
 
-        from mediakit.devapi import JwtAuthorizer
-        from mediakit.devsite import DevSite, issuer_url
-        from mediakit.jwt import DevIssuer
+        from mediakit.local.gateway import JwtAuthorizer
+        from mediakit.local.oidc import DevIssuer
+        from mediakit.local.site import DevSite, issuer_url
 
         keys: KeySource
         if trusted is None:
@@ -446,7 +442,7 @@ class Emulator:
         concurrency: int,
         account_id: str,
     ) -> Function:
-        from mediakit.lambda_pool import InProcessFunction, LambdaPool
+        from mediakit.local.lambda_pool import InProcessFunction, LambdaPool
 
         if callable(handler):
             return InProcessFunction(
@@ -558,6 +554,31 @@ class Emulator:
         self._saved_environ.clear()
 
 
+class NoDevIssuer(RuntimeError):
+    """The emulator trusts a real identity provider (`--issuer`): it mints no tokens."""
+
+
+def mint_token(env: DevEnv, tenant: str, ttl: int = 3600, scopes: tuple[str, ...] = ()) -> str:
+    """A dev token the emulator's authorizer accepts, naming `tenant` in the tenant claim: RS256,
+    signed with the run's private key from the owner-only env file (no request to the API)."""
+    from mediakit.local import oidc
+
+    if not env.jwt_signing_key:
+        raise NoDevIssuer(
+            f"mediakit dev trusts the identity provider {env.jwt_issuer}: get a token from it "
+            "and pass it with --token"
+        )
+    return oidc.issue(
+        signing_key=env.jwt_signing_key,
+        issuer=env.jwt_issuer,
+        audience=env.jwt_audience,
+        tenant_claim=env.tenant_claim,
+        tenant=tenant,
+        ttl_seconds=ttl,
+        scopes=scopes,
+    )
+
+
 @contextmanager
 def shutdown_signals() -> Iterator[threading.Event]:
     """Turn Ctrl-C and SIGTERM into an event for the duration of the block (main thread only)."""
@@ -578,146 +599,3 @@ def wait_for(stop: threading.Event) -> None:
     """Block until `stop` is set; short waits keep the main thread responsive to signals."""
     while not stop.wait(0.5):
         pass
-
-
-def env_file_option(help: str) -> Callable[[F], F]:
-    """`--env-file`: where `mediakit dev` writes its env file and the other commands read it."""
-    return click.option(
-        "--env-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=DEFAULT_ENV_FILE,
-        show_default=True,
-        envvar="MEDIAKIT_ENV_FILE",
-        help=help,
-    )
-
-
-def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
-    click.echo(f"  {method:6} {path} -> {status} ({seconds * 1000:.0f} ms)", err=True)
-
-
-def _echo_processor(line: str) -> None:
-    click.echo(f"  {line}", err=True)
-
-
-def _echo_function_log(line: str) -> None:
-    click.echo(f"    {line}", err=True)
-
-
-@click.command("dev")
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, envvar="MEDIAKIT_DEV_HOST",
-    help="Interface the API and the AWS emulator listen on.",
-)  # fmt: skip
-@click.option(
-    "--port", type=int, default=0, show_default=True, envvar="MEDIAKIT_DEV_PORT",
-    help="Port of the HTTP API (0 picks a free one).",
-)  # fmt: skip
-@env_file_option("Where to write the endpoints, resource names and JWT settings once serving.")
-@click.option(
-    "--issuer", envvar="MEDIAKIT_DEV_ISSUER", default=None, metavar="URL",
-    help="Trust this identity provider's tokens instead of dev tokens: an https:// issuer whose "
-    "/.well-known/openid-configuration names its JWKS, as the stack's jwtIssuer (CA bundle: "
-    "SSL_CERT_FILE). Default: the emulator's own dev issuer, keys generated per run.",
-)  # fmt: skip
-@click.option(
-    "--audience", "audiences", multiple=True, envvar="MEDIAKIT_DEV_AUDIENCE",
-    default=(DEV_AUDIENCE,), show_default=True, metavar="A",
-    help="Audience (aud, or client_id without aud) the authorizer accepts (repeatable), as the "
-    "stack's jwtAudience; dev tokens carry the first.",
-)  # fmt: skip
-@click.option(
-    "--stack", default=DEFAULT_STACK, show_default=True, envvar="PULUMI_STACK",
-    callback=stack_name,
-    help="Stack whose program and Pulumi.<stack>.yaml config the emulator is provisioned from.",
-)  # fmt: skip
-@click.option(
-    "--cors-origin", "cors_origins", multiple=True, envvar="MEDIAKIT_DEV_CORS_ORIGINS",
-    help="Origin allowed by the API and bucket CORS rules (repeatable), instead of the "
-    "stack's corsOrigins. The emulator's own page origin is always allowed.",
-)  # fmt: skip
-@click.option(
-    "--visibility-timeout", type=click.IntRange(0, 43200), default=None,
-    envvar="MEDIAKIT_DEV_VISIBILITY_TIMEOUT",
-    help="Ingest queue visibility timeout in seconds (default: the stack's, 6 x processor "
-    "timeout); lower it to watch retries and dead-lettering quickly.",
-)  # fmt: skip
-@click.option(
-    "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET",
-    help="Do not print the access log, the processor's outcomes or the functions' logs.",
-)  # fmt: skip
-def dev_command(
-    host: str,
-    port: int,
-    env_file: Path,
-    issuer: str | None,
-    audiences: tuple[str, ...],
-    stack: str,
-    cors_origins: tuple[str, ...],
-    visibility_timeout: int | None,
-    quiet: bool,
-) -> None:
-    """Run the whole pipeline locally (moto + API + processor) until Ctrl-C.
-
-    The resources, the functions' environment and handlers come from the stack's own program,
-    synthesized offline with Pulumi.<stack>.yaml; MEDIAKIT_* variables set in this shell
-    override the stack's settings (the same names the Lambdas read).
-    """
-    from runtime.errors import SettingsError
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    started = time.perf_counter()
-    try:
-        # A bad MEDIAKIT_* override is named as the shell spells it, before the stack is read.
-        Settings.from_env(os.environ)
-        emulator = Emulator(
-            None,
-            host=host,
-            port=port,
-            issuer=issuer,
-            audiences=audiences,
-            stack=stack,
-            cors_origins=cors_origins or None,
-            visibility_timeout=visibility_timeout,
-            access_log=None if quiet else _echo_access,
-            processor_log=None if quiet else _echo_processor,
-            function_log=None if quiet else _echo_function_log,
-        )
-    except (FileNotFoundError, SettingsError, ProvisionError) as exc:
-        raise click.ClickException(str(exc)) from None
-    # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
-    with shutdown_signals() as stop:
-        try:
-            env = emulator.start()
-        except OSError as exc:
-            raise click.ClickException(f"cannot start the emulator: {exc}") from None
-        try:
-            env.write(env_file)
-            click.echo(f"mediakit dev: API    {env.api_url}")
-            click.echo(
-                f"              stack  {stack} (provisioned from its program, ready in "
-                f"{time.perf_counter() - started:.1f}s)"
-            )
-            click.echo(f"              page   {env.api_url}/dev/ (emulator only)")
-            click.echo(f"              issuer {env.jwt_issuer} (audience {env.jwt_audience})")
-            click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
-            click.echo(f"              bucket {env.bucket}, table {env.table}")
-            click.echo(f"              env    {env_file} (then: mediakit token --tenant NAME)")
-            click.echo("Ctrl-C to stop.")
-            sys.stdout.flush()
-            wait_for(stop)
-        finally:
-            click.echo("mediakit dev: stopping", err=True)
-            emulator.stop()
-            _remove_if_ours(env_file, env)
-
-
-def _remove_if_ours(path: Path, env: DevEnv) -> None:
-    """Delete the env file unless another emulator has rewritten it since."""
-    # A stale env file would point clients at a dead port.
-    try:
-        current = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if current.get("api_url") == env.api_url:
-        path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from typing import Any
 from botocore import httpchecksum
 from botocore.auth import EMPTY_SHA256_HASH, UNSIGNED_PAYLOAD
 
-from mediakit.s3auth import (
+from mediakit.local.s3.auth import (
     Received,
     Signed,
     check_signature,
@@ -29,7 +29,7 @@ from mediakit.s3auth import (
     sign,
     signature_does_not_match,
 )
-from mediakit.s3errors import S3Error
+from mediakit.local.s3.errors import S3Error
 
 STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"

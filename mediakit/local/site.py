@@ -1,7 +1,7 @@
 """Emulator-only endpoints, served on the dev API's origin beside the API Gateway stand-in.
 None of them exists on AWS:
 
-- `/dev/` the upload page (`mediakit/page/`: static files, no build step);
+- `/dev/` the upload page (`mediakit/local/page/`: static files, no build step);
 - `/dev/oidc/.well-known/openid-configuration` and `/dev/oidc/jwks.json`: the dev issuer's
   discovery document and public keys (the issuer URL is `{api origin}/dev/oidc`);
 - `POST /dev/token`: a dev token for a tenant, minted with the run's private key, which never
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mediakit.devapi import Exchange, gateway_error
-from mediakit.jwt import DISCOVERY_PATH, JWKS_PATH, DevIssuer
+from mediakit.local.gateway import Exchange, gateway_error
+from mediakit.local.oidc import DISCOVERY_PATH, JWKS_PATH, DevIssuer
 
 PREFIX = "/dev"
 ISSUER_PATH = f"{PREFIX}/oidc"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mediakit.s3errors import S3Error
+from mediakit.local.s3.errors import S3Error
 
 # The methods a CORSRule may allow; a preflight asking for another is malformed.
 CORS_METHODS = ("GET", "PUT", "HEAD", "POST", "DELETE")

@@ -1,0 +1,155 @@
+"""`mediakit dev`: serve the emulator (`mediakit.local.emulator`) until Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from mediakit.cli.options import env_file_option, stack_name
+from mediakit.local.emulator import (
+    DEFAULT_STACK,
+    DEV_AUDIENCE,
+    DevEnv,
+    Emulator,
+    shutdown_signals,
+    wait_for,
+)
+from mediakit.local.provision import ProvisionError
+from runtime.settings import Settings
+
+
+def _echo_access(method: str, path: str, status: int, seconds: float) -> None:
+    click.echo(f"  {method:6} {path} -> {status} ({seconds * 1000:.0f} ms)", err=True)
+
+
+def _echo_processor(line: str) -> None:
+    click.echo(f"  {line}", err=True)
+
+
+def _echo_function_log(line: str) -> None:
+    click.echo(f"    {line}", err=True)
+
+
+@click.command("dev")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, envvar="MEDIAKIT_DEV_HOST",
+    help="Interface the API and the AWS emulator listen on.",
+)  # fmt: skip
+@click.option(
+    "--port", type=int, default=0, show_default=True, envvar="MEDIAKIT_DEV_PORT",
+    help="Port of the HTTP API (0 picks a free one).",
+)  # fmt: skip
+@env_file_option("Where to write the endpoints, resource names and JWT settings once serving.")
+@click.option(
+    "--issuer", envvar="MEDIAKIT_DEV_ISSUER", default=None, metavar="URL",
+    help="Trust this identity provider's tokens instead of dev tokens: an https:// issuer whose "
+    "/.well-known/openid-configuration names its JWKS, as the stack's jwtIssuer (CA bundle: "
+    "SSL_CERT_FILE). Default: the emulator's own dev issuer, keys generated per run.",
+)  # fmt: skip
+@click.option(
+    "--audience", "audiences", multiple=True, envvar="MEDIAKIT_DEV_AUDIENCE",
+    default=(DEV_AUDIENCE,), show_default=True, metavar="A",
+    help="Audience (aud, or client_id without aud) the authorizer accepts (repeatable), as the "
+    "stack's jwtAudience; dev tokens carry the first.",
+)  # fmt: skip
+@click.option(
+    "--stack", default=DEFAULT_STACK, show_default=True, envvar="PULUMI_STACK",
+    callback=stack_name,
+    help="Stack whose program and Pulumi.<stack>.yaml config the emulator is provisioned from.",
+)  # fmt: skip
+@click.option(
+    "--cors-origin", "cors_origins", multiple=True, envvar="MEDIAKIT_DEV_CORS_ORIGINS",
+    help="Origin allowed by the API and bucket CORS rules (repeatable), instead of the "
+    "stack's corsOrigins. The emulator's own page origin is always allowed.",
+)  # fmt: skip
+@click.option(
+    "--visibility-timeout", type=click.IntRange(0, 43200), default=None,
+    envvar="MEDIAKIT_DEV_VISIBILITY_TIMEOUT",
+    help="Ingest queue visibility timeout in seconds (default: the stack's, 6 x processor "
+    "timeout); lower it to watch retries and dead-lettering quickly.",
+)  # fmt: skip
+@click.option(
+    "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET",
+    help="Do not print the access log, the processor's outcomes or the functions' logs.",
+)  # fmt: skip
+def dev_command(
+    host: str,
+    port: int,
+    env_file: Path,
+    issuer: str | None,
+    audiences: tuple[str, ...],
+    stack: str,
+    cors_origins: tuple[str, ...],
+    visibility_timeout: int | None,
+    quiet: bool,
+) -> None:
+    """Run the whole pipeline locally (moto + API + processor) until Ctrl-C.
+
+    The resources, the functions' environment and handlers come from the stack's own program,
+    synthesized offline with Pulumi.<stack>.yaml; MEDIAKIT_* variables set in this shell
+    override the stack's settings (the same names the Lambdas read).
+    """
+    from runtime.errors import SettingsError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    try:
+        # A bad MEDIAKIT_* override is named as the shell spells it, before the stack is read.
+        Settings.from_env(os.environ)
+        emulator = Emulator(
+            None,
+            host=host,
+            port=port,
+            issuer=issuer,
+            audiences=audiences,
+            stack=stack,
+            cors_origins=cors_origins or None,
+            visibility_timeout=visibility_timeout,
+            access_log=None if quiet else _echo_access,
+            processor_log=None if quiet else _echo_processor,
+            function_log=None if quiet else _echo_function_log,
+        )
+    except (FileNotFoundError, SettingsError, ProvisionError) as exc:
+        raise click.ClickException(str(exc)) from None
+    # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
+    with shutdown_signals() as stop:
+        try:
+            env = emulator.start()
+        except OSError as exc:
+            raise click.ClickException(f"cannot start the emulator: {exc}") from None
+        try:
+            env.write(env_file)
+            click.echo(f"mediakit dev: API    {env.api_url}")
+            click.echo(
+                f"              stack  {stack} (provisioned from its program, ready in "
+                f"{time.perf_counter() - started:.1f}s)"
+            )
+            click.echo(f"              page   {env.api_url}/dev/ (emulator only)")
+            click.echo(f"              issuer {env.jwt_issuer} (audience {env.jwt_audience})")
+            click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
+            click.echo(f"              bucket {env.bucket}, table {env.table}")
+            click.echo(f"              env    {env_file} (then: mediakit token --tenant NAME)")
+            click.echo("Ctrl-C to stop.")
+            sys.stdout.flush()
+            wait_for(stop)
+        finally:
+            click.echo("mediakit dev: stopping", err=True)
+            emulator.stop()
+            _remove_if_ours(env_file, env)
+
+
+def _remove_if_ours(path: Path, env: DevEnv) -> None:
+    """Delete the env file unless another emulator has rewritten it since."""
+    # A stale env file would point clients at a dead port.
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if current.get("api_url") == env.api_url:
+        path.unlink(missing_ok=True)
