@@ -34,7 +34,7 @@ from runtime.validation import parse_json_body, validate_complete, validate_crea
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_ROUTE = re.compile(r"/v1/uploads(?:/(?P<id>[^/]+)(?P<complete>/complete)?)?/?")
+_ID = r"(?P<id>[^/]+)"
 
 
 def _utcnow() -> datetime:
@@ -69,25 +69,65 @@ def default_deps() -> Deps:
     )
 
 
+RouteHandler = Callable[["Deps", Request, str, "re.Match[str]"], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of the HTTP API: method, path pattern, the operation it performs (what scopes
+    and metrics are keyed on) and its handler (deps, request, tenant, path match)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    operation: str
+    handler: RouteHandler
+
+
+def _path(template: str) -> re.Pattern[str]:
+    return re.compile(template.replace("{id}", _ID) + "/?")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", _path("/v1/uploads"), "create", lambda d, r, t, m: (201, create_upload(d, r, t))),
+    Route(
+        "GET",
+        _path("/v1/uploads"),
+        "list",
+        lambda d, r, t, m: (200, list_uploads(d, t, r.query.get("cursor"))),
+    ),
+    Route(
+        "GET",
+        _path("/v1/uploads/{id}"),
+        "get",
+        lambda d, r, t, m: (200, d.view(owned_record(d, t, m["id"]))),
+    ),
+    Route(
+        "DELETE",
+        _path("/v1/uploads/{id}"),
+        "delete",
+        lambda d, r, t, m: (200, delete_upload(d, t, m["id"])),
+    ),
+    Route(
+        "POST",
+        _path("/v1/uploads/{id}/complete"),
+        "complete",
+        lambda d, r, t, m: (200, complete_upload(d, r, t, m["id"])),
+    ),
+)
+
+
 def route(request: Request, deps: Deps) -> tuple[int, Any]:
-    """Dispatch on method and path; 404 for unknown paths, 405 for wrong methods."""
-    match = _ROUTE.fullmatch(request.path)
-    if match is None:
+    """Dispatch on path then method; 404 for unknown paths, 405 for wrong methods."""
+    matches = [(r, m) for r in ROUTES if (m := r.pattern.fullmatch(request.path))]
+    if not matches:
         raise NotFound(f"no route for {request.path}", code="route_not_found")
-    upload_id, complete = match["id"], match["complete"]
-    allowed = ("POST",) if complete else ("GET", "DELETE") if upload_id else ("GET", "POST")
-    if request.method not in allowed:
+    chosen = [(r, m) for r, m in matches if r.method == request.method]
+    if not chosen:
+        allowed = tuple(r.method for r, _ in matches)
         raise MethodNotAllowed(f"{request.method} is not allowed here (allowed: {allowed})")
     tenant = tenant_of(request, deps.settings)
-    if upload_id is None:
-        if request.method == "POST":
-            return 201, create_upload(deps, request, tenant)
-        return 200, list_uploads(deps, tenant, request.query.get("cursor"))
-    if complete:
-        return 200, complete_upload(deps, request, tenant, upload_id)
-    if request.method == "GET":
-        return 200, deps.view(owned_record(deps, tenant, upload_id))
-    return 200, delete_upload(deps, tenant, upload_id)
+    found, match = chosen[0]
+    return found.handler(deps, request, tenant, match)
 
 
 def tenant_of(request: Request, settings: Settings) -> str:
