@@ -325,7 +325,7 @@ def source_artifact(
     manifest = {
         "stand_in_for": target.name,
         "format": build.FORMAT_VERSION,
-        "requirements": list(build.requirements()),
+        "requirements": list(build.requirements(target.function)),
         "sources": {
             name: hashlib.sha256(data).hexdigest()
             for name, data in sorted(build.runtime_files(root).items())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from stacks import deployment
-from stacks.artifact import Target, ensure_artifact
+from stacks.artifact import FUNCTIONS, Target, ensure_artifact
 from stacks.config import NAMESPACE, StackConfig, reject_unknown_keys
 from stacks.pipeline import MediaPipeline, MediaPipelineArgs
 
@@ -16,7 +16,10 @@ if not deployment.is_offline():
     # The shipped stack files carry example.com issuers and emails so `mediakit check` runs;
     # `pulumi preview/up` with them would deploy an API that answers 401 to everyone.
     config.refuse_placeholders()
-artifact = ensure_artifact(Target(config.lambda_architecture, config.lambda_python))
-pipeline = MediaPipeline("media", MediaPipelineArgs(config, artifact))
+artifacts = {
+    function: ensure_artifact(Target(config.lambda_architecture, config.lambda_python, function))
+    for function in FUNCTIONS
+}
+pipeline = MediaPipeline("media", MediaPipelineArgs(config, artifacts))
 for output_name, value in pipeline.outputs.items():
     pulumi.export(output_name, value)

@@ -1,6 +1,8 @@
-"""Reproducible Lambda artifact: the `runtime/` package plus Pillow's manylinux wheels for the
-target architecture and Python and the AWS SDK (boto3, botocore and their dependencies) at the
-versions pinned in pyproject.toml, zipped so that the same sources always give the same bytes.
+"""Reproducible Lambda artifacts, one per function: the `runtime/` package, the AWS SDK (boto3,
+botocore and their dependencies) and Powertools at the versions pinned in pyproject.toml, plus
+the function's own libraries as manylinux wheels for the target architecture and Python (the
+processor's media decoders; the presign function carries none), zipped so that the same sources
+always give the same bytes.
 
 The SDK is bundled, not taken from the Lambda runtime: AWS publishes no per-runtime SDK version,
 recommends bundling it ("Working with .zip file archives for Python Lambda functions", Lambda
@@ -44,6 +46,9 @@ DEFAULT_ARCH = "arm64"
 DEFAULT_PYTHON = "3.14"
 # Vendored besides the SDK pins; pip resolves their dependencies for the target.
 VENDORED = ("pillow>=12",)
+# What each function's artifact vendors beyond the pins: only the processor decodes media.
+FUNCTIONS = ("presign", "processor")
+FUNCTION_VENDORED: dict[str, tuple[str, ...]] = {"presign": (), "processor": VENDORED}
 # Runtime distributions pyproject.toml must pin exactly (`==`): the artifact bundles those
 # versions, the SDK (never the Lambda runtime's own copy) and Powertools (runtime/telemetry.py).
 PINNED = ("boto3", "botocore", "aws-lambda-powertools")
@@ -62,12 +67,15 @@ class BuildError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """What the artifact runs on: Lambda architecture and Python version."""
+    """What the artifact is for: the function, its Lambda architecture and Python version."""
 
     arch: str = DEFAULT_ARCH
     python: str = DEFAULT_PYTHON
+    function: str = "processor"
 
     def __post_init__(self) -> None:
+        if self.function not in FUNCTIONS:
+            raise BuildError(f"--function must be one of {', '.join(FUNCTIONS)}")
         if self.arch not in ARCHITECTURES:
             raise BuildError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch}")
         if self.python not in BUILD_PYTHONS:
@@ -88,7 +96,7 @@ class Target:
 
     @property
     def name(self) -> str:
-        return f"mediakit-lambda-py{self.python}-{self.arch}"
+        return f"mediakit-{self.function}-py{self.python}-{self.arch}"
 
 
 @dataclass(frozen=True)
@@ -125,9 +133,11 @@ def sdk_pins(pyproject: Path = PYPROJECT) -> dict[str, str]:
     return pins
 
 
-def requirements() -> tuple[str, ...]:
-    """What the artifact vendors: Pillow and the pinned SDK (dependencies resolved by pip)."""
-    return (*VENDORED, *(f"{name}=={version}" for name, version in sdk_pins().items()))
+def requirements(function: str = "processor") -> tuple[str, ...]:
+    """What `function`'s artifact vendors: its own libraries and the pinned SDK and Powertools
+    (dependencies resolved by pip)."""
+    pins = (f"{name}=={version}" for name, version in sdk_pins().items())
+    return (*FUNCTION_VENDORED[function], *pins)
 
 
 def _distribution(wheel: Path) -> tuple[str, str]:
@@ -137,9 +147,9 @@ def _distribution(wheel: Path) -> tuple[str, str]:
 
 
 def fetch_wheels(target: Target, cache_dir: Path = CACHE_DIR / "wheels") -> list[Path]:
-    """Wheels for the target and the current requirements (Pillow, the pinned SDK and their
-    dependencies), from the cache or downloaded once with pip."""
-    wanted = requirements()
+    """Wheels for the target and its function's requirements (the pinned SDK, the function's own
+    libraries and their dependencies), from the cache or downloaded once with pip."""
+    wanted = requirements(target.function)
     key = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:12]
     wheel_dir = cache_dir / f"{target.abi}-{target.machine}-{key}"
     wheels = sorted(wheel_dir.glob("*.whl"))
@@ -172,8 +182,8 @@ def manifest(target: Target, wheels: list[Path]) -> dict[str, Any]:
             )
     return {
         "format": FORMAT_VERSION,
-        "target": {"arch": target.arch, "python": target.python},
-        "requirements": list(requirements()),
+        "target": {"function": target.function, "arch": target.arch, "python": target.python},
+        "requirements": list(requirements(target.function)),
         "distributions": distributions,
     }
 

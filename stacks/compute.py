@@ -6,13 +6,13 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from policies import documents
 from runtime.settings import Resources, Settings
+from stacks.artifact import Artifact
 
 PRESIGN_HANDLER = "runtime.presign.handler"
 PROCESSOR_HANDLER = "runtime.processor.handler"
@@ -31,8 +31,8 @@ def log_retention(days: int) -> int:
 @dataclass(frozen=True)
 class ComputeArgs:
     settings: Settings
-    code_path: Path
-    code_sha256: str
+    presign_code: Artifact  # each function's own zip (stacks.artifact)
+    processor_code: Artifact
     architecture: str
     runtime: str
     presign_memory_mb: int
@@ -152,12 +152,10 @@ class Compute(pulumi.ComponentResource):
                 ).to_env()
             )
         )
-        code = pulumi.FileArchive(str(args.code_path))
-        # Lambda compares this to decide whether the code changed: same sources, same hash.
-        code_hash = base64.b64encode(bytes.fromhex(args.code_sha256)).decode()
 
         def function(
             role_name: str,
+            artifact: Artifact,
             handler: str,
             role: aws.iam.Role,
             policy: aws.iam.RolePolicy,
@@ -176,8 +174,10 @@ class Compute(pulumi.ComponentResource):
                 handler=handler,
                 runtime=args.runtime,
                 architectures=[args.architecture],
-                code=code,
-                source_code_hash=code_hash,
+                code=pulumi.FileArchive(str(artifact.path)),
+                # Lambda compares this to decide whether the code changed: same sources, same
+                # hash.
+                source_code_hash=base64.b64encode(bytes.fromhex(artifact.sha256)).decode(),
                 memory_size=memory,
                 timeout=timeout,
                 reserved_concurrent_executions=reserved,
@@ -193,6 +193,7 @@ class Compute(pulumi.ComponentResource):
 
         self.presign = function(
             "presign",
+            args.presign_code,
             PRESIGN_HANDLER,
             self.presign_role,
             self.presign_policy,
@@ -203,6 +204,7 @@ class Compute(pulumi.ComponentResource):
         )
         self.processor = function(
             "processor",
+            args.processor_code,
             PROCESSOR_HANDLER,
             self.processor_role,
             self.processor_policy,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -24,7 +24,8 @@ from stacks.tagging import stack_tags
 @dataclass(frozen=True)
 class MediaPipelineArgs:
     config: StackConfig
-    artifact: Artifact  # the Lambda zip (stacks.artifact.ensure_artifact)
+    # One Lambda zip per function, by function name (stacks.artifact.ensure_artifact).
+    artifacts: Mapping[str, Artifact]
 
 
 class MediaPipeline(pulumi.ComponentResource):
@@ -106,8 +107,8 @@ class MediaPipeline(pulumi.ComponentResource):
             f"{name}-compute",
             ComputeArgs(
                 settings=s,
-                code_path=args.artifact.path,
-                code_sha256=args.artifact.sha256,
+                presign_code=args.artifacts["presign"],
+                processor_code=args.artifacts["processor"],
                 architecture=cfg.lambda_architecture,
                 runtime=cfg.lambda_runtime,
                 presign_memory_mb=cfg.presign_memory_mb,

@@ -1,6 +1,7 @@
-"""The Lambda artifact: reproducible bytes, Pillow for the target ABI, the pinned AWS SDK
-bundled and recorded in the manifest, handlers importable with nothing but the zip, and the
-cold-start check that refuses any other botocore."""
+"""The Lambda artifacts, one per function: reproducible bytes, Pillow for the target ABI in the
+processor's zip only, the pinned AWS SDK bundled and recorded in the manifest, each handler
+importable with nothing but its own zip, and the cold-start check that refuses any other
+botocore."""
 
 from __future__ import annotations
 
@@ -36,10 +37,15 @@ def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(Target("arm64", "3.14"), tmp_path_factory.mktemp("a")).path
 
 
+@pytest.fixture(scope="module")
+def presign_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(Target("arm64", "3.14", "presign"), tmp_path_factory.mktemp("p")).path
+
+
 def test_build_twice_gives_identical_bytes(lambda_zip: Path, tmp_path: Path) -> None:
     # GIVEN the same sources / WHEN built again elsewhere / THEN the same bytes
     again = build(Target("arm64", "3.14"), tmp_path).path
-    assert again.name == "mediakit-lambda-py3.14-arm64.zip"
+    assert again.name == "mediakit-processor-py3.14-arm64.zip"
     assert (
         hashlib.sha256(again.read_bytes()).digest()
         == hashlib.sha256(lambda_zip.read_bytes()).digest()
@@ -70,7 +76,27 @@ def test_manifest_records_the_pinned_sdk_the_tests_run(lambda_zip: Path) -> None
     assert importlib.metadata.version("boto3") == pins["boto3"]
     zipped = zipfile.ZipFile(lambda_zip).read("botocore/__init__.py").decode()
     assert f"__version__ = '{pins['botocore']}'" in zipped
-    assert read_manifest(lambda_zip)["target"] == {"arch": "arm64", "python": "3.14"}
+    assert read_manifest(lambda_zip)["target"] == {
+        "function": "processor",
+        "arch": "arm64",
+        "python": "3.14",
+    }
+
+
+def test_presign_zip_carries_no_media_library(presign_zip: Path, lambda_zip: Path) -> None:
+    # GIVEN the presign function's own zip THEN no Pillow (nor any other decoder) in it, the
+    # SDK closure and the runtime sources are, and it is a fraction of the processor's
+    names = zipfile.ZipFile(presign_zip).namelist()
+    assert presign_zip.name == "mediakit-presign-py3.14-arm64.zip"
+    assert not [n for n in names if n.startswith(("PIL/", "pillow", "pi_heif", "av/"))]
+    assert not [n for n in names if n.endswith(".so")], "presign needs no native library"
+    assert "runtime/presign.py" in names
+    for package in SDK_CLOSURE:
+        assert any(n.startswith((f"{package}/", f"{package}.py")) for n in names), package
+    manifest = read_manifest(presign_zip)
+    assert manifest["target"]["function"] == "presign"
+    assert "pillow" not in manifest["distributions"]
+    assert presign_zip.stat().st_size < lambda_zip.stat().st_size
 
 
 def test_pin_must_be_exact_and_recent(tmp_path: Path) -> None:
@@ -127,6 +153,8 @@ def test_target_rejects_unknown_arch_and_python() -> None:
         Target("arm32", "3.14")
     with pytest.raises(Exception, match="--python"):
         Target("arm64", "3.10")
+    with pytest.raises(Exception, match="--function"):
+        Target("arm64", "3.14", "thumbnailer")
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +165,24 @@ def local_task(tmp_path_factory: pytest.TempPathFactory) -> Path:
     task = tmp / "task"
     zipfile.ZipFile(artifact.path).extractall(task)
     return task
+
+
+def test_presign_handler_imports_from_its_own_zip_in_isolation(tmp_path: Path) -> None:
+    # GIVEN the presign zip for this machine, extracted, and nothing else
+    artifact = build(Target("x86_64", "3.11", "presign"), tmp_path / "out")
+    task = tmp_path / "task"
+    zipfile.ZipFile(artifact.path).extractall(task)
+    probe = (
+        "import sys; sys.path[:0] = sys.argv[1:]\n"
+        "import runtime.presign, runtime.sdk\n"
+        "assert runtime.presign.__file__.startswith(sys.argv[1])\n"
+        "assert 'PIL' not in sys.modules\n"
+        "print('ok', runtime.sdk.verify())\n"
+    )
+    # WHEN the handler is imported THEN it needs nothing the zip lacks (no Pillow anywhere)
+    result = _isolated(probe, task)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok", sdk_pins()["botocore"]]
 
 
 def _isolated(probe: str, *path: Path) -> subprocess.CompletedProcess[str]:

@@ -12,11 +12,13 @@ from stacks.artifact import (
     BUILD_PYTHONS,
     DEFAULT_ARCH,
     DEFAULT_PYTHON,
+    FUNCTIONS,
     ROOT,
     BuildError,
     Target,
     build,
     read_manifest,
+    sdk_pins,
 )
 
 
@@ -39,6 +41,14 @@ from stacks.artifact import (
     help="Lambda Python version (3.11 builds for a local cp311 interpreter, for tests).",
 )
 @click.option(
+    "--function",
+    "functions",
+    type=click.Choice([*FUNCTIONS, "all"]),
+    default="all",
+    show_default=True,
+    help="Which function's zip to build; each carries only its own libraries.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -46,21 +56,24 @@ from stacks.artifact import (
     show_default=True,
     help="Directory the zip is written to.",
 )
-def build_command(arch: str, python_version: str, out_dir: Path) -> None:
-    """Build the Lambda zip reproducibly: runtime/, Pillow and the pinned AWS SDK."""
-    try:
-        target = Target(arch, python_version)
-    except BuildError as exc:
-        raise click.ClickException(str(exc)) from None
-    missing = [m for m in ("presign", "processor") if not (ROOT / "runtime" / f"{m}.py").exists()]
+def build_command(arch: str, python_version: str, functions: str, out_dir: Path) -> None:
+    """Build each function's Lambda zip reproducibly: runtime/, the pinned AWS SDK and
+    Powertools, and the processor's media libraries."""
+    wanted = FUNCTIONS if functions == "all" else (functions,)
+    missing = [m for m in FUNCTIONS if not (ROOT / "runtime" / f"{m}.py").exists()]
     if missing:
         click.echo(f"warning: runtime/{', '.join(missing)} missing: handlers will not import")
-    try:
-        artifact = build(target, out_dir)
-    except BuildError as exc:
-        raise click.ClickException(str(exc)) from None
-    bundled = read_manifest(artifact.path)["distributions"]
-    click.echo(f"{artifact.path}\nsha256 {artifact.sha256}\nsize {artifact.size} bytes")
-    click.echo(
-        f"boto3 {bundled['boto3']}, botocore {bundled['botocore']} (pinned in pyproject.toml)"
-    )
+    for function in wanted:
+        try:
+            artifact = build(Target(arch, python_version, function), out_dir)
+        except BuildError as exc:
+            raise click.ClickException(str(exc)) from None
+        manifest = read_manifest(artifact.path)
+        bundled = manifest["distributions"]
+        click.echo(f"{artifact.path}\nsha256 {artifact.sha256}\nsize {artifact.size} bytes")
+        pinned = {f"{name}=={version}" for name, version in sdk_pins().items()}
+        own = [r for r in manifest["requirements"] if r not in pinned]
+        click.echo(
+            f"{function}: boto3 {bundled['boto3']}, botocore {bundled['botocore']} (pinned in "
+            f"pyproject.toml); own libraries: {', '.join(own) or 'none'}"
+        )

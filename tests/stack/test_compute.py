@@ -165,14 +165,15 @@ def test_functions_handlers_runtime_architecture_env_logs_tracing(stack: StackGr
 
 
 def test_function_code_is_the_reproducible_artifact(stack: StackGraph) -> None:
-    fn = stack.inputs(PRESIGN)
-    path = Path(fn["code"]["path"])
-    assert path.name.startswith(
-        f"mediakit-lambda-py{stack.config['lambdaPython']}-{stack.config['lambdaArchitecture']}-"
-    )
-    digest = hashlib.sha256(path.read_bytes()).digest()
-    assert fn["sourceCodeHash"] == base64.b64encode(digest).decode()
-    assert stack.inputs(PROCESSOR)["code"] == fn["code"]
+    # Each function gets its own artifact (the presign one carries no media library).
+    target = f"py{stack.config['lambdaPython']}-{stack.config['lambdaArchitecture']}-"
+    for function, urn in (("presign", PRESIGN), ("processor", PROCESSOR)):
+        fn = stack.inputs(urn)
+        path = Path(fn["code"]["path"])
+        assert path.name.startswith(f"mediakit-{function}-{target}")
+        digest = hashlib.sha256(path.read_bytes()).digest()
+        assert fn["sourceCodeHash"] == base64.b64encode(digest).decode()
+    assert stack.inputs(PROCESSOR)["code"] != stack.inputs(PRESIGN)["code"]
 
 
 def test_shipped_stacks_reserve_no_concurrency(stack: StackGraph) -> None:
