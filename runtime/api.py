@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runtime import claims, keys, signing
+from runtime import claims, keys, scopes, signing
 from runtime.aws import error_code, is_not_found
 from runtime.errors import (
     BadRequest,
@@ -75,12 +75,16 @@ RouteHandler = Callable[["Deps", Request, str, "re.Match[str]"], tuple[int, Any]
 @dataclass(frozen=True)
 class Route:
     """One route of the HTTP API: method, path pattern, the operation it performs (what scopes
-    and metrics are keyed on) and its handler (deps, request, tenant, path match)."""
+    and metrics are keyed on) and its handler (deps, request, tenant, path match).
+    `route()` checks the operation's scope before the handler runs, unless `decides_scope`:
+    then the handler calls `scopes.require` itself (DELETE is abort, delete or purge depending
+    on the record and `?purge=true`)."""
 
     method: str
     pattern: re.Pattern[str]
     operation: str
     handler: RouteHandler
+    decides_scope: bool = False
 
 
 def _path(template: str) -> re.Pattern[str]:
@@ -105,7 +109,8 @@ ROUTES: tuple[Route, ...] = (
         "DELETE",
         _path("/v1/uploads/{id}"),
         "delete",
-        lambda d, r, t, m: (200, delete_upload(d, t, m["id"])),
+        lambda d, r, t, m: (200, delete_upload(d, r, t, m["id"])),
+        decides_scope=True,
     ),
     Route(
         "POST",
@@ -127,6 +132,8 @@ def route(request: Request, deps: Deps) -> tuple[int, Any]:
         raise MethodNotAllowed(f"{request.method} is not allowed here (allowed: {allowed})")
     tenant = tenant_of(request, deps.settings)
     found, match = chosen[0]
+    if not found.decides_scope:
+        scopes.require(request, deps.settings, found.operation)
     return found.handler(deps, request, tenant, match)
 
 
@@ -270,7 +277,7 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
     return deps.view(updated)
 
 
-def delete_upload(deps: Deps, tenant: str, upload_id: str) -> dict[str, Any]:
+def delete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
     """Mark the record deleted, then remove the original and every derivative (409 twice).
 
     The record is marked first: a processing run that completes before the mark has written its
@@ -278,6 +285,8 @@ def delete_upload(deps: Deps, tenant: str, upload_id: str) -> dict[str, Any]:
     its conditional write and removes its own. A repeated DELETE removes the objects again
     (idempotent) before answering 409, so a retry after a failed removal still cleans up."""
     record = owned_record(deps, tenant, upload_id)
+    operation = scopes.delete_operation(pending=record["status"] == PENDING, purge=False)
+    scopes.require(request, deps.settings, operation)
     bucket = deps.resources.bucket
     updated = None
     if record["status"] != DELETED:

@@ -53,6 +53,12 @@ class Forbidden(MediakitError):
     http_status = 403
 
 
+class InsufficientScope(Forbidden):
+    """A valid tenant whose token lacks the scope the operation needs (`runtime.scopes`)."""
+
+    code = "insufficient_scope"
+
+
 class NotFound(MediakitError):
     code = "not_found"
     http_status = 404

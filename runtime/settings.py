@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import SettingsError
+from runtime.scopes import DEFAULT_OPERATION_SCOPES, OPERATIONS, SETTING_SCOPE
 
 # Content types the runtime knows how to sniff and decode, and their canonical file extension.
 KNOWN_TYPES: dict[str, str] = {
@@ -113,6 +114,31 @@ class Settings:
             "[a b]-shaped strings are refused 403 invalid_tenant. API Gateway hands claims to "
             'the Lambda stringified (123 -> "123", ["a","b"] -> "[a b]"), so the type '
             "is read from the verified token in the Authorization header.",
+        ),
+    )
+    scope_claim: str = field(
+        default="scope",
+        metadata=_meta(
+            "scopeClaim",
+            "JWT claim that carries the caller's OAuth scopes: scope (a space-separated string, "
+            "OAuth 2.0 and Cognito), scp (a string or an array, Entra ID and Okta) or a custom "
+            "claim name (1..128 of A-Za-z0-9_:.-/, not the tenantClaim). Read from the verified "
+            "token with its JSON type; a claim of any other type, [a b]-shaped or holding a "
+            "malformed scope grants no scope. API Gateway route scopes are added only for scope "
+            "and scp.",
+        ),
+    )
+    operation_scopes: tuple[str, ...] = field(
+        default=DEFAULT_OPERATION_SCOPES,
+        metadata=_meta(
+            "operationScopes",
+            "Scope each operation needs, as operation=scope entries; operations: "
+            + ", ".join(OPERATIONS)
+            + " (abort = DELETE of a pending_upload, delete = DELETE of any other, purge = "
+            "DELETE ?purge=true). An operation not listed keeps its default (delete, restore "
+            "and purge need media:admin; the others none beyond a valid tenant); operation= "
+            "with no scope needs none. A scope is 1..256 printable ASCII characters, without "
+            'space, ", \\, comma, [ or ]; matched exactly (no prefixes, case-sensitive).',
         ),
     )
     gps_allowed_tenants: tuple[str, ...] = field(
@@ -286,6 +312,18 @@ class Settings:
     def extension_for(self, content_type: str) -> str:
         return KNOWN_TYPES[content_type]
 
+    def scope_for(self, operation: str) -> str:
+        """The scope `operation` needs ("" for none): its `operationScopes` entry, else the
+        default's. Unknown operations are a programming error (KeyError)."""
+        if operation not in OPERATIONS:
+            raise KeyError(operation)
+        for source in (self.operation_scopes, DEFAULT_OPERATION_SCOPES):
+            for entry in source:
+                name, _, scope = entry.partition("=")
+                if name == operation:
+                    return scope
+        return ""
+
     def gps_allowed(self, tenant: str) -> bool:
         return "*" in self.gps_allowed_tenants or tenant in self.gps_allowed_tenants
 
@@ -327,7 +365,7 @@ def describe() -> list[dict[str, Any]]:
 # --- parsing and validation ----------------------------------------------------------------------
 
 _INT_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("int", int)}
-_LIST_FIELDS = {"allowed_types", "gps_allowed_tenants"}
+_LIST_FIELDS = {"allowed_types", "gps_allowed_tenants", "operation_scopes"}
 
 
 def _type_name(name: str) -> str:
@@ -467,12 +505,40 @@ def _validate(s: Settings) -> None:
             raise SettingsError("derivatives", f"{d.name}: quality must be 1..100")
     if not re.fullmatch(r"[A-Za-z0-9_:.\-/]{1,128}", s.tenant_claim):
         raise SettingsError("tenant_claim", f"{s.tenant_claim!r} is not a valid claim name")
+    _validate_scopes(s)
     for name in ("originals_prefix", "derivatives_prefix"):
         prefix = getattr(s, name)
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}/", prefix):
             raise SettingsError(name, f"{prefix!r} must be one lowercase segment ending in '/'")
     if s.originals_prefix == s.derivatives_prefix:
         raise SettingsError("derivatives_prefix", "must differ from originals_prefix")
+
+
+def _validate_scopes(s: Settings) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_:.\-/]{1,128}", s.scope_claim):
+        raise SettingsError("scope_claim", f"{s.scope_claim!r} is not a valid claim name")
+    if s.scope_claim == s.tenant_claim:
+        # The tenant's own name would then be a scope it grants itself (a tenant "media:admin").
+        raise SettingsError("scope_claim", "must differ from tenantClaim")
+    seen: set[str] = set()
+    for entry in s.operation_scopes:
+        operation, sep, scope = entry.partition("=")
+        if not sep:
+            raise SettingsError("operation_scopes", f"{entry!r} is not operation=scope")
+        if operation not in OPERATIONS:
+            raise SettingsError(
+                "operation_scopes",
+                f"unknown operation {operation!r} (known: {', '.join(OPERATIONS)})",
+            )
+        if operation in seen:
+            raise SettingsError("operation_scopes", f"{operation} is listed twice")
+        seen.add(operation)
+        if scope and not SETTING_SCOPE.fullmatch(scope):
+            raise SettingsError(
+                "operation_scopes",
+                f"{operation}: {scope!r} is not a scope (1..256 printable ASCII characters "
+                'without space, ", \\, comma, [ or ])',
+            )
 
 
 # What the processor keeps for itself beside the processing child: Python, boto3, the original.

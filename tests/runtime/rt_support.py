@@ -40,6 +40,10 @@ def image_bytes(width: int = 64, height: int = 48, fmt: str = "JPEG") -> bytes:
     return buffer.getvalue()
 
 
+# The scope DELETE of a processed upload, restore and purge need by default (runtime.scopes).
+ADMIN = ("media:admin",)
+
+
 def http_event(
     method: str,
     path: str,
@@ -131,8 +135,13 @@ class Pipeline:
         *,
         tenant: str | None = "tenant-a",
         query: dict[str, str] | None = None,
+        scopes: tuple[str, ...] = (),
     ) -> tuple[int, dict[str, Any]]:
-        claims = None if tenant is None else {"sub": tenant, "aud": "mediakit"}
+        claims: dict[str, Any] | None = None
+        if tenant is not None:
+            claims = {"sub": tenant, "aud": "mediakit"}
+            if scopes:
+                claims["scope"] = " ".join(scopes)
         event = http_event(method, path, body, claims=claims, query=query)
         response = handle(event, lambda request: api.route(request, self.api))
         return response["statusCode"], json.loads(response["body"])

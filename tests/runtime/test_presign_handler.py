@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import requests
-from rt_support import Pipeline, http_event, image_bytes
+from rt_support import ADMIN, Pipeline, http_event, image_bytes
 
 from runtime import aws, presign
 from runtime.keys import parse_original_key
@@ -285,14 +285,14 @@ def test_delete_upload_removes_objects_and_marks_deleted(pipeline: Pipeline) -> 
     created = pipeline.upload(JPEG)
     derivative_keys = [d["key"] for d in pipeline.record(created["upload_id"])["derivatives"]]
     # WHEN its owner deletes it
-    status, record = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")
+    status, record = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)
     # THEN the original and derivatives are gone and the record says deleted
     assert (status, record["status"]) == (200, "deleted")
     listed = pipeline.s3.list_objects_v2(Bucket=pipeline.resources.bucket).get("Contents", [])
     assert listed == []
     assert derivative_keys
     # AND deleting again is a conflict
-    again = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")
+    again = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)
     assert (again[0], again[1]["error"]["code"]) == (409, "already_deleted")
 
 
@@ -302,7 +302,7 @@ def test_get_deleted_upload_lists_no_derivatives(pipeline: Pipeline) -> None:
     path = f"/v1/uploads/{created['upload_id']}"
     status, before = pipeline.call("GET", path)
     assert (status, len(before["derivatives"])) == (200, len(pipeline.settings.derivatives))
-    status, deleted = pipeline.call("DELETE", path)
+    status, deleted = pipeline.call("DELETE", path, scopes=ADMIN)
     # WHEN its status is read
     status, record = pipeline.call("GET", path)
     # THEN it says deleted and hands out no derivative (their objects are gone, a URL would
@@ -445,7 +445,7 @@ def test_delete_upload_racing_the_processor_leaves_no_derivatives(
 
     monkeypatch.setattr(pipeline.store, "mark_deleted", processor_finishes_first)
     # WHEN the owner deletes it
-    status, record = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")
+    status, record = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)
     resume.set()
     worker.join(10)
     # THEN the record is deleted and no servable derivative is left behind
@@ -466,10 +466,10 @@ def test_delete_upload_retried_after_a_storage_failure_removes_the_objects(
         "delete_objects",
         lambda **kw: {"Errors": [{"Key": kw["Delete"]["Objects"][0]["Key"], "Code": "SlowDown"}]},
     )
-    assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 503
+    assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)[0] == 503
     monkeypatch.setattr(pipeline.s3, "delete_objects", delete_objects)
     # WHEN the client retries
-    status, _ = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")
+    status, _ = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)
     # THEN the objects are gone, whatever the answer says about the record
     assert status in (200, 409)
     assert pipeline.record(created["upload_id"])["status"] == "deleted"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from rt_support import Pipeline, image_bytes, load_event, s3_body, sqs_event
+from rt_support import ADMIN, Pipeline, image_bytes, load_event, s3_body, sqs_event
 
 from runtime import aws, processor
 from runtime.records import SourceRef
@@ -164,7 +164,8 @@ def test_processor_delete_during_processing_leaves_no_derivatives(pipeline: Pipe
 
     def process_then_delete(*args: Any, **kwargs: Any) -> Any:
         rendered = real_process(*args, **kwargs)
-        assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 200
+        deleted = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)
+        assert deleted[0] == 200
         return rendered
 
     pipeline.ingest.process = process_then_delete
@@ -191,7 +192,8 @@ def test_processor_cleanup_that_s3_refuses_is_retried_until_done(
 
     def process_then_delete(*args: Any, **kwargs: Any) -> Any:
         rendered = real_process(*args, **kwargs)
-        assert pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}")[0] == 200
+        deleted = pipeline.call("DELETE", f"/v1/uploads/{created['upload_id']}", scopes=ADMIN)
+        assert deleted[0] == 200
         return rendered
 
     def second_call_refuses_a_key(**kwargs: Any) -> Any:
