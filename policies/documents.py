@@ -50,6 +50,10 @@ PROCESSOR_QUEUE_ACTIONS = ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:R
 PROCESSOR_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem")
 PROCESSOR_EVENTS_ACTIONS = ("events:PutEvents",)
 
+# Malware scanning on (runtime/malware.py): a download reads the scan tag of the exact version it
+# would hand out (GetObjectTagging with VersionId), which S3 authorises as GetObjectVersionTagging.
+PRESIGN_SCAN_STATUS_ACTIONS = ("s3:GetObjectVersionTagging",)
+
 # Both roles. The log group is created by the stack, so no logs:CreateLogGroup.
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 # Active tracing: the Lambda service sends segments with the role; X-Ray has no resource ARNs.
@@ -152,12 +156,20 @@ def presign_role_policy(
     log_group_arn: str,
     originals_prefix: str,
     derivatives_prefix: str,
+    malware_scanning: bool = False,
 ) -> PolicyDocument:
-    """Presign Lambda: upload originals, delete an upload's objects, its table items, the key."""
+    """Presign Lambda: upload originals, delete an upload's objects, its table items, the key
+    (and, with malware scanning on, read an original's scan tag before a download)."""
     originals = objects(bucket_arn, originals_prefix)
     derivatives = objects(bucket_arn, derivatives_prefix)
+    scan_status = (
+        [statement("ReadOriginalScanStatus", PRESIGN_SCAN_STATUS_ACTIONS, [originals])]
+        if malware_scanning
+        else []
+    )
     return document(
         [statement("UploadOriginals", PRESIGN_UPLOAD_ACTIONS, [originals])],
+        scan_status,
         [statement("DeleteUploadObjects", PRESIGN_DELETE_ACTIONS, [originals, derivatives])],
         [statement("ReadWriteUploadRecords", PRESIGN_TABLE_ACTIONS, [table_arn])],
         [statement("ListTenantUploads", PRESIGN_INDEX_ACTIONS, [f"{table_arn}/index/by_tenant"])],
@@ -387,13 +399,20 @@ def allow_cloudfront_read(
 
 
 def media_bucket_policy(
-    *, bucket_arn: str, key_arn: str, distribution_arn: str, derivatives_prefix: str
+    *,
+    bucket_arn: str,
+    key_arn: str,
+    distribution_arn: str,
+    derivatives_prefix: str,
+    unscanned_reads: Sequence[Statement] = (),
 ) -> PolicyDocument:
-    """Media bucket: TLS only, the stack key only, CloudFront reads derivatives."""
+    """Media bucket: TLS only, the stack key only, CloudFront reads derivatives (and, with
+    malware scanning on, `deny_unscanned_reads`)."""
     return document(
         deny_insecure_transport([bucket_arn, f"{bucket_arn}/*"]),
         deny_wrong_kms_key(bucket_arn, key_arn),
         allow_cloudfront_read(bucket_arn, derivatives_prefix, distribution_arn),
+        unscanned_reads,
     )
 
 
@@ -428,9 +447,13 @@ def log_bucket_policy(
 # --- queue policy ---------------------------------------------------------------------------------
 
 
-def ingest_queue_policy(*, queue_arn: str, bucket_arn: str, account_id: str) -> PolicyDocument:
-    """Only this bucket (in this account) may send S3 notifications; TLS only."""
+def ingest_queue_policy(
+    *, queue_arn: str, bucket_arn: str, account_id: str, scan_rule_arn: str = ""
+) -> PolicyDocument:
+    """Only this bucket (in this account) may send S3 notifications, and with malware scanning
+    on the stack's scan-result rule may send GuardDuty's results; TLS only."""
     return document(
+        allow_scan_results(queue_arn, scan_rule_arn) if scan_rule_arn else [],
         [
             statement(
                 "MediaBucketNotifications",
@@ -454,6 +477,137 @@ def ingest_queue_policy(*, queue_arn: str, bucket_arn: str, account_id: str) -> 
             )
         ],
     )
+
+
+# --- malware scanning (GuardDuty Malware Protection for S3) -------------------------------------
+
+GUARDDUTY_MALWARE_PRINCIPAL = "malware-protection-plan.guardduty.amazonaws.com"
+# The managed rule GuardDuty creates on the default bus to hear the bucket's S3 events.
+GUARDDUTY_MANAGED_RULE = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*"
+# The object GuardDuty writes at the bucket's root to validate the plan.
+GUARDDUTY_VALIDATION_OBJECT = "malware-protection-resource-validation-object"
+# The tag GuardDuty writes on every scanned object, and the one value that lets a read through.
+SCAN_STATUS_TAG = "GuardDutyMalwareScanStatus"
+SCAN_CLEAN = "NO_THREATS_FOUND"
+
+# The plan's role, exactly as AWS documents it ("Create or update IAM role policy", GuardDuty
+# User Guide), one tuple per documented statement; objects scoped to the protected prefix.
+MALWARE_MANAGED_RULE_ACTIONS = (
+    "events:DeleteRule",
+    "events:PutRule",
+    "events:PutTargets",
+    "events:RemoveTargets",
+)
+MALWARE_MONITOR_RULE_ACTIONS = ("events:DescribeRule", "events:ListTargetsByRule")
+MALWARE_TAG_ACTIONS = (
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+)
+MALWARE_BUCKET_NOTIFICATION_ACTIONS = ("s3:GetBucketNotification", "s3:PutBucketNotification")
+MALWARE_VALIDATION_ACTIONS = ("s3:PutObject",)
+MALWARE_OWNERSHIP_ACTIONS = ("s3:ListBucket",)
+MALWARE_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+MALWARE_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# Reads of originals that the scan gates (GetObject with VersionId is GetObjectVersion).
+GATED_READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+
+
+def malware_protection_assume_role() -> PolicyDocument:
+    """Trust policy: only GuardDuty's Malware Protection plan service may assume the role."""
+    return document(
+        [
+            statement(
+                "GuardDutyMalwareProtectionAssumeRole",
+                ["sts:AssumeRole"],
+                None,
+                principal=_service(GUARDDUTY_MALWARE_PRINCIPAL),
+            )
+        ]
+    )
+
+
+def malware_protection_role_policy(
+    *,
+    bucket_arn: str,
+    key_arn: str,
+    originals_prefix: str,
+    region: str,
+    account_id: str,
+    partition: str = "aws",
+) -> PolicyDocument:
+    """The plan's role: manage its own EventBridge rule, enable the bucket's EventBridge
+    notifications, validate the bucket, read and tag originals, decrypt them through S3."""
+    rule = f"arn:{partition}:events:{region}:{account_id}:rule/{GUARDDUTY_MANAGED_RULE}"
+    originals = objects(bucket_arn, originals_prefix)
+    return document(
+        [
+            statement(
+                "AllowManagedRuleToSendS3EventsToGuardDuty",
+                MALWARE_MANAGED_RULE_ACTIONS,
+                [rule],
+                condition={"StringLike": {"events:ManagedBy": GUARDDUTY_MALWARE_PRINCIPAL}},
+            ),
+            statement(
+                "AllowGuardDutyToMonitorEventBridgeManagedRule",
+                MALWARE_MONITOR_RULE_ACTIONS,
+                [rule],
+            ),
+            statement("AllowPostScanTag", MALWARE_TAG_ACTIONS, [originals]),
+            statement(
+                "AllowEnableS3EventBridgeEvents", MALWARE_BUCKET_NOTIFICATION_ACTIONS, [bucket_arn]
+            ),
+            statement(
+                "AllowPutValidationObject",
+                MALWARE_VALIDATION_ACTIONS,
+                [f"{bucket_arn}/{GUARDDUTY_VALIDATION_OBJECT}"],
+            ),
+            statement("AllowCheckBucketOwnership", MALWARE_OWNERSHIP_ACTIONS, [bucket_arn]),
+            statement("AllowMalwareScan", MALWARE_READ_ACTIONS, [originals]),
+            statement(
+                "AllowDecryptForMalwareScan",
+                MALWARE_KEY_ACTIONS,
+                [key_arn],
+                condition={"StringLike": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            ),
+        ]
+    )
+
+
+def deny_unscanned_reads(
+    bucket_arn: str, originals_prefix: str, exempt_role_arns: Sequence[str]
+) -> list[Statement]:
+    """Defence in depth behind the download gate: nobody reads an original whose scan tag is
+    not NO_THREATS_FOUND (untagged, pending or a threat) except the roles that must read it
+    before the scan ends (the processor validates at once; GuardDuty scans it)."""
+    return [
+        statement(
+            "DenyReadingUnscannedOriginals",
+            GATED_READ_ACTIONS,
+            [objects(bucket_arn, originals_prefix)],
+            effect="Deny",
+            principal="*",
+            condition={
+                # A missing tag makes StringNotEquals true: untagged objects are denied too.
+                "StringNotEquals": {f"s3:ExistingObjectTag/{SCAN_STATUS_TAG}": SCAN_CLEAN},
+                "ArnNotEquals": {"aws:PrincipalArn": sorted(exempt_role_arns)},
+            },
+        )
+    ]
+
+
+def allow_scan_results(queue_arn: str, rule_arn: str) -> list[Statement]:
+    """EventBridge may deliver GuardDuty's scan results to the ingest queue, from this rule only."""
+    return [
+        statement(
+            "MalwareScanResults",
+            ["sqs:SendMessage"],
+            [queue_arn],
+            principal=_service("events.amazonaws.com"),
+            condition={"ArnEquals": {"aws:SourceArn": rule_arn}},
+        )
+    ]
 
 
 def actions_of(doc: PolicyDocument, effect: str = "Allow") -> set[str]:

@@ -165,6 +165,14 @@ def mock_state(typ: str, name: str, inputs: Mapping[str, Any]) -> tuple[str, dic
     elif typ == "aws:cloudwatch/eventBus:EventBus":
         rid, arn = auto, f"arn:{PARTITION}:events:{region}:{acct}:event-bus/{auto}"
         state["name"] = auto
+    elif typ == "aws:cloudwatch/eventRule:EventRule":
+        bus = str(inputs.get("eventBusName") or "default")
+        path = f"rule/{auto}" if bus == "default" else f"rule/{bus}/{auto}"
+        rid, arn = auto, f"arn:{PARTITION}:events:{region}:{acct}:{path}"
+        state["name"] = auto
+    elif typ == "aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan":
+        rid = h[:20]
+        arn = f"arn:{PARTITION}:guardduty:{region}:{acct}:malware-protection-plan/{rid}"
     elif typ == "aws:cloudwatch/eventArchive:EventArchive":
         rid, arn = auto, f"arn:{PARTITION}:events:{region}:{acct}:archive/{auto}"
         state["name"] = auto

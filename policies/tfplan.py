@@ -58,6 +58,9 @@ TERRAFORM_TYPES: Final[Mapping[str, str]] = {
     "aws:cloudwatch/dashboard:Dashboard": "aws_cloudwatch_dashboard",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "aws_cloudwatch_metric_alarm",
     "aws:dynamodb/table:Table": "aws_dynamodb_table",
+    "aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan": (
+        "aws_guardduty_malware_protection_plan"
+    ),
     "aws:iam/policy:Policy": "aws_iam_policy",
     "aws:iam/role:Role": "aws_iam_role",
     "aws:iam/rolePolicy:RolePolicy": "aws_iam_role_policy",
@@ -130,6 +133,7 @@ RENAMES: Final[Mapping[str, Mapping[str, str]]] = {
         "localSecondaryIndexes": "local_secondary_index",
         "replicas": "replica",
     },
+    "aws_guardduty_malware_protection_plan": {"actions": "action", "actions.taggings": "tagging"},
     "aws_iam_role": {"inlinePolicies": "inline_policy"},
     "aws_lambda_event_source_mapping": {"filterCriteria.filters": "filter"},
     "aws_lambda_function": {"code": "filename", "name": "function_name"},

@@ -105,6 +105,7 @@ class Compute(pulumi.ComponentResource):
                         log_group_arn=a[3],
                         originals_prefix=s.originals_prefix,
                         derivatives_prefix=s.derivatives_prefix,
+                        malware_scanning=s.malware_scanning,
                     )
                 )
             ),

@@ -393,7 +393,11 @@ def config_reference() -> list[dict[str, Any]]:
     """Every config key (settings first, then infrastructure) as rows for docs and Pulumi.yaml."""
     rows: list[dict[str, Any]] = []
     for row in describe():
-        pulumi_type = {"integer": "integer", "list of strings": "array"}.get(row["type"], "string")
+        pulumi_type = {
+            "integer": "integer",
+            "list of strings": "array",
+            "boolean": "boolean",
+        }.get(row["type"], "string")
         default = row["default"]
         doc = row["doc"]
         if row["type"] == "list of objects":

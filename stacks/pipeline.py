@@ -9,13 +9,14 @@ import pulumi
 import pulumi_aws as aws
 
 from stacks.alarms import Alarms, AlarmsArgs
-from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs
+from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs, route_scopes
 from stacks.artifact import Artifact
 from stacks.cdn import Cdn, CdnArgs
 from stacks.compute import Compute, ComputeArgs, log_retention
 from stacks.config import StackConfig
 from stacks.dashboard import Dashboard, DashboardArgs
 from stacks.events import Events, EventsArgs
+from stacks.malware import Malware, MalwareArgs
 from stacks.queues import Queues, QueuesArgs
 from stacks.storage import Storage, StorageArgs
 from stacks.tagging import stack_tags
@@ -52,6 +53,11 @@ class MediaPipeline(pulumi.ComponentResource):
         presign_role_arn, set_presign_role_arn = _deferred()
         processor_role_arn, set_processor_role_arn = _deferred()
         distribution_arn, set_distribution_arn = _deferred()
+        # Malware scanning (opt-in): the bucket policy exempts the scan role from the scan gate and
+        # the queue policy admits the scan-result rule, both created once the queue exists.
+        scanning = s.malware_scanning
+        scan_role_arn, set_scan_role_arn = _deferred() if scanning else (None, None)
+        scan_rule_arn, set_scan_rule_arn = _deferred() if scanning else (None, None)
 
         self.storage = Storage(
             f"{name}-storage",
@@ -70,6 +76,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 distribution_arn=distribution_arn,
                 tags=tags,
                 existing_key_arn=cfg.kms_key_arn,
+                malware_scan_role_arn=scan_role_arn,
             ),
             child,
         )
@@ -86,9 +93,30 @@ class MediaPipeline(pulumi.ComponentResource):
                 max_receive_count=s.dlq_max_receive_count,
                 tags=tags,
                 retain_notification=cfg.protect_data,
+                scan_rule_arn=scan_rule_arn,
             ),
             child,
         )
+        self.malware: Malware | None = None
+        if set_scan_role_arn is not None and set_scan_rule_arn is not None:
+            self.malware = Malware(
+                f"{name}-malware",
+                MalwareArgs(
+                    bucket_name=self.storage.bucket.bucket,
+                    bucket_arn=self.storage.bucket.arn,
+                    key_arn=key_arn,
+                    queue_arn=self.queues.queue.arn,
+                    originals_prefix=s.originals_prefix,
+                    region=region,
+                    account_id=identity.account_id,
+                    partition=partition,
+                    tags=tags,
+                    notification=self.queues.notification,
+                ),
+                child,
+            )
+            set_scan_role_arn(self.malware.role.arn)
+            set_scan_rule_arn(self.malware.rule.arn)
         self.cdn = Cdn(
             f"{name}-cdn",
             CdnArgs(
@@ -149,6 +177,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 log_group_prefix=f"{VENDED_LOGS_PREFIX}apigateway/{project}-{stack}-access-",
                 domain_name=cfg.api_domain_name,
                 certificate_arn=cfg.api_certificate_arn,
+                route_scopes=route_scopes(s),
             ),
             child,
         )

@@ -29,6 +29,10 @@ class QueuesArgs:
     tags: Mapping[str, str]
     # prod: the notification is one of the retained bucket's guards (see stacks/storage.py).
     retain_notification: bool = False
+    # Malware scanning on: the rule that delivers GuardDuty's scan results here, and the bucket's
+    # EventBridge notifications (GuardDuty turns them on to hear new objects; declaring them
+    # keeps `pulumi up` from turning them off again).
+    scan_rule_arn: pulumi.Input[str] | None = None
 
 
 class Queues(pulumi.ComponentResource):
@@ -73,10 +77,17 @@ class Queues(pulumi.ComponentResource):
         queue_policy = aws.sqs.QueuePolicy(
             f"{name}-ingest-policy",
             queue_url=self.queue.url,
-            policy=pulumi.Output.all(self.queue.arn, args.bucket_arn).apply(
+            policy=pulumi.Output.all(
+                self.queue.arn,
+                args.bucket_arn,
+                args.scan_rule_arn if args.scan_rule_arn is not None else "",
+            ).apply(
                 lambda a: json.dumps(
                     documents.ingest_queue_policy(
-                        queue_arn=a[0], bucket_arn=a[1], account_id=args.account_id
+                        queue_arn=a[0],
+                        bucket_arn=a[1],
+                        account_id=args.account_id,
+                        scan_rule_arn=a[2],
                     )
                 )
             ),
@@ -92,6 +103,8 @@ class Queues(pulumi.ComponentResource):
                     "filter_prefix": args.originals_prefix,
                 }
             ],
+            # Only when on (None: unset): with scanning off the notification is as it always was.
+            eventbridge=True if args.scan_rule_arn is not None else None,
             # S3 test-publishes on create: the queue must already accept the bucket.
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[queue_policy], retain_on_delete=args.retain_notification

@@ -47,6 +47,9 @@ class StorageArgs:
     distribution_arn: pulumi.Input[str]
     tags: Mapping[str, str]
     existing_key_arn: str = ""  # use this key; its policy is then not the stack's to manage
+    # Malware scanning on: GuardDuty's scan role, which (with the processor) may read originals
+    # before their scan tag says NO_THREATS_FOUND (see documents.deny_unscanned_reads).
+    malware_scan_role_arn: pulumi.Input[str] | None = None
 
 
 class Storage(pulumi.ComponentResource):
@@ -214,16 +217,28 @@ class Storage(pulumi.ComponentResource):
             ],
             opts=guard.merge(pulumi.ResourceOptions(depends_on=[versioning])),
         )
+        scan_role_arn = args.malware_scan_role_arn
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=self.bucket.id,
-            policy=pulumi.Output.all(self.bucket.arn, self.key_arn, args.distribution_arn).apply(
+            policy=pulumi.Output.all(
+                self.bucket.arn,
+                self.key_arn,
+                args.distribution_arn,
+                args.processor_role_arn,
+                scan_role_arn if scan_role_arn is not None else "",
+            ).apply(
                 lambda a: json.dumps(
                     documents.media_bucket_policy(
                         bucket_arn=a[0],
                         key_arn=a[1],
                         distribution_arn=a[2],
                         derivatives_prefix=s.derivatives_prefix,
+                        unscanned_reads=(
+                            documents.deny_unscanned_reads(a[0], s.originals_prefix, [a[3], a[4]])
+                            if a[4]
+                            else ()
+                        ),
                     )
                 )
             ),
