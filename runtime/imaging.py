@@ -17,6 +17,15 @@ Decisions worth knowing:
   (Display P3 phones, Adobe RGB, CMYK print files) are converted to sRGB with LittleCMS, after
   resizing so the transform runs on few pixels; the profile itself is never copied.
 - Derivatives carry no metadata at all: no EXIF (so no GPS), no XMP, no ICC, no comments.
+- HEIC/HEIF decode through pi-heif (libheif + libde265, decode-only, LGPL), AVIF through Pillow's
+  own plugin (libavif + dav1d; aom encodes AVIF derivatives). Both containers carry their own
+  rotation (irot/imir), which is the only orientation that counts for them (MIAF): libheif applies
+  it while decoding and pi-heif resets the EXIF Orientation to 1; Pillow's AVIF plugin reports it
+  as the EXIF Orientation (replacing whatever the EXIF said) and leaves the pixels as stored, so
+  the one transpose below applies it. Either way a file is rotated exactly once.
+- Sequences (animated AVIF, HEIF image sequences): the first frame (AVIF) or the primary still
+  image (HEIF) only, like GIF and WebP, within the animation budget; a HEIF sequence with no
+  still image is refused (`unsupported_type`, runtime.structure).
 - Speed: one decode (JPEG DCT-scaled when the largest derivative allows), largest derivative
   first and each smaller one from the previous result, box reduce + bicubic split across cores,
   rotation applied to the small results. bench/thumbnails.py compares this with pyvips.
@@ -36,9 +45,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import pi_heif
 from PIL import Image, ImageFile
 
-from runtime import metadata, structure
+from runtime import mediatypes, metadata, structure
 from runtime.errors import MediakitError, PermanentFault
 from runtime.metadata import ExifInfo
 
@@ -85,8 +95,26 @@ PILLOW_FORMATS: dict[str, str] = {
     "image/gif": "GIF",
     "image/webp": "WEBP",
     "image/tiff": "TIFF",
+    "image/heic": "HEIF",
+    "image/heif": "HEIF",
+    "image/avif": "AVIF",
 }
-OUTPUT_TYPES: dict[str, str] = {"jpeg": "image/jpeg", "webp": "image/webp", "png": "image/png"}
+OUTPUT_TYPES: dict[str, str] = {
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "png": "image/png",
+    "avif": "image/avif",
+}
+# ISOBMFF `ftyp` brands (major or compatible) -> the image type they announce, most specific
+# first: an AVIF also lists mif1/miaf, a HEIC lists mif1 next to heic.
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
+# A real ftyp lists a handful of brands; past this it is not a file we know.
+_MAX_FTYP_BYTES = 1024
+# Decoders that size (and orient) the image themselves: the header's size is a claim until the
+# pixels are decoded.
+_SELF_SIZING = frozenset({"HEIF", "AVIF"})
 
 # Image.transpose operation that undoes each EXIF orientation (same table as ImageOps).
 _TRANSPOSE: dict[int, Image.Transpose] = {
@@ -153,6 +181,24 @@ def sniff_type(data: bytes) -> str | None:
         return "image/webp"
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
+    return _sniff_isobmff(data)
+
+
+def _sniff_isobmff(data: bytes) -> str | None:
+    """HEIC, HEIF or AVIF from the brands of a leading `ftyp` box (other ISOBMFF files, say an
+    MP4 video, are not images)."""
+    if data[4:8] != b"ftyp":
+        return None
+    size = int.from_bytes(data[:4], "big")
+    if not 16 <= size <= min(len(data), _MAX_FTYP_BYTES) or size % 4:
+        return None
+    brands = {data[8:12]} | {data[i : i + 4] for i in range(16, size, 4)}
+    if brands & _AVIF_BRANDS:
+        return "image/avif"
+    if brands & _HEVC_BRANDS:
+        return "image/heic"
+    if brands & _HEIF_BRANDS:
+        return "image/heif"
     return None
 
 
@@ -193,18 +239,23 @@ def _process(
     structure.check(data, content_type, structure.Limits.from_settings(settings))
     image = _open(data, content_type, settings.max_pixels)
     try:
+        _check_frames(image, settings.max_animation_pixels)
         exif = metadata.read_exif(image, include_gps=include_gps)
-        orientation = exif.get("orientation", 1)
+        # libheif has applied irot/imir already (and pi-heif reset the EXIF Orientation): an
+        # orientation left in the EXIF must not rotate the pixels a second time.
+        orientation = 1 if image.format == "HEIF" else exif.get("orientation", 1)
+        derivatives = render_derivatives(
+            image, settings.derivatives, orientation, max_pixels=settings.max_pixels
+        )
         width, height = image.size
         if orientation >= 5:
             width, height = height, width
-        derivatives = render_derivatives(image, settings.derivatives, orientation)
     finally:
         image.close()
     return ProcessedImage(
         width=width,
         height=height,
-        format=PILLOW_FORMATS[content_type].lower(),
+        format=content_type.removeprefix("image/"),
         content_type=content_type,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -233,10 +284,14 @@ def validate(data: bytes, declared_type: str, settings: Settings) -> str:
     sniffed = sniff_type(data)
     if sniffed is None:
         raise PermanentFault("the uploaded file is not an image", code=NOT_AN_IMAGE)
-    if sniffed not in settings.allowed_types:
+    declared = mediatypes.canonical(declared_type)
+    # image/heic and image/heif are one family: an allowed, compatible declaration admits it.
+    admitted = sniffed in settings.allowed_types or (
+        declared in settings.allowed_types and mediatypes.compatible(declared, sniffed)
+    )
+    if not admitted:
         raise PermanentFault(f"{sniffed} is not an allowed type", code=UNSUPPORTED_TYPE)
-    declared = declared_type.split(";", 1)[0].strip().lower()
-    if declared != sniffed:
+    if not mediatypes.compatible(declared, sniffed):
         raise PermanentFault(
             f"declared {declared or 'no type'} but the file is {sniffed}", code=TYPE_MISMATCH
         )
@@ -245,6 +300,8 @@ def validate(data: bytes, declared_type: str, settings: Settings) -> str:
 
 def _open(data: bytes, content_type: str, max_pixels: int) -> ImageFile.ImageFile:
     """Parse the header only (no pixels) and enforce the pixel budget."""
+    if PILLOW_FORMATS[content_type] == "HEIF":
+        _ensure_heif_opener()
     try:
         with warnings.catch_warnings():
             # Corrupt-EXIF and similar UserWarnings are noise (read_exif skips bad fields);
@@ -271,6 +328,21 @@ def _open(data: bytes, content_type: str, max_pixels: int) -> ImageFile.ImageFil
     return image
 
 
+def _check_frames(image: Image.Image, max_animation_pixels: int) -> None:
+    """An animated AVIF's frame count (from its sample table, nothing decoded) against the
+    animation budget; GIF, PNG and WebP frames were counted by runtime.structure already."""
+    if image.format not in _SELF_SIZING:
+        return
+    frames = int(getattr(image, "n_frames", 1))
+    total = frames * max(image.width * image.height, structure.MIN_FRAME_PIXELS)
+    if frames > 1 and total > max_animation_pixels:
+        raise PermanentFault(
+            f"{frames} frames, {total} pixels in all, exceed the animation limit of "
+            f"{max_animation_pixels}",
+            code=ANIMATION_TOO_LARGE,
+        )
+
+
 def _is_metadata_bomb(exc: BaseException) -> bool:
     """Pillow's caps on compressed PNG text and profile chunks (MAX_TEXT_CHUNK, MAX_TEXT_MEMORY)
     raise a plain ValueError, not its bomb error: a zTXt that inflates to gigabytes is a bomb."""
@@ -287,18 +359,30 @@ def target_size(width: int, height: int, max_edge: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def render_derivatives(
-    image: ImageFile.ImageFile, specs: Sequence[DerivativeSpec], orientation: int = 1
-) -> list[RenderedDerivative]:
-    """Decode `image` once and encode one derivative per spec, in the order of `specs`."""
+def _targets(
+    size: tuple[int, int], specs: Sequence[DerivativeSpec], orientation: int
+) -> dict[str, tuple[int, int]]:
+    """Each spec's output size in stored (un-rotated) pixel space: rotating the small results is
+    cheaper than rotating the full-size decode."""
     swap = orientation >= 5
-    width, height = image.size
-    # Targets live in stored (un-rotated) pixel space: rotating the small results is cheaper
-    # than rotating the full-size decode.
+    width, height = size
     targets: dict[str, tuple[int, int]] = {}
     for spec in specs:
         w, h = target_size(*((height, width) if swap else (width, height)), spec.max_edge)
         targets[spec.name] = (h, w) if swap else (w, h)
+    return targets
+
+
+def render_derivatives(
+    image: ImageFile.ImageFile,
+    specs: Sequence[DerivativeSpec],
+    orientation: int = 1,
+    *,
+    max_pixels: int | None = None,
+) -> list[RenderedDerivative]:
+    """Decode `image` once and encode one derivative per spec, in the order of `specs`.
+    `max_pixels` re-checks the decoded size of formats whose header only claims it."""
+    targets = _targets(image.size, specs, orientation)
     largest = max(targets.values(), key=lambda s: s[0] * s[1])
     # MPO is how Pillow names multi-picture JPEGs (many phone cameras): same decoder.
     if image.format in ("JPEG", "MPO"):
@@ -318,6 +402,16 @@ def render_derivatives(
         if _is_metadata_bomb(exc):
             raise PermanentFault(str(exc), code=DECOMPRESSION_BOMB) from None
         raise PermanentFault(f"the image could not be decoded: {exc}", code=TRUNCATED) from None
+    if image.format in _SELF_SIZING:
+        # libheif sizes the picture from its coded stream, which may disagree with the ispe the
+        # header claimed: the decoded size is the one to fit and to guard.
+        width, height = image.size
+        if max_pixels is not None and width * height > max_pixels:
+            raise PermanentFault(
+                f"{width}x{height} decoded exceeds the limit of {max_pixels} pixels",
+                code=DECOMPRESSION_BOMB,
+            )
+        targets = _targets(image.size, specs, orientation)
     icc = image.info.get("icc_profile")
     try:
         base = _working_copy(image)
@@ -405,6 +499,12 @@ def _encode(
         image.save(buf, "JPEG", quality=spec.quality, optimize=False, progressive=False)
     elif spec.format == "webp":
         image.save(buf, "WEBP", quality=spec.quality, method=4)
+    elif spec.format == "avif":
+        # No exif/xmp/icc_profile arguments and an empty `info`: libavif writes only the pixels
+        # and their nclx colour description (sRGB), no metadata item.
+        image.save(
+            buf, "AVIF", quality=spec.quality, speed=spec.encoder_speed, max_threads=_workers()
+        )
     else:
         image.save(buf, "PNG", optimize=False, compress_level=6)
     return RenderedDerivative(
@@ -476,6 +576,16 @@ def _workers() -> int:
     return max(1, min(cpus, 4))
 
 
+def _ensure_heif_opener() -> None:
+    """Pillow's HEIF plugin is pi-heif's, without thumbnails, depth maps or auxiliary images
+    (never used, each one more thing for libheif to parse). Re-pinned before each open: another
+    library loaded since (pillow-heif, in a test process) may have registered its own."""
+    if Image.OPEN.get("HEIF", (None,))[0] is not pi_heif.HeifImageFile:
+        pi_heif.register_heif_opener(
+            thumbnails=False, depth_images=False, aux_images=False, decode_threads=_workers()
+        )
+
+
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     # Created on first large resize, not at import: keeps cold start and small images cheap.
@@ -485,3 +595,5 @@ def _pool() -> ThreadPoolExecutor:
 # A forked child (runtime.sandbox) inherits the pool object but none of its threads: work
 # submitted there would wait for ever. The child starts a pool of its own instead.
 os.register_at_fork(after_in_child=_pool.cache_clear)
+
+_ensure_heif_opener()

@@ -24,6 +24,18 @@ What counts (the contract behind the settings of the same names):
   image descriptors, APNG its acTL frame count (or its fcTL chunks, if more), WebP its ANMF
   chunks.
 
+HEIC/HEIF/AVIF (ISOBMFF boxes): every box is a segment and its payload metadata bytes, except
+the coded image data (`mdat`, `idat`), whose bytes are the decoder's business; boxes may nest at
+most MAX_BOX_DEPTH deep; a box must fit in its parent (a 64-bit size beyond the file is cut off,
+`truncated`); an `iinf` may not claim more items than its bytes could hold. Every image
+spatial extent (`ispe`: the primary image, each grid tile, thumbnails, alpha and depth planes)
+is checked against the pixel budget before libheif or libavif sees the file: a bogus ispe is a
+`decompression_bomb` from its 20 bytes. libheif's own security limits (items, children per box,
+tiles, iloc extents) stay on behind this; a coded stream larger than its ispe is caught by the
+decoded-size check in runtime.imaging and, before that, by the sandbox's memory budget. A HEIF
+image sequence with no still image (no top-level `meta`) is refused as `unsupported_type`; an
+AVIF sequence is decoded as its first frame (runtime.imaging counts its frames).
+
 TIFF has no walk: Pillow reads only its first directory, of at most 65535 entries.
 """
 
@@ -48,6 +60,8 @@ ANIMATION_TOO_LARGE = "animation_too_large"
 # Shared with runtime.imaging, which owns them.
 TRUNCATED = "truncated"
 CORRUPT_IMAGE = "corrupt_image"
+DECOMPRESSION_BOMB = "decompression_bomb"
+UNSUPPORTED_TYPE = "unsupported_type"
 
 # The end of JPEG entropy-coded data: a 0xFF that is neither stuffing (FF 00), nor a restart
 # marker (FF D0-D7), nor a fill byte (FF FF: the match lands on the run's last FF instead).
@@ -81,6 +95,31 @@ _INFLATE_CAP = 1 << 20
 MIN_FRAME_PIXELS = 256 * 256
 _WEBP_IMAGE_CHUNKS = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM"})
 _MAX_CHUNK_LENGTH = 0x7FFFFFFF  # PNG: lengths are at most 2^31 - 1
+# ISOBMFF: the deepest real nesting is moov/trak/mdia/minf/stbl/stsd (6) in an AVIF sequence, and
+# meta/iprp/ipco/<property> (4) in a still image.
+MAX_BOX_DEPTH = 8
+# Boxes whose payload is a list of child boxes, and the bytes before the first child (FullBox
+# version and flags). iinf is walked on its own (its entry count comes first); a `meta` is
+# descended only at the top level (QuickTime writes a different one inside moov/udta).
+_ISO_CONTAINERS: dict[bytes, int] = {
+    b"iprp": 0,
+    b"ipco": 0,
+    b"iref": 4,
+    b"dinf": 0,
+    b"grpl": 0,
+    b"moov": 0,
+    b"trak": 0,
+    b"mdia": 0,
+    b"minf": 0,
+    b"stbl": 0,
+    b"edts": 0,
+}
+# Coded image data: not metadata, not walked.
+_ISO_IMAGE_DATA = frozenset({b"mdat", b"idat"})
+_ISO_HEADER = 8
+# The smallest infe box (version 0: header, version/flags, item ID, protection index, empty name
+# and content type): an iinf claiming more entries than this many bytes each cannot hold them.
+_MIN_INFE_BYTES = 18
 
 
 @dataclass(frozen=True)
@@ -91,6 +130,8 @@ class Limits:
     max_metadata_segments: int
     max_metadata_bytes: int
     max_animation_pixels: int
+    # The pixel budget for what a container header claims (HEIF/AVIF ispe); None: unchecked.
+    max_pixels: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -100,6 +141,7 @@ class Limits:
             max_metadata_segments=settings.max_metadata_segments,
             max_metadata_bytes=settings.max_metadata_bytes,
             max_animation_pixels=settings.max_animation_pixels,
+            max_pixels=settings.max_pixels,
         )
 
 
@@ -422,9 +464,118 @@ def _walk_webp(data: bytes, tally: _Tally) -> None:
         pos = body + length + (length & 1)  # chunks are padded to an even length
 
 
+# --- HEIC / HEIF / AVIF (ISOBMFF) ----------------------------------------------------------------
+
+
+@dataclass
+class _IsoFacts:
+    """What the box walk learned beyond the counts."""
+
+    top_level: set[bytes]
+    largest_extent: tuple[int, int] = (0, 0)
+
+
+def _walk_heif(data: bytes, tally: _Tally) -> None:
+    facts = _walk_isobmff(data, tally)
+    if b"meta" not in facts.top_level:
+        raise PermanentFault(
+            "a HEIF image sequence without a still image is not supported", code=UNSUPPORTED_TYPE
+        )
+
+
+def _walk_avif(data: bytes, tally: _Tally) -> None:
+    facts = _walk_isobmff(data, tally)
+    if not facts.top_level & {b"meta", b"moov"}:
+        raise _corrupt("the AVIF has neither an image (meta) nor a sequence (moov)")
+
+
+def _walk_isobmff(data: bytes, tally: _Tally) -> _IsoFacts:
+    """Top-level boxes after the sniffed ftyp, each walked down to MAX_BOX_DEPTH."""
+    facts = _IsoFacts(top_level=set())
+    _iso_boxes(data, 0, len(data), 0, tally, facts)
+    width, height = facts.largest_extent
+    limit = tally.limits.max_pixels
+    if limit is not None and width * height > limit:
+        raise PermanentFault(
+            f"an image item claims {width}x{height}, over the limit of {limit} pixels",
+            code=DECOMPRESSION_BOMB,
+        )
+    return facts
+
+
+def _iso_boxes(
+    data: bytes, pos: int, end: int, depth: int, tally: _Tally, facts: _IsoFacts
+) -> None:
+    """Walk the boxes in data[pos:end] (one container's payload)."""
+    if depth >= MAX_BOX_DEPTH:
+        raise PermanentFault(
+            f"boxes nest deeper than {MAX_BOX_DEPTH} levels", code=TOO_MANY_SEGMENTS
+        )
+    while pos < end:
+        if end - pos < _ISO_HEADER:
+            tally.segment(end - pos)  # trailing bytes too short for a box: junk
+            return
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = _ISO_HEADER
+        if size == 1:
+            if end - pos < 16:
+                raise _truncated(f"box {kind!r} (64-bit size)")
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+            header = 16
+        elif size == 0:
+            if depth:
+                raise _corrupt(f"box {kind!r} claims to run to the end of the file")
+            size = end - pos  # the last top-level box may run to the end of the file
+        if size < header:
+            raise _corrupt(f"box {kind!r} claims {size} bytes")
+        box_end = pos + size
+        if box_end > end:
+            raise _truncated(f"box {kind!r} ({size} bytes)")
+        body = pos + header
+        if depth == 0:
+            facts.top_level.add(kind)
+        if kind in _ISO_IMAGE_DATA:
+            tally.segment(0)
+        elif kind == b"meta" and depth == 0:
+            tally.segment(4)
+            _iso_boxes(data, body + 4, box_end, depth + 1, tally, facts)
+        elif kind == b"iinf":
+            _iso_item_info(data, body, box_end, depth, tally, facts)
+        elif kind in _ISO_CONTAINERS:
+            skip = _ISO_CONTAINERS[kind]
+            tally.segment(skip)
+            _iso_boxes(data, min(body + skip, box_end), box_end, depth + 1, tally, facts)
+        else:
+            tally.segment(box_end - body)
+            if kind == b"ispe" and box_end - body >= 12:
+                width, height = struct.unpack_from(">II", data, body + 4)
+                if width * height > facts.largest_extent[0] * facts.largest_extent[1]:
+                    facts.largest_extent = (width, height)
+        pos = box_end
+
+
+def _iso_item_info(
+    data: bytes, body: int, end: int, depth: int, tally: _Tally, facts: _IsoFacts
+) -> None:
+    """`iinf`: version/flags, an entry count (16 bits in version 0, else 32), then infe boxes."""
+    if end - body < 6:
+        raise _truncated("item information box (iinf)")
+    version = data[body]
+    width = 2 if version == 0 else 4
+    count = int.from_bytes(data[body + 4 : body + 4 + width], "big")
+    first = body + 4 + width
+    if count * _MIN_INFE_BYTES > end - first:
+        raise _corrupt(f"the iinf box claims {count} items in {end - first} bytes")
+    tally.segment(4 + width)
+    _iso_boxes(data, first, end, depth + 1, tally, facts)
+
+
 _WALKS = {
     "image/jpeg": _walk_jpeg,
     "image/png": _walk_png,
     "image/gif": _walk_gif,
     "image/webp": _walk_webp,
+    "image/heic": _walk_heif,
+    "image/heif": _walk_heif,
+    "image/avif": _walk_avif,
 }

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime import mediatypes
 from runtime.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from runtime.settings import Settings
 
@@ -84,8 +85,10 @@ def _string(body: Mapping[str, Any], name: str, *, max_chars: int) -> str:
 
 
 def normalise_content_type(value: str) -> str:
-    """`Image/JPEG; charset=x` -> `image/jpeg`: parameters never matter for images."""
-    return value.split(";", 1)[0].strip().lower()
+    """`Image/JPEG; charset=x` -> `image/jpeg`, and a declared alias (`image/heic-sequence`,
+    `image/jpg`, ...) -> its canonical type (`runtime.mediatypes`): the record, the signed
+    Content-Type and the key's extension all use the canonical name."""
+    return mediatypes.canonical(value)
 
 
 def validate_metadata(value: Any) -> dict[str, str]:

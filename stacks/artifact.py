@@ -44,8 +44,10 @@ LAMBDA_PYTHONS = ("3.12", "3.13", "3.14")
 BUILD_PYTHONS = ("3.11", *LAMBDA_PYTHONS)
 DEFAULT_ARCH = "arm64"
 DEFAULT_PYTHON = "3.14"
-# Vendored besides the SDK pins; pip resolves their dependencies for the target.
-VENDORED = ("pillow>=12",)
+# Vendored besides the SDK pins; pip resolves their dependencies for the target. pi-heif (HEIC
+# decoding: libheif + libde265, LGPL, 1.35 MB) has manylinux_2_28 wheels for both architectures
+# and every BUILD_PYTHONS version; keep it equal to pyproject.toml's pin.
+VENDORED = ("pillow>=12", "pi-heif==1.4.0")
 # What each function's artifact vendors beyond the pins: only the processor decodes media.
 FUNCTIONS = ("presign", "processor")
 FUNCTION_VENDORED: dict[str, tuple[str, ...]] = {"presign": (), "processor": VENDORED}
