@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
 
 _clients: dict[str, Any] = {}
@@ -119,6 +120,15 @@ def dynamodb() -> DynamoDBClient:
 
 def events() -> EventBridgeClient:
     return cast("EventBridgeClient", client("events"))
+
+
+def kms() -> KMSClient:
+    return cast("KMSClient", client("kms"))
+
+
+def cloudfront() -> Any:
+    """CloudFront (CreateInvalidation in public delivery mode); typed by runtime.delivery."""
+    return client("cloudfront")
 
 
 def reset() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import urllib.parse
@@ -219,16 +220,18 @@ def test_get_upload_returns_completed_record_with_derivative_urls(pipeline: Pipe
 
 
 def test_get_upload_uses_cdn_domain_when_configured(pipeline: Pipeline) -> None:
-    # GIVEN a stack with a CDN in front of derivatives
+    # GIVEN a stack in public delivery mode with a CDN in front of derivatives
     created = pipeline.upload(JPEG)
     pipeline.api.resources = pipeline.resources.__class__(
         **{**pipeline.resources.__dict__, "cdn_domain": "d111.cloudfront.net"}
     )
+    pipeline.api.settings = dataclasses.replace(pipeline.api.settings, delivery_mode="public")
     # WHEN the record is read
     _, record = pipeline.call("GET", f"/v1/uploads/{created['upload_id']}")
-    # THEN derivative URLs point at the CDN, not the bucket
+    # THEN derivative URLs are plain CDN URLs, not the bucket's, and never expire
     thumb = next(d for d in record["derivatives"] if d["name"] == "thumb")
     assert thumb["url"] == f"https://d111.cloudfront.net/{thumb['key']}"
+    assert "urls_expire_at" not in record
 
 
 def test_get_upload_of_other_tenant_is_404(pipeline: Pipeline) -> None:
