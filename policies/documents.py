@@ -29,6 +29,11 @@ PRESIGN_INDEX_ACTIONS = ("dynamodb:Query",)
 # Presigned PUTs run as this role against an SSE-KMS bucket: S3 needs GenerateDataKey to write
 # and Decrypt to assemble multipart parts. Derivatives are served by CloudFront: no GetObject.
 PRESIGN_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# Private delivery: the record view signs one CloudFront policy per upload with the delivery key
+# (KMS Sign; the public key reaches CloudFront through the stack, so no kms:GetPublicKey).
+PRESIGN_SIGN_URLS_ACTIONS = ("kms:Sign",)
+# Public delivery: DELETE invalidates the upload's derivative paths on the distribution.
+PRESIGN_INVALIDATE_ACTIONS = ("cloudfront:CreateInvalidation",)
 
 # Processor role. It reads exactly the version the event names (HeadObject/GetObject with
 # VersionId), which S3 authorises as s3:GetObjectVersion.
@@ -53,6 +58,9 @@ PROCESSOR_EVENTS_ACTIONS = ("events:PutEvents",)
 # Malware scanning on (runtime/malware.py): a download reads the scan tag of the exact version it
 # would hand out (GetObjectTagging with VersionId), which S3 authorises as GetObjectVersionTagging.
 PRESIGN_SCAN_STATUS_ACTIONS = ("s3:GetObjectVersionTagging",)
+# ... and the processor checks a THREATS_FOUND result against the scanned version's own tag
+# before it fails the upload (a queue message alone is not proof).
+PROCESSOR_SCAN_STATUS_ACTIONS = ("s3:GetObjectVersionTagging",)
 
 # Both roles. The log group is created by the stack, so no logs:CreateLogGroup.
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -157,9 +165,12 @@ def presign_role_policy(
     originals_prefix: str,
     derivatives_prefix: str,
     malware_scanning: bool = False,
+    delivery_key_arn: str = "",
+    invalidated_distribution_arn: str = "",
 ) -> PolicyDocument:
     """Presign Lambda: upload originals, delete an upload's objects, its table items, the key
-    (and, with malware scanning on, read an original's scan tag before a download)."""
+    (and, with malware scanning on, read an original's scan tag before a download); in private
+    delivery mode sign URLs with the delivery key, in public mode invalidate deleted paths."""
     originals = objects(bucket_arn, originals_prefix)
     derivatives = objects(bucket_arn, derivatives_prefix)
     scan_status = (
@@ -174,9 +185,26 @@ def presign_role_policy(
         [statement("ReadWriteUploadRecords", PRESIGN_TABLE_ACTIONS, [table_arn])],
         [statement("ListTenantUploads", PRESIGN_INDEX_ACTIONS, [f"{table_arn}/index/by_tenant"])],
         use_key(key_arn, PRESIGN_KEY_ACTIONS),
+        delivery_grants(delivery_key_arn, invalidated_distribution_arn),
         write_logs(log_group_arn),
         send_traces(),
     )
+
+
+def delivery_grants(delivery_key_arn: str, invalidated_distribution_arn: str) -> list[Statement]:
+    """Private mode: Sign with the delivery key; public mode: invalidate on the distribution."""
+    out = []
+    if delivery_key_arn:
+        out.append(statement("SignDeliveryUrls", PRESIGN_SIGN_URLS_ACTIONS, [delivery_key_arn]))
+    if invalidated_distribution_arn:
+        out.append(
+            statement(
+                "InvalidateDeletedDerivatives",
+                PRESIGN_INVALIDATE_ACTIONS,
+                [invalidated_distribution_arn],
+            )
+        )
+    return out
 
 
 def processor_role_policy(
@@ -189,10 +217,23 @@ def processor_role_policy(
     log_group_arn: str,
     originals_prefix: str,
     derivatives_prefix: str,
+    malware_scanning: bool = False,
 ) -> PolicyDocument:
     """Processor Lambda: read originals (and remove late ones of deleted uploads, orphans and
-    versions written after validation), write derivatives, consume the queue, update, publish."""
+    versions written after validation), write derivatives, consume the queue, update, publish
+    (and, with malware scanning on, read the scan tag a threat result names)."""
     return document(
+        (
+            [
+                statement(
+                    "ReadScannedOriginalStatus",
+                    PROCESSOR_SCAN_STATUS_ACTIONS,
+                    [objects(bucket_arn, originals_prefix)],
+                )
+            ]
+            if malware_scanning
+            else []
+        ),
         [
             statement(
                 "ReadOriginals",
@@ -320,6 +361,19 @@ def key_policy(
         key_use_by_logs(region, account_id, partition),
         key_use_by_alarms(account_id),
     )
+
+
+def delivery_key_policy(
+    *, account_id: str, partition: str, signer_role_arn: str = ""
+) -> PolicyDocument:
+    """A delivery signing key: the account administers it; the presign role may only Sign, and
+    only with the generation that signs now (older ones stay trusted by CloudFront, unused)."""
+    signer = (
+        key_use_by_role("PresignRoleSignUrls", signer_role_arn, PRESIGN_SIGN_URLS_ACTIONS)
+        if signer_role_arn
+        else []
+    )
+    return document(key_admin_by_account(account_id, partition), signer)
 
 
 # --- bucket policies ------------------------------------------------------------------------------

@@ -48,6 +48,12 @@ class ComputeArgs:
     event_bus_arn: pulumi.Input[str]
     queue_arn: pulumi.Input[str]
     cdn_domain: pulumi.Input[str]
+    # Delivery (runtime/delivery.py): the distribution a public-mode DELETE invalidates, and
+    # in private mode the KMS key that signs URLs and its CloudFront public key id ("" if none).
+    cdn_distribution_id: pulumi.Input[str]
+    cdn_distribution_arn: pulumi.Input[str]
+    delivery_key_arn: pulumi.Input[str]
+    delivery_key_pair_id: pulumi.Input[str]
     # `<project>-<stack>`: the functions' metrics carry it as their `pipeline` dimension.
     pipeline: str
     # Log groups and function environments are encrypted with the key: its policy must admit
@@ -95,7 +101,12 @@ class Compute(pulumi.ComponentResource):
             f"{name}-presign-policy",
             role=self.presign_role.id,
             policy=pulumi.Output.all(
-                args.bucket_arn, args.table_arn, args.key_arn, self.presign_logs.arn
+                args.bucket_arn,
+                args.table_arn,
+                args.key_arn,
+                self.presign_logs.arn,
+                args.delivery_key_arn,
+                args.cdn_distribution_arn,
             ).apply(
                 lambda a: json.dumps(
                     documents.presign_role_policy(
@@ -106,6 +117,8 @@ class Compute(pulumi.ComponentResource):
                         originals_prefix=s.originals_prefix,
                         derivatives_prefix=s.derivatives_prefix,
                         malware_scanning=s.malware_scanning,
+                        delivery_key_arn=a[4] if s.delivery_mode == "private" else "",
+                        invalidated_distribution_arn=a[5] if s.delivery_mode == "public" else "",
                     )
                 )
             ),
@@ -132,6 +145,7 @@ class Compute(pulumi.ComponentResource):
                         log_group_arn=a[5],
                         originals_prefix=s.originals_prefix,
                         derivatives_prefix=s.derivatives_prefix,
+                        malware_scanning=s.malware_scanning,
                     )
                 )
             ),
@@ -139,7 +153,14 @@ class Compute(pulumi.ComponentResource):
         )
 
         variables = pulumi.Output.all(
-            args.bucket_name, args.table_name, args.event_bus_name, args.key_arn, args.cdn_domain
+            args.bucket_name,
+            args.table_name,
+            args.event_bus_name,
+            args.key_arn,
+            args.cdn_domain,
+            args.cdn_distribution_id,
+            args.delivery_key_arn,
+            args.delivery_key_pair_id,
         ).apply(
             lambda a: (
                 s.to_env()
@@ -150,6 +171,9 @@ class Compute(pulumi.ComponentResource):
                     kms_key_arn=a[3],
                     cdn_domain=a[4],
                     pipeline=args.pipeline,
+                    cdn_distribution_id=a[5],
+                    delivery_key_arn=a[6],
+                    delivery_key_pair_id=a[7],
                 ).to_env()
             )
         )
