@@ -26,11 +26,17 @@ from PIL.TiffImagePlugin import IFDRational
 from mediakit.corpus.samples import (
     NOT_AN_IMAGE_HTML,
     alpha_png,
+    avif_bytes,
     camera_exif,
+    camera_photo_avif,
+    camera_photo_heic,
     camera_photo_jpeg,
+    heic_bytes,
+    pattern,
     png_chunk,
 )
 from mediakit.corpus.samples import bomb_png as samples_bomb_png
+from runtime import mediatypes
 from runtime.imaging import sniff_type
 from runtime.settings import Settings
 
@@ -58,6 +64,11 @@ CHUNK_FLOOD_CHUNKS = 2000
 # zTXt chunks each inflating to just under Pillow's 1 MiB per-chunk cap: 9 of them are 9 MiB of
 # text Pillow would inflate and keep, over the 8 MiB default maxMetadataBytes, in ~10 KB.
 TEXT_FLOOD_CHUNKS = 9
+# HEIF/AVIF: what a bogus ispe claims (3.6e9 pixels), how many empty boxes the box flood
+# appends (twice the default maxMetadataSegments) and how deep the nesting bomb goes.
+ISPE_BOMB_EDGE = 60_000
+BOX_FLOOD_BOXES = 2000
+BOX_NESTING = 40
 # Marks bytes that only exist in the original: a derivative containing one leaked metadata.
 LEAK_MARKERS: tuple[bytes, ...] = (b"Exif\x00\x00", b"Mediakit", b"Sample Cam", b"\xde\xad\xde\xad")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -101,7 +112,7 @@ class HostileFile:
 
     def presignable(self, settings: Settings) -> bool:
         """Whether the API accepts the create-upload request (type allowed, size positive)."""
-        return self.declared_type in settings.allowed_types and self.size > 0
+        return mediatypes.canonical(self.declared_type) in settings.allowed_types and self.size > 0
 
 
 _bytes: dict[str, bytes] = {}
@@ -329,6 +340,80 @@ SVG_WITH_SCRIPT = (
 )
 
 
+# --- HEIF / AVIF (ISOBMFF boxes) -----------------------------------------------------------------
+
+
+def iso_box(kind: bytes, payload: bytes = b"") -> bytes:
+    """One ISOBMFF box: 32-bit size, type, payload."""
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def small_heic() -> bytes:
+    return heic_bytes(pattern((64, 48)), quality=60)
+
+
+def small_avif() -> bytes:
+    return avif_bytes(pattern((64, 48)), quality=60)
+
+
+def truncated_heic() -> bytes:
+    """The phone HEIC cut off after 60% of its bytes (inside its coded image data)."""
+    photo = camera_photo_heic()
+    return photo[: len(photo) * 3 // 5]
+
+
+def ispe_bomb(fmt: str) -> bytes:
+    """A small valid HEIC/AVIF whose image spatial extents (ispe) all claim 60000x60000."""
+    data = bytearray(small_heic() if fmt == "HEIC" else small_avif())
+    at = data.find(b"ispe")
+    while at >= 0:
+        # type, version/flags, then width and height
+        data[at + 8 : at + 16] = struct.pack(">II", ISPE_BOMB_EDGE, ISPE_BOMB_EDGE)
+        at = data.find(b"ispe", at + 4)
+    return bytes(data)
+
+
+def box_flood_heic(boxes: int = BOX_FLOOD_BOXES) -> bytes:
+    """A valid HEIC followed by thousands of empty top-level `free` boxes."""
+    return small_heic() + iso_box(b"free") * boxes
+
+
+def box_nesting_avif(depth: int = BOX_NESTING) -> bytes:
+    """A valid AVIF followed by `moov` boxes nested `depth` deep (every parser recursion)."""
+    nested = b""
+    for _ in range(depth):
+        nested = iso_box(b"moov", nested)
+    return small_avif() + nested
+
+
+def huge_box_avif() -> bytes:
+    """A valid AVIF with a trailing box whose 64-bit size claims 4 EiB."""
+    return small_avif() + struct.pack(">I4sQ", 1, b"free", 1 << 62)
+
+
+def iinf_overclaim_heic() -> bytes:
+    """A HEIC whose item information box claims 65535 items in a few dozen bytes."""
+    data = bytearray(small_heic())
+    at = data.index(b"iinf")
+    if data[at + 4] == 0:
+        data[at + 8 : at + 10] = b"\xff\xff"
+    else:
+        data[at + 8 : at + 12] = b"\x00\xff\xff\xff"
+    return bytes(data)
+
+
+def heif_sequence_without_still() -> bytes:
+    """A HEIF image sequence (msf1/hevs brands) with a movie box and no still image (no meta)."""
+    ftyp = iso_box(b"ftyp", b"msf1" + b"\x00" * 4 + b"msf1iso8hevs")
+    mvhd = iso_box(b"mvhd", b"\x00" * 100)
+    return ftyp + iso_box(b"moov", mvhd) + iso_box(b"mdat", b"\x00" * 64)
+
+
+def animated_avif() -> bytes:
+    frames = [pattern((64, 48)).rotate(angle) for angle in (0, 90, 180)]
+    return avif_bytes(frames[0], quality=50, save_all=True, append_images=frames[1:], duration=80)
+
+
 def polyglot_jpeg_zip() -> bytes:
     """A valid JPEG with a ZIP archive appended: image viewers and unzip both accept it."""
     buf = io.BytesIO()
@@ -421,6 +506,40 @@ CORPUS: tuple[HostileFile, ...] = (
     HostileFile("polyglot-zip.jpg", polyglot_jpeg_zip, "image/jpeg", COMPLETED, None,
                 "valid JPEG + appended ZIP: the JPEG is processed, derivatives are re-encoded "
                 "so the ZIP never reaches a served file"),
+    HostileFile("phone.heic", camera_photo_heic, "image/heic", COMPLETED, None,
+                "HEIC with irot and EXIF Orientation=6 both, camera EXIF and GPS: rotated once"),
+    HostileFile("phone-as-heif.heic", camera_photo_heic, "image/heif", COMPLETED, None,
+                "an HEVC HEIC declared image/heif (Android's name): one family, accepted"),
+    HostileFile("burst.heic", small_heic, "image/heic-sequence", COMPLETED, None,
+                "declared image/heic-sequence (an iOS alias): read as image/heic"),
+    HostileFile("camera.avif", camera_photo_avif, "image/avif", COMPLETED, None,
+                "AVIF with irot and EXIF Orientation=6: rotated once"),
+    HostileFile("animated.avif", animated_avif, "image/avif", COMPLETED, None,
+                "three-frame AVIF sequence: first frame only"),
+    HostileFile("truncated.heic", truncated_heic, "image/heic", FAILED, "truncated",
+                "phone HEIC cut off after 60% of its bytes"),
+    HostileFile("ispe-bomb.heic", lambda: ispe_bomb("HEIC"), "image/heic", FAILED,
+                "decompression_bomb", f"64x48 HEIC whose ispe boxes claim {ISPE_BOMB_EDGE}x"
+                f"{ISPE_BOMB_EDGE}: refused from the container, libheif never runs"),
+    HostileFile("ispe-bomb.avif", lambda: ispe_bomb("AVIF"), "image/avif", FAILED,
+                "decompression_bomb", f"64x48 AVIF whose ispe claims {ISPE_BOMB_EDGE}x"
+                f"{ISPE_BOMB_EDGE}"),
+    HostileFile("box-flood.heic", box_flood_heic, "image/heic", FAILED, "too_many_segments",
+                f"valid HEIC followed by {BOX_FLOOD_BOXES} empty boxes"),
+    HostileFile("box-nesting.avif", box_nesting_avif, "image/avif", FAILED, "too_many_segments",
+                f"valid AVIF followed by boxes nested {BOX_NESTING} deep"),
+    HostileFile("huge-box.avif", huge_box_avif, "image/avif", FAILED, "truncated",
+                "valid AVIF with a trailing box whose 64-bit size claims 4 EiB"),
+    HostileFile("iinf-overclaim.heic", iinf_overclaim_heic, "image/heic", FAILED,
+                "corrupt_image", "HEIC whose iinf claims 65535 items in its few bytes"),
+    HostileFile("sequence-no-still.heif", heif_sequence_without_still, "image/heif-sequence",
+                FAILED, "unsupported_type", "HEIF image sequence (moov) without a still image"),
+    HostileFile("heic-as-avif.avif", small_heic, "image/avif", FAILED, "type_mismatch",
+                "a real HEIC declared image/avif"),
+    HostileFile("avif-as-jpeg.jpg", small_avif, "image/jpeg", FAILED, "type_mismatch",
+                "a real AVIF declared image/jpeg"),
+    HostileFile("avif-as-heic.heic", small_avif, "image/heic", FAILED, "type_mismatch",
+                "a real AVIF declared image/heic (AVIF is HEIF too, but not the HEIC family)"),
 )  # fmt: skip
 
 BY_NAME: dict[str, HostileFile] = {f.name: f for f in CORPUS}

@@ -2,6 +2,11 @@
 
 Every sample is generated (nothing binary is checked in), byte-identical on every run with the
 same Pillow, and comes with what the client declares and what the pipeline must answer.
+
+HEIC samples are encoded with pillow-heif (libheif + x265): pi-heif, the decoder the Lambda
+bundles, cannot encode. pillow-heif is a dev dependency, which `make demo` and `make test`
+install; it is imported only here, never by runtime/, and never registered as Pillow's HEIF
+plugin (runtime.imaging keeps pi-heif's). AVIF samples use Pillow's own encoder (aom).
 """
 
 from __future__ import annotations
@@ -46,6 +51,23 @@ def generate_samples(out_dir: Path) -> list[Sample]:
     out_dir.mkdir(parents=True, exist_ok=True)
     photo = camera_photo_jpeg()
     specs: list[tuple[str, bytes, str, str, str | None, str]] = [
+        (
+            "phone-photo.heic",
+            camera_photo_heic(),
+            "image/heic",
+            "completed",
+            None,
+            "HEIC as a phone writes it: irot rotation and EXIF Orientation=6 both, camera EXIF "
+            "and GPS (rotated once, portrait)",
+        ),
+        (
+            "camera-photo.avif",
+            camera_photo_avif(),
+            "image/avif",
+            "completed",
+            None,
+            "AVIF with irot rotation, EXIF Orientation=6 and camera EXIF (rotated once)",
+        ),
         (
             "camera-photo.jpg",
             photo,
@@ -121,6 +143,101 @@ NOT_AN_IMAGE_HTML = (
 
 def camera_photo_jpeg() -> bytes:
     """An upright portrait scene stored rotated, with Orientation=6, camera EXIF and GPS."""
+    # Orientation 6 means "rotate 90 degrees clockwise to display": store it turned the other way.
+    stored = camera_scene().transpose(Image.Transpose.ROTATE_90)
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=88, exif=camera_exif())
+    return buf.getvalue()
+
+
+def camera_photo_heic(quality: int = 70) -> bytes:
+    """The camera scene as a phone stores HEIC: pixels turned, an irot box that turns them back,
+    and the same rotation again as EXIF Orientation=6 (which MIAF readers must ignore)."""
+    stored = camera_scene().transpose(Image.Transpose.ROTATE_90)
+    return heic_bytes(stored, quality=quality, exif=camera_exif(6))
+
+
+def camera_photo_avif(quality: int = 60) -> bytes:
+    """The camera scene as AVIF: irot turns the stored pixels upright, and the EXIF still says
+    Orientation=6 (see `avif_bytes`)."""
+    stored = camera_scene().transpose(Image.Transpose.ROTATE_90)
+    return avif_bytes(stored, quality=quality, exif=camera_exif(6), keep_exif_orientation=True)
+
+
+def heic_bytes(image: Image.Image, *, quality: int = 80, exif: Image.Exif | None = None) -> bytes:
+    """`image` encoded as HEIC by pillow-heif; an EXIF Orientation becomes an irot/imir box and
+    stays in the EXIF too (as phones write it)."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - dev dependency
+        raise RuntimeError(
+            "HEIC samples need pillow-heif (the kit's dev extra: pip install -e '.[dev]')"
+        ) from None
+    buf = io.BytesIO()
+    options: dict[str, object] = {"quality": quality}
+    if exif is not None:
+        options["exif"] = exif.tobytes()
+    pillow_heif.from_pillow(image).save(buf, **options)
+    return buf.getvalue()
+
+
+def avif_bytes(
+    image: Image.Image,
+    *,
+    quality: int = 70,
+    exif: Image.Exif | None = None,
+    keep_exif_orientation: bool = False,
+    **options: object,
+) -> bytes:
+    """`image` encoded as AVIF by Pillow. Pillow moves an EXIF Orientation into irot/imir and
+    drops the tag; `keep_exif_orientation` puts it back in the stored EXIF as well (written under
+    the unused tag 0x0113, then renamed in place), for the never-rotate-twice cases."""
+    if exif is not None and keep_exif_orientation and 0x0112 in exif:
+        exif = _copy_exif(exif)
+        exif[_HIDDEN_ORIENTATION] = exif[0x0112]
+    buf = io.BytesIO()
+    save: dict[str, object] = {"quality": quality, "speed": 8, **options}
+    if exif is not None:
+        save["exif"] = exif
+    image.save(buf, "AVIF", **save)
+    data = buf.getvalue()
+    if keep_exif_orientation:
+        data = rename_exif_tag(data, _HIDDEN_ORIENTATION, 0x0112)
+    return data
+
+
+# A tag number no reader knows, used to smuggle an orientation past Pillow's AVIF writer.
+_HIDDEN_ORIENTATION = 0x0113
+
+
+def _copy_exif(exif: Image.Exif) -> Image.Exif:
+    copy = Image.Exif()
+    copy.load(exif.tobytes())
+    return copy
+
+
+def rename_exif_tag(data: bytes, old: int, new: int) -> bytes:
+    """Rename a tag in IFD0 of the EXIF embedded in `data`, in place (same length). The EXIF is
+    found by its TIFF header with IFD0 right behind it, as Pillow and libheif write it."""
+    headers = (b"II*\x00\x08\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08")
+    hits = [at for at in (data.find(h) for h in headers) if at >= 0]
+    if not hits:
+        raise ValueError("no EXIF block found")
+    tiff = min(hits)
+    order = "little" if data[tiff : tiff + 2] == b"II" else "big"
+    ifd = tiff + int.from_bytes(data[tiff + 4 : tiff + 8], order)
+    count = int.from_bytes(data[ifd : ifd + 2], order)
+    out = bytearray(data)
+    for i in range(count):
+        entry = ifd + 2 + 12 * i
+        if int.from_bytes(data[entry : entry + 2], order) == old:
+            out[entry : entry + 2] = new.to_bytes(2, order)
+            return bytes(out)
+    raise ValueError(f"tag 0x{old:04X} not in IFD0")
+
+
+def camera_scene() -> Image.Image:
+    """The camera sample's upright portrait scene: sky, ground, sun top right, an arrow up."""
     upright = Image.new("RGB", PHOTO_SIZE, (135, 190, 235))
     draw = ImageDraw.Draw(upright)
     w, h = PHOTO_SIZE
@@ -130,11 +247,7 @@ def camera_photo_jpeg() -> bytes:
     draw.polygon([(w // 2, 120), (w // 2 - 150, 380), (w // 2 + 150, 380)], fill=(200, 40, 40))
     draw.rectangle((w // 2 - 50, 380, w // 2 + 50, 700), fill=(200, 40, 40))
     draw.text((w // 2, 760), "UP", fill=(255, 255, 255), anchor="mm", font=_font(120))
-    # Orientation 6 means "rotate 90 degrees clockwise to display": store it turned the other way.
-    stored = upright.transpose(Image.Transpose.ROTATE_90)
-    buf = io.BytesIO()
-    stored.save(buf, "JPEG", quality=88, exif=camera_exif())
-    return buf.getvalue()
+    return upright
 
 
 def camera_exif(orientation: int = 6) -> Image.Exif:
@@ -225,7 +338,8 @@ SEED_SIZE = (48, 32)
 def seed_files() -> list[SeedFile]:
     """One small valid file per container feature the image core meets: baseline, progressive,
     restart-marker, EXIF and CMYK JPEG; grey, 16-bit, palette, alpha and animated PNG; still and
-    animated GIF; lossy, lossless and animated WebP; TIFF in five compressions."""
+    animated GIF; lossy, lossless and animated WebP; TIFF in five compressions; HEIC (plain and
+    with irot + EXIF), AVIF (plain, alpha, irot + EXIF) and animated AVIF."""
     rgb = pattern(SEED_SIZE)
     rgba = rgb.copy()
     rgba.putalpha(Image.linear_gradient("L").resize(SEED_SIZE))
@@ -249,6 +363,16 @@ def seed_files() -> list[SeedFile]:
         ("lossy.webp", "image/webp", _encoded(rgb, "WEBP", quality=70)),
         ("lossless.webp", "image/webp", _encoded(rgba, "WEBP", lossless=True)),
         ("animated.webp", "image/webp", _encoded(rgb, "WEBP", quality=60, **animation)),
+        ("plain.heic", "image/heic", heic_bytes(rgb, quality=60)),
+        ("exif.heic", "image/heic", heic_bytes(rgb, quality=60, exif=camera_exif())),
+        ("plain.avif", "image/avif", avif_bytes(rgb, quality=60)),
+        ("alpha.avif", "image/avif", avif_bytes(rgba, quality=60)),
+        (
+            "exif.avif",
+            "image/avif",
+            avif_bytes(rgb, quality=60, exif=camera_exif(), keep_exif_orientation=True),
+        ),
+        ("animated.avif", "image/avif", avif_bytes(rgb, quality=50, **animation)),
     ]
     for compression in ("raw", "tiff_lzw", "tiff_adobe_deflate", "packbits", "jpeg"):
         files.append(

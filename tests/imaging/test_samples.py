@@ -14,6 +14,8 @@ from runtime.imaging import process_image
 from runtime.settings import Settings
 
 SAMPLE_NAMES = [
+    "phone-photo.heic",
+    "camera-photo.avif",
     "camera-photo.jpg",
     "transparent.png",
     "large-12mp.jpg",

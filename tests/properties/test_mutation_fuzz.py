@@ -1,5 +1,5 @@
 """Seeded, structure-aware mutation fuzzing of the image core over a valid file of every decoder
-path (JPEG, PNG, GIF, WebP, TIFF; `mediakit.corpus.samples.seed_files`).
+path (JPEG, PNG, GIF, WebP, TIFF, HEIC, AVIF; `mediakit.corpus.samples.seed_files`).
 
 Each mutant either processes or fails with a PermanentFault carrying one of the record's codes:
 any other exception would be treated as transient, retried and dead-lettered with the record
@@ -144,12 +144,49 @@ def _tiff_layout(data: bytes) -> Layout:
     return Layout(units, fields, Field(ifd, 2, order))
 
 
+# ISOBMFF boxes the layout descends into, with the bytes before their first child.
+_ISO_CONTAINERS = {b"meta": 4, b"iprp": 0, b"ipco": 0, b"iinf": 6, b"moov": 0, b"trak": 0,
+                   b"mdia": 0, b"minf": 0, b"stbl": 0, b"dinf": 0, b"iref": 4}  # fmt: skip
+# Leaf boxes whose payload is mostly counts, offsets and lengths (item locations, properties'
+# associations, references, sample tables): each 32-bit word of theirs is a field.
+_ISO_TABLES = frozenset({b"iloc", b"ipma", b"pitm", b"stsz", b"stco", b"stsc", b"stts", b"grid"})
+
+
+def _isobmff_layout(data: bytes) -> Layout:
+    units: list[tuple[int, int]] = []
+    fields: list[Field] = []
+
+    def walk(pos: int, end: int, depth: int) -> None:
+        while pos + 8 <= end and depth < 6:
+            size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+            fields.append(Field(pos, 4, "big"))
+            box_end = pos + size
+            if size < 8 or box_end > end:
+                return
+            units.append((pos, box_end))
+            body = pos + 8
+            if kind in _ISO_CONTAINERS:
+                if kind == b"iinf":
+                    fields.append(Field(body + 4, 2, "big"))  # entry count (version 0)
+                walk(body + _ISO_CONTAINERS[kind], box_end, depth + 1)
+            elif kind == b"ispe":
+                fields.extend((Field(body + 4, 4, "big"), Field(body + 8, 4, "big")))
+            elif kind in _ISO_TABLES:
+                fields.extend(Field(at, 4, "big") for at in range(body, box_end - 3, 4)[:24])
+            pos = box_end
+
+    walk(0, len(data), 0)
+    return Layout(units, fields)
+
+
 _LAYOUTS: dict[str, Callable[[bytes], Layout]] = {
     "image/jpeg": _jpeg_layout,
     "image/png": _png_layout,
     "image/webp": _webp_layout,
     "image/gif": _gif_layout,
     "image/tiff": _tiff_layout,
+    "image/heic": _isobmff_layout,
+    "image/avif": _isobmff_layout,
 }
 
 
