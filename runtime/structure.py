@@ -506,15 +506,15 @@ def _walk_isobmff(data: bytes, tally: _Tally) -> _IsoFacts:
 def _iso_boxes(
     data: bytes, pos: int, end: int, depth: int, tally: _Tally, facts: _IsoFacts
 ) -> None:
-    """Walk the boxes in data[pos:end] (one container's payload)."""
-    if depth >= MAX_BOX_DEPTH:
-        raise PermanentFault(
-            f"boxes nest deeper than {MAX_BOX_DEPTH} levels", code=TOO_MANY_SEGMENTS
-        )
+    """Walk the boxes in data[pos:end] (one container's payload), `depth` levels down."""
     while pos < end:
         if end - pos < _ISO_HEADER:
             tally.segment(end - pos)  # trailing bytes too short for a box: junk
             return
+        if depth >= MAX_BOX_DEPTH:
+            raise PermanentFault(
+                f"boxes nest more than {MAX_BOX_DEPTH} levels deep", code=TOO_MANY_SEGMENTS
+            )
         size, kind = struct.unpack_from(">I4s", data, pos)
         header = _ISO_HEADER
         if size == 1:

@@ -17,6 +17,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont
 from PIL.TiffImagePlugin import IFDRational
@@ -224,7 +225,7 @@ def rename_exif_tag(data: bytes, old: int, new: int) -> bytes:
     if not hits:
         raise ValueError("no EXIF block found")
     tiff = min(hits)
-    order = "little" if data[tiff : tiff + 2] == b"II" else "big"
+    order: Literal["little", "big"] = "little" if data[tiff : tiff + 2] == b"II" else "big"
     ifd = tiff + int.from_bytes(data[tiff + 4 : tiff + 8], order)
     count = int.from_bytes(data[ifd : ifd + 2], order)
     out = bytearray(data)
@@ -372,7 +373,11 @@ def seed_files() -> list[SeedFile]:
             "image/avif",
             avif_bytes(rgb, quality=60, exif=camera_exif(), keep_exif_orientation=True),
         ),
-        ("animated.avif", "image/avif", avif_bytes(rgb, quality=50, **animation)),
+        (
+            "animated.avif",
+            "image/avif",
+            avif_bytes(rgb, quality=50, save_all=True, append_images=frames[1:], duration=80),
+        ),
     ]
     for compression in ("raw", "tiff_lzw", "tiff_adobe_deflate", "packbits", "jpeg"):
         files.append(
