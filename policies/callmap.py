@@ -319,6 +319,16 @@ def _kms_action(action: str) -> Mapper:
     return mapper
 
 
+def distribution_arn(env: Environment, distribution_id: str) -> str:
+    """CloudFront is global: its ARNs name the account, no region."""
+    return f"arn:{env.partition}:cloudfront::{env.account_id}:distribution/{distribution_id}"
+
+
+def _create_invalidation(call: Call, env: Environment) -> list[Need]:
+    arn = distribution_arn(env, str(call.params["DistributionId"]))
+    return [Need("cloudfront:CreateInvalidation", arn, arn)]
+
+
 def _nothing(call: Call, env: Environment) -> list[Need]:
     # sts:GetCallerIdentity needs no permission: it cannot be denied.
     return []
@@ -378,6 +388,8 @@ OPERATIONS: Mapping[tuple[str, str], Mapper] = {
     ("kms", "Encrypt"): _kms_action("kms:Encrypt"),
     ("kms", "GenerateDataKey"): _kms_action("kms:GenerateDataKey"),
     ("kms", "DescribeKey"): _kms_action("kms:DescribeKey"),
+    ("kms", "Sign"): _kms_action("kms:Sign"),
+    ("cloudfront", "CreateInvalidation"): _create_invalidation,
     ("sts", "GetCallerIdentity"): _nothing,
 }
 

@@ -77,6 +77,40 @@ INVOKES: dict[str, dict[str, Any]] = {
 }
 
 
+# What `kms:GetPublicKey` answers for a delivery signing key (aws.kms.get_public_key): a fixed
+# RSA 2048 public key (only ever the public half, as in real state), the same for every key.
+MOCK_PUBLIC_KEY_PEM = """\
+-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAvprWYTI6xBNXN/ZIfdV7
+yyhRk1axbwlR2KulFpDVurXM8NrV6BRXPzC3xMi2hl6aq4Np6hDFTSis846ZGDMk
+mYG1k458+1bYyCkaBYMTs+Q13jPPuQHU5SaIBNIBXf2zX3meDfxH5aZClhhbotcq
+7YUZ8pgSs8d4Hw6h1G6S6RZ1Joc5QUrXeekMAeDwLbSSmCEc4gTS5gaIf7ZBO6j3
+mpLnchs9cVD7M5PFu2Mg2s9oKGyxxtRQKqIQg7xOoltFhgjMTvO79OOXtF4IVNfN
+EJefjcgqzixL/X7l12UjvBRN8XtRDP2gCXWETFDzUzhectqfp7PjUgPO2OuLDbDZ
+WQIDAQAB
+-----END PUBLIC KEY-----
+"""
+GET_PUBLIC_KEY = "aws:kms/getPublicKey:getPublicKey"
+
+
+def get_public_key(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The getPublicKey answer for the key `args["keyId"]` names (an ARN or id)."""
+    key = str(args.get("keyId") or "")
+    der = "".join(MOCK_PUBLIC_KEY_PEM.strip().splitlines()[1:-1])
+    return {
+        "id": key,
+        "keyId": key,
+        "arn": key,
+        "customerMasterKeySpec": "RSA_2048",
+        "keySpec": "RSA_2048",
+        "keyUsage": "SIGN_VERIFY",
+        "publicKey": der,
+        "publicKeyPem": MOCK_PUBLIC_KEY_PEM,
+        "signingAlgorithms": ["RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PSS_SHA_256"],
+        "encryptionAlgorithms": [],
+    }
+
+
 def _digest(typ: str, name: str) -> str:
     # The stack is part of the seed: dev and prod graphs never share an id.
     return hashlib.sha256(f"{pulumi.get_stack()}::{typ}::{name}".encode()).hexdigest()
@@ -148,6 +182,18 @@ def mock_state(typ: str, name: str, inputs: Mapping[str, Any]) -> tuple[str, dic
         rid = "E" + h[:13].upper()
         arn = f"arn:{PARTITION}:cloudfront::{acct}:origin-access-control/{rid}"
         state["name"] = auto
+    elif typ == "aws:cloudfront/publicKey:PublicKey":
+        rid = "K" + h[:13].upper()
+        arn = f"arn:{PARTITION}:cloudfront::{acct}:public-key/{rid}"
+        state |= {"name": auto, "etag": h[:14].upper()}
+    elif typ in (
+        "aws:cloudfront/keyGroup:KeyGroup",
+        "aws:cloudfront/cachePolicy:CachePolicy",
+        "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy",
+    ):
+        rid = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+        arn = f"arn:{PARTITION}:cloudfront::{acct}:{kind}/{rid}"
+        state |= {"name": auto, "etag": h[:14].upper()}
     elif typ == "aws:cloudfront/function:Function":
         rid, arn = auto, f"arn:{PARTITION}:cloudfront::{acct}:function/{auto}"
         state["name"] = auto
@@ -211,6 +257,8 @@ class GraphMocks(pulumi.runtime.Mocks):
         return mock_state(args.typ, args.name, args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+        if args.token == GET_PUBLIC_KEY:
+            return get_public_key(args.args), []
         if args.token not in INVOKES:
             raise NotImplementedError(f"synth mocks do not implement {args.token}")
         return dict(INVOKES[args.token]), []

@@ -41,12 +41,14 @@ TERRAFORM_TYPES: Final[Mapping[str, str]] = {
     "aws:cloudfront/cachePolicy:CachePolicy": "aws_cloudfront_cache_policy",
     "aws:cloudfront/distribution:Distribution": "aws_cloudfront_distribution",
     "aws:cloudfront/function:Function": "aws_cloudfront_function",
+    "aws:cloudfront/keyGroup:KeyGroup": "aws_cloudfront_key_group",
     "aws:cloudfront/originAccessControl:OriginAccessControl": (
         "aws_cloudfront_origin_access_control"
     ),
     "aws:cloudfront/originAccessIdentity:OriginAccessIdentity": (
         "aws_cloudfront_origin_access_identity"
     ),
+    "aws:cloudfront/publicKey:PublicKey": "aws_cloudfront_public_key",
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": (
         "aws_cloudfront_response_headers_policy"
     ),

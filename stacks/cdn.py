@@ -32,9 +32,27 @@ class CdnArgs:
     derivatives_prefix: str
     price_class: str
     tags: Mapping[str, str]
+    delivery_mode: str = "private"  # runtime.settings: deliveryMode
+    url_ttl_seconds: int = 3600  # deliveryUrlTtlSeconds
+    cache_seconds: int = 300  # deliveryCacheSeconds
+    key_group_id: pulumi.Input[str] | None = None  # required in private mode
     domain_name: str = ""  # custom domain (an alias), with certificate_arn in us-east-1
     certificate_arn: str = ""
     web_acl_arn: str = ""  # WAFv2, scope CLOUDFRONT
+
+
+def edge_ttl(args: CdnArgs) -> int:
+    """How long the edge keeps a derivative: a private one as long as a URL lives (access is
+    checked on every request, cached or not), a public one `cache_seconds`, the bound a deleted
+    derivative is served for if its invalidation fails."""
+    return args.url_ttl_seconds if args.delivery_mode == "private" else args.cache_seconds
+
+
+def browser_cache_control(args: CdnArgs) -> str:
+    """What every derivative response tells browsers, whatever the object says (runtime/delivery
+    writes the same on new objects): never longer than a private URL lives."""
+    scope = "private" if args.delivery_mode == "private" else "public"
+    return f"{scope}, max-age={args.cache_seconds}"
 
 
 def viewer_certificate(
@@ -77,6 +95,56 @@ class Cdn(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
+        private = args.delivery_mode == "private"
+        if private and args.key_group_id is None:
+            raise ValueError("private delivery needs the trusted key group")
+        ttl = edge_ttl(args)
+        self.cache_policy = aws.cloudfront.CachePolicy(
+            f"{name}-derivatives-cache",
+            comment=f"mediakit derivatives, {args.delivery_mode}: edge TTL at most {ttl} s",
+            min_ttl=0,
+            default_ttl=ttl,
+            max_ttl=ttl,
+            parameters_in_cache_key_and_forwarded_to_origin={
+                "cookies_config": {"cookie_behavior": "none"},
+                "headers_config": {"header_behavior": "none"},
+                # Signed URLs' Policy/Signature/Key-Pair-Id never split the cache.
+                "query_strings_config": {"query_string_behavior": "none"},
+                # CloudFront refuses compression in the cache key of a policy that caches nothing.
+                "enable_accept_encoding_gzip": ttl > 0,
+                "enable_accept_encoding_brotli": ttl > 0,
+            },
+            opts=child,
+        )
+        # AWS's SecurityHeadersPolicy, plus a Cache-Control that overrides the object's own, so
+        # derivatives written before the mode or the bound changed obey it too.
+        self.response_headers = aws.cloudfront.ResponseHeadersPolicy(
+            f"{name}-derivatives-headers",
+            comment="mediakit derivatives: security headers and the delivery mode's caching",
+            security_headers_config={
+                "content_type_options": {"override": True},
+                "frame_options": {"frame_option": "SAMEORIGIN", "override": True},
+                "referrer_policy": {
+                    "referrer_policy": "strict-origin-when-cross-origin",
+                    "override": True,
+                },
+                "strict_transport_security": {
+                    "access_control_max_age_sec": 31536000,
+                    "override": True,
+                },
+                "xss_protection": {"protection": True, "mode_block": True, "override": True},
+            },
+            custom_headers_config={
+                "items": [
+                    {
+                        "header": "Cache-Control",
+                        "value": browser_cache_control(args),
+                        "override": True,
+                    }
+                ]
+            },
+            opts=child,
+        )
         derivatives: aws.cloudfront.DistributionOrderedCacheBehaviorArgsDict = {
             "path_pattern": f"{args.derivatives_prefix}*",
             "target_origin_id": ORIGIN_ID,
@@ -84,9 +152,12 @@ class Cdn(pulumi.ComponentResource):
             "allowed_methods": ["GET", "HEAD"],
             "cached_methods": ["GET", "HEAD"],
             "compress": True,
-            "cache_policy_id": CACHING_OPTIMIZED_POLICY_ID,
-            "response_headers_policy_id": SECURITY_HEADERS_POLICY_ID,
+            "cache_policy_id": self.cache_policy.id,
+            "response_headers_policy_id": self.response_headers.id,
         }
+        if private:
+            # Unsigned or expired requests are refused at the edge (403).
+            derivatives["trusted_key_groups"] = [args.key_group_id]
         everything_else: aws.cloudfront.DistributionDefaultCacheBehaviorArgsDict = {
             "target_origin_id": ORIGIN_ID,
             "viewer_protocol_policy": "https-only",

@@ -183,6 +183,21 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "Existing KMS key (key ARN, stack region) to use instead of creating one. The stack then "
         "leaves its key policy alone: the kms_key_policy output lists what it must allow.",
     ),
+    ConfigKey(
+        "deliveryKeyGenerations",
+        "array",
+        ["1"],
+        "Private delivery: the signing key generations CloudFront trusts (1..5 names of "
+        "a-z0-9-, up to 16 characters), one KMS RSA 2048 key and CloudFront public key each. "
+        "Rotate by appending a generation, then removing the old one once every URL it signed "
+        "expired (deliveryUrlTtlSeconds): see docs/deploy.md.",
+    ),
+    ConfigKey(
+        "deliverySigningGeneration",
+        "string",
+        "",
+        "The generation that signs URLs (one of deliveryKeyGenerations); empty: the last one.",
+    ),
 )
 
 
@@ -216,6 +231,8 @@ class StackConfig:
     api_certificate_arn: str = ""
     cdn_web_acl_arn: str = ""
     kms_key_arn: str = ""
+    delivery_key_generations: tuple[str, ...] = ("1",)
+    delivery_signing_generation: str = "1"
 
     @property
     def is_prod(self) -> bool:
@@ -347,6 +364,7 @@ class StackConfig:
             api_certificate_arn=api_certificate,
             cdn_web_acl_arn=web_acl,
             kms_key_arn=kms_key,
+            **_delivery_keys(raw),
         )
 
     def values(self) -> dict[str, Any]:
@@ -384,6 +402,8 @@ class StackConfig:
             "apiCertificateArn": self.api_certificate_arn,
             "cdnWebAclArn": self.cdn_web_acl_arn,
             "kmsKeyArn": self.kms_key_arn,
+            "deliveryKeyGenerations": list(self.delivery_key_generations),
+            "deliverySigningGeneration": self.delivery_signing_generation,
         }
         out.update(infra_fields)
         return out
@@ -572,6 +592,33 @@ def _tags(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
                 key, f"{tag!r}: the aws: and {KIT_TAG_PREFIX} prefixes are reserved"
             )
     return tuple(sorted(value.items()))
+
+
+_GENERATION = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+# CloudFront takes at most 5 public keys in a key group.
+MAX_KEY_GENERATIONS = 5
+
+
+def _delivery_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """The trusted signing key generations and the one that signs (default: the last)."""
+    generations = _strings(raw, "deliveryKeyGenerations")
+    if not 1 <= len(generations) <= MAX_KEY_GENERATIONS:
+        raise SettingsError(
+            "deliveryKeyGenerations", f"must list 1..{MAX_KEY_GENERATIONS} generations"
+        )
+    for generation in generations:
+        if not _GENERATION.match(generation):
+            raise SettingsError(
+                "deliveryKeyGenerations", f"{generation!r} must be 1..16 of a-z, 0-9 and -"
+            )
+    if len(set(generations)) != len(generations):
+        raise SettingsError("deliveryKeyGenerations", "lists a generation twice")
+    signing = _string(raw, "deliverySigningGeneration") or generations[-1]
+    if signing not in generations:
+        raise SettingsError(
+            "deliverySigningGeneration", f"{signing!r} is not one of deliveryKeyGenerations"
+        )
+    return {"delivery_key_generations": generations, "delivery_signing_generation": signing}
 
 
 def _is_placeholder(value: str) -> bool:

@@ -15,6 +15,7 @@ from stacks.cdn import Cdn, CdnArgs
 from stacks.compute import Compute, ComputeArgs, log_retention
 from stacks.config import StackConfig
 from stacks.dashboard import Dashboard, DashboardArgs
+from stacks.delivery_keys import DeliveryKeys, DeliveryKeysArgs
 from stacks.events import Events, EventsArgs
 from stacks.malware import Malware, MalwareArgs
 from stacks.queues import Queues, QueuesArgs
@@ -117,6 +118,23 @@ class MediaPipeline(pulumi.ComponentResource):
             )
             set_scan_role_arn(self.malware.role.arn)
             set_scan_rule_arn(self.malware.rule.arn)
+        # Private delivery: the keys that sign URLs and the key group the CDN trusts.
+        self.delivery_keys = (
+            DeliveryKeys(
+                f"{name}-delivery-key",
+                DeliveryKeysArgs(
+                    generations=cfg.delivery_key_generations,
+                    signing_generation=cfg.delivery_signing_generation,
+                    account_id=identity.account_id,
+                    partition=partition,
+                    signer_role_arn=presign_role_arn,
+                    tags=tags,
+                ),
+                child,
+            )
+            if s.delivery_mode == "private"
+            else None
+        )
         self.cdn = Cdn(
             f"{name}-cdn",
             CdnArgs(
@@ -124,6 +142,10 @@ class MediaPipeline(pulumi.ComponentResource):
                 derivatives_prefix=s.derivatives_prefix,
                 price_class=cfg.cdn_price_class,
                 tags=tags,
+                delivery_mode=s.delivery_mode,
+                url_ttl_seconds=s.delivery_url_ttl_seconds,
+                cache_seconds=s.delivery_cache_seconds,
+                key_group_id=self.delivery_keys.key_group.id if self.delivery_keys else None,
                 domain_name=cfg.cdn_domain_name,
                 certificate_arn=cfg.cdn_certificate_arn,
                 web_acl_arn=cfg.cdn_web_acl_arn,
@@ -152,6 +174,12 @@ class MediaPipeline(pulumi.ComponentResource):
                 event_bus_arn=self.events.bus.arn,
                 queue_arn=self.queues.queue.arn,
                 cdn_domain=self.cdn.domain,
+                cdn_distribution_id=self.cdn.distribution.id,
+                cdn_distribution_arn=self.cdn.distribution.arn,
+                delivery_key_arn=self.delivery_keys.signing_key_arn if self.delivery_keys else "",
+                delivery_key_pair_id=(
+                    self.delivery_keys.signing_key_pair_id if self.delivery_keys else ""
+                ),
                 pipeline=pipeline_name,
                 key_policy=key_policy,
                 tags=tags,

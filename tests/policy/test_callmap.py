@@ -134,6 +134,20 @@ def test_callmap_put_events_names_each_bus_by_arn() -> None:
     }
 
 
+def test_callmap_delivery_sign_and_invalidation_name_their_key_and_distribution() -> None:
+    # GIVEN a private-mode URL signature and a public-mode DELETE's invalidation
+    sign = Call("kms", "Sign", {"KeyId": "s-1", "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256"})
+    invalidation = Call("cloudfront", "CreateInvalidation", {"DistributionId": "E2QWRUHAPOMQZL"})
+    # WHEN / THEN Sign on that key; CreateInvalidation on the (global, region-less) distribution
+    assert actions(sign) == {("kms:Sign", "arn:aws:kms:us-east-1:123456789012:key/s-1")}
+    assert actions(invalidation) == {
+        (
+            "cloudfront:CreateInvalidation",
+            "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL",
+        )
+    }
+
+
 def test_callmap_unknown_operation_fails_closed() -> None:
     # GIVEN an operation the map has never seen / WHEN mapped / THEN it raises, never guesses
     with pytest.raises(UnmappedCall, match="s3:PutBucketPolicy"):

@@ -50,6 +50,8 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("dynamodb:Query", f"{table}/index/by_tenant"),
         ("kms:Decrypt", key),
         ("kms:GenerateDataKey", key),
+        # private delivery (the default): sign URLs with the signing generation's key only
+        ("kms:Sign", stack.state("media-delivery-key-1")["arn"]),
         ("logs:CreateLogStream", f"{logs}:*"),
         ("logs:PutLogEvents", f"{logs}:*"),
         ("xray:PutTraceSegments", "*"),
@@ -97,6 +99,7 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
             + d.PRESIGN_TABLE_ACTIONS
             + d.PRESIGN_INDEX_ACTIONS
             + d.PRESIGN_KEY_ACTIONS
+            + d.PRESIGN_SIGN_URLS_ACTIONS  # private delivery, the default
             + d.LOG_ACTIONS
             + d.TRACING_ACTIONS,
         ),
@@ -141,6 +144,9 @@ def test_functions_handlers_runtime_architecture_env_logs_tracing(stack: StackGr
             kms_key_arn=stack.state(KEY)["arn"],
             cdn_domain=stack.state("media-cdn-distribution")["domainName"],
             pipeline=f"mediakit-{stack.raw['stack']}",
+            cdn_distribution_id=stack.state("media-cdn-distribution")["id"],
+            delivery_key_arn=stack.state("media-delivery-key-1")["arn"],
+            delivery_key_pair_id=stack.state("media-delivery-key-1-public")["id"],
         ).to_env()
     )
     for name, handler in (

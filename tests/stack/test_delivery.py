@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from policies.synth import MOCK_PUBLIC_KEY_PEM, load_stack_config, synth
 from tests.stack.conftest import StackGraph
 
 DIST = "media-cdn-distribution"
@@ -29,9 +32,17 @@ def test_distribution_serves_derivatives_only_over_https(stack: StackGraph) -> N
     assert derivatives["pathPattern"] == "derivatives/*"
     for behaviour in (derivatives, dist["defaultCacheBehavior"]):
         assert behaviour["viewerProtocolPolicy"] == "https-only"
-        assert behaviour["cachePolicyId"] == "658327ea-f89d-4fab-a63d-7e88639e58f6"
-        assert behaviour["responseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03"
         assert behaviour["allowedMethods"] == ["GET", "HEAD"]
+    # derivatives: the delivery mode's own cache and headers policies (tests below); the rest
+    # (404 only) keeps AWS's managed CachingOptimized and SecurityHeadersPolicy
+    assert derivatives["cachePolicyId"] == stack.state("media-cdn-derivatives-cache")["id"]
+    assert (
+        derivatives["responseHeadersPolicyId"] == stack.state("media-cdn-derivatives-headers")["id"]
+    )
+    default = dist["defaultCacheBehavior"]
+    assert default["cachePolicyId"] == "658327ea-f89d-4fab-a63d-7e88639e58f6"
+    assert default["responseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03"
+    assert "trustedKeyGroups" not in default
     # Everything outside derivatives/ (originals included) answers 404 at the edge.
     (association,) = dist["defaultCacheBehavior"]["functionAssociations"]
     assert association["eventType"] == "viewer-request"
@@ -103,3 +114,183 @@ def test_event_bus_and_archive(stack: StackGraph) -> None:
     (archive,) = stack.of_type("aws:cloudwatch/eventArchive:EventArchive")
     assert archive["inputs"]["eventSourceArn"] == bus["state"]["arn"]
     assert archive["inputs"]["retentionDays"] == stack.config["eventArchiveDays"]
+
+
+# --- delivery modes (issue 11.1) ------------------------------------------------------------------
+
+PRESIGN_POLICY = "media-compute-presign-policy"
+PRESIGN_ROLE = "media-compute-presign-role"
+PRESIGN_FN = "media-compute-presign"
+
+
+def _with(stack: str, **config: object) -> StackGraph:
+    return StackGraph(synth(stack, {**load_stack_config(stack), **config}))
+
+
+@pytest.fixture(scope="module")
+def public() -> StackGraph:
+    return _with("dev", deliveryMode="public", deliveryCacheSeconds=120)
+
+
+@pytest.fixture(scope="module")
+def rotating() -> StackGraph:
+    # Step 1 of a rotation: generation 2 trusted, 1 still signing.
+    return _with("prod", deliveryKeyGenerations=["1", "2"], deliverySigningGeneration="1")
+
+
+def _variables(graph: StackGraph) -> dict[str, str]:
+    variables: dict[str, str] = graph.inputs(PRESIGN_FN)["environment"]["variables"]
+    return variables
+
+
+def test_private_mode_derivatives_require_the_key_group_of_kms_public_keys(
+    stack: StackGraph,
+) -> None:
+    # GIVEN the default (private) delivery mode
+    assert stack.config["deliveryMode"] == "private"
+    (derivatives,) = stack.inputs(DIST)["orderedCacheBehaviors"]
+    # THEN only requests signed by a key of the stack's key group are served
+    assert derivatives["trustedKeyGroups"] == [stack.state("media-delivery-key-group")["id"]]
+    assert "trustedSigners" not in derivatives
+    assert stack.inputs("media-delivery-key-group")["items"] == [
+        stack.state("media-delivery-key-1-public")["id"]
+    ]
+    # the key: asymmetric RSA 2048 in KMS; CloudFront gets its public half, read from KMS
+    key = stack.inputs("media-delivery-key-1")
+    assert (key["keyUsage"], key["customerMasterKeySpec"]) == ("SIGN_VERIFY", "RSA_2048")
+    assert "enableKeyRotation" not in key  # KMS cannot rotate asymmetric keys
+    public_key = stack.inputs("media-delivery-key-1-public")
+    assert public_key["encodedKey"] == MOCK_PUBLIC_KEY_PEM
+    assert "PRIVATE" not in json.dumps(stack.raw)
+
+
+def test_private_mode_signing_key_policy_admits_the_account_and_the_signer_only(
+    stack: StackGraph,
+) -> None:
+    statements = stack.statements("media-delivery-key-1")
+    assert set(statements) == {"AccountRootFullAccess", "PresignRoleSignUrls"}
+    sign = statements["PresignRoleSignUrls"]
+    assert sign["Principal"] == {"AWS": stack.state(PRESIGN_ROLE)["arn"]}
+    assert sign["Action"] == ["kms:Sign"]
+    assert statements["AccountRootFullAccess"]["Principal"] == {
+        "AWS": "arn:aws:iam::123456789012:root"
+    }
+
+
+def test_private_mode_presign_role_signs_with_the_key_and_invalidates_nothing(
+    stack: StackGraph,
+) -> None:
+    statements = stack.statements(PRESIGN_POLICY)
+    assert statements["SignDeliveryUrls"]["Action"] == ["kms:Sign"]
+    assert statements["SignDeliveryUrls"]["Resource"] == [
+        stack.state("media-delivery-key-1")["arn"]
+    ]
+    assert "InvalidateDeletedDerivatives" not in statements
+    actions = {a for s in statements.values() for a in s["Action"]}
+    assert not {"kms:GetPublicKey", "cloudfront:CreateInvalidation"} & actions
+    # the processor never signs
+    processor = stack.statements("media-compute-processor-policy")
+    assert "kms:Sign" not in {a for s in processor.values() for a in s["Action"]}
+
+
+def test_private_mode_function_gets_the_signing_key_and_its_key_pair_id(stack: StackGraph) -> None:
+    variables = _variables(stack)
+    assert variables["MEDIAKIT_DELIVERY_MODE"] == "private"
+    assert variables["MEDIAKIT_DELIVERY_KEY_ARN"] == stack.state("media-delivery-key-1")["arn"]
+    assert (
+        variables["MEDIAKIT_DELIVERY_KEY_PAIR_ID"]
+        == stack.state("media-delivery-key-1-public")["id"]
+    )
+    # It starts signing with a key only once the key group trusts that key.
+    assert stack.created_after(PRESIGN_FN, "media-delivery-key-group")
+
+
+def test_private_mode_caching_never_outlives_a_url(stack: StackGraph) -> None:
+    ttl, cache = stack.config["deliveryUrlTtlSeconds"], stack.config["deliveryCacheSeconds"]
+    policy = stack.inputs("media-cdn-derivatives-cache")
+    assert (policy["minTtl"], policy["defaultTtl"], policy["maxTtl"]) == (0, ttl, ttl)
+    keyed = policy["parametersInCacheKeyAndForwardedToOrigin"]
+    assert keyed["queryStringsConfig"] == {"queryStringBehavior": "none"}
+    headers = stack.inputs("media-cdn-derivatives-headers")
+    (cache_control,) = headers["customHeadersConfig"]["items"]
+    assert cache_control == {
+        "header": "Cache-Control",
+        "value": f"private, max-age={cache}",
+        "override": True,  # also for derivatives written before
+    }
+    assert cache <= ttl
+    security = headers["securityHeadersConfig"]
+    assert security["strictTransportSecurity"]["accessControlMaxAgeSec"] == 31536000
+    assert security["contentTypeOptions"] == {"override": True}
+
+
+def test_public_mode_has_no_key_group_and_a_short_edge_lifetime(public: StackGraph) -> None:
+    # GIVEN deliveryMode public with deliveryCacheSeconds 120
+    (derivatives,) = public.inputs(DIST)["orderedCacheBehaviors"]
+    # THEN plain URLs are served, no signing key exists, and everything caches at most 120 s
+    assert "trustedKeyGroups" not in derivatives
+    assert not public.of_type("aws:cloudfront/keyGroup:KeyGroup")
+    assert not public.of_type("aws:cloudfront/publicKey:PublicKey")
+    assert [r["name"] for r in public.of_type("aws:kms/key:Key")] == ["media-storage-key"]
+    policy = public.inputs("media-cdn-derivatives-cache")
+    assert (policy["defaultTtl"], policy["maxTtl"]) == (120, 120)
+    (cache_control,) = public.inputs("media-cdn-derivatives-headers")["customHeadersConfig"][
+        "items"
+    ]
+    assert cache_control["value"] == "public, max-age=120"
+
+
+def test_public_mode_presign_role_invalidates_only_this_distribution(public: StackGraph) -> None:
+    statements = public.statements(PRESIGN_POLICY)
+    invalidate = statements["InvalidateDeletedDerivatives"]
+    assert invalidate["Action"] == ["cloudfront:CreateInvalidation"]
+    assert invalidate["Resource"] == [public.state(DIST)["arn"]]
+    assert "SignDeliveryUrls" not in statements
+    variables = _variables(public)
+    assert variables["MEDIAKIT_CDN_DISTRIBUTION_ID"] == public.state(DIST)["id"]
+    assert variables["MEDIAKIT_DELIVERY_KEY_ARN"] == ""
+
+
+def test_rotation_trusts_both_generations_and_signs_with_the_chosen_one(
+    rotating: StackGraph,
+) -> None:
+    # GIVEN generations 1 and 2, generation 1 still signing
+    group = rotating.inputs("media-delivery-key-group")["items"]
+    # THEN CloudFront trusts both, and only generation 1 may sign (key policy and IAM alike)
+    assert group == [
+        rotating.state("media-delivery-key-1-public")["id"],
+        rotating.state("media-delivery-key-2-public")["id"],
+    ]
+    assert "PresignRoleSignUrls" in rotating.statements("media-delivery-key-1")
+    assert set(rotating.statements("media-delivery-key-2")) == {"AccountRootFullAccess"}
+    sign = rotating.statements(PRESIGN_POLICY)["SignDeliveryUrls"]
+    assert sign["Resource"] == [rotating.state("media-delivery-key-1")["arn"]]
+    variables = _variables(rotating)
+    assert (
+        variables["MEDIAKIT_DELIVERY_KEY_PAIR_ID"]
+        == rotating.state("media-delivery-key-1-public")["id"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"deliveryKeyGenerations": []}, "deliveryKeyGenerations"),
+        ({"deliveryKeyGenerations": ["1", "1"]}, "deliveryKeyGenerations"),
+        ({"deliveryKeyGenerations": ["A"]}, "deliveryKeyGenerations"),
+        ({"deliveryKeyGenerations": [str(i) for i in range(6)]}, "deliveryKeyGenerations"),
+        ({"deliverySigningGeneration": "9"}, "deliverySigningGeneration"),
+    ],
+)
+def test_key_generations_refuse_bad_config(config: dict[str, object], key: str) -> None:
+    from runtime.errors import SettingsError
+    from stacks.config import StackConfig
+
+    values = {**load_stack_config("dev"), **config}
+
+    def get(k: str) -> object:
+        v = values.get(k)
+        return json.dumps(v) if isinstance(v, list) else v
+
+    with pytest.raises(SettingsError, match=f"^{key}: "):
+        StackConfig.from_config(get, "dev")
