@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runtime import claims, keys, scopes, signing
+from runtime import aws, claims, delivery, downloads, events, keys, malware, scopes, signing
 from runtime.aws import error_code, is_not_found
 from runtime.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
+    Gone,
     MethodNotAllowed,
     NotFound,
     TransientFault,
@@ -20,18 +22,24 @@ from runtime.errors import (
 )
 from runtime.http import Request
 from runtime.records import (
+    COMPLETED,
     DELETED,
     PENDING,
+    RESTORING,
     Store,
     UploadRecord,
     epoch,
     iso,
     public_view,
+    tombstone,
+    window_open,
 )
 from runtime.settings import Resources, Settings
 from runtime.validation import parse_json_body, validate_complete, validate_create
 
 if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
 
 _ID = r"(?P<id>[^/]+)"
@@ -51,9 +59,28 @@ class Deps:
     store: Store
     clock: Callable[[], datetime] = _utcnow
     new_id: Callable[[], str] = field(default=keys.new_upload_id)
+    # Created on first use: private mode signs derivative URLs with KMS, public mode's DELETE
+    # invalidates CloudFront paths (runtime/delivery.py).
+    kms: Callable[[], KMSClient] = field(default=aws.kms)
+    cloudfront: Callable[[], delivery.InvalidationClient] = field(default=aws.cloudfront)
+    # The bus of the deleted/restored/purged events (created on first use).
+    events: Callable[[], EventBridgeClient] = field(default=aws.events)
 
     def view(self, record: UploadRecord) -> dict[str, Any]:
-        return public_view(record, signing.derivative_urls(self.s3, self.resources, self.settings))
+        """The record as the API shows it: derivative URLs of the delivery mode, made now (one
+        signature per record in private mode), and when they stop working."""
+        urls = delivery.record_urls(
+            record,
+            settings=self.settings,
+            resources=self.resources,
+            s3=self.s3,
+            kms=self.kms,
+            now=self.clock(),
+        )
+        view = public_view(record, urls.url_for)
+        if view.get("derivatives") and urls.expires_at is not None:
+            view["urls_expire_at"] = iso(urls.expires_at)
+        return view
 
 
 def default_deps() -> Deps:
@@ -118,6 +145,18 @@ ROUTES: tuple[Route, ...] = (
         "complete",
         lambda d, r, t, m: (200, complete_upload(d, r, t, m["id"])),
     ),
+    Route(
+        "GET",
+        _path("/v1/uploads/{id}/download"),
+        "download",
+        lambda d, r, t, m: (200, download_upload(d, r, t, m["id"])),
+    ),
+    Route(
+        "POST",
+        _path("/v1/uploads/{id}/restore"),
+        "restore",
+        lambda d, r, t, m: (202, restore_upload(d, r, t, m["id"])),
+    ),
 )
 
 
@@ -162,7 +201,30 @@ def owned_record(deps: Deps, tenant: str, upload_id: str) -> UploadRecord:
     record = deps.store.get(upload_id) if keys.is_upload_id(upload_id) else None
     if record is None or record.get("tenant") != tenant:
         raise NotFound(f"no upload {upload_id}")
-    return record
+    return settle(deps, record)
+
+
+def settle(deps: Deps, record: UploadRecord) -> UploadRecord:
+    """A deleted record whose restore window closed (deleted_at + noncurrentExpirationDays,
+    whatever DynamoDB's TTL has done yet) is answered, and written, without its personal fields."""
+    window = deps.settings.noncurrent_expiration_days
+    if (
+        record["status"] != DELETED
+        or record.get("erased_at")
+        or window_open(record, deps.clock(), window)
+    ):
+        return record
+    erased = deps.store.erase(record, deps.clock())
+    return erased if erased is not None else tombstone(record)
+
+
+def acting_subject(request: Request) -> str:
+    """The caller's `sub`, recorded by DELETE, restore, purge and download; 403 without one
+    (an audit trail must name somebody)."""
+    found = claims.subject(request.headers, request.claims)
+    if found is None:
+        raise Forbidden("the token carries no usable sub claim", code="invalid_subject")
+    return found
 
 
 def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
@@ -277,43 +339,195 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
     return deps.view(updated)
 
 
-def delete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
-    """Mark the record deleted, then remove the original and every derivative (409 twice).
-
-    The record is marked first: a processing run that completes before the mark has written its
-    derivatives already, so the removal below catches them; one that completes after it fails
-    its conditional write and removes its own. A repeated DELETE removes the objects again
-    (idempotent) before answering 409, so a retry after a failed removal still cleans up."""
+def download_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
+    """A short-lived GET of the validated original, for its tenant, once completed; the caller
+    is recorded as the last downloader. With malware scanning on, the original's scan tag must
+    say NO_THREATS_FOUND first (`malware.require_clean`: 409 scan_pending, malware, scan_failed)."""
     record = owned_record(deps, tenant, upload_id)
-    operation = scopes.delete_operation(pending=record["status"] == PENDING, purge=False)
+    if record["status"] != COMPLETED or not record.get("version_id"):
+        raise Conflict(f"the upload is {record['status']}, not completed", code="not_completed")
+    by = acting_subject(request)
+    # malwareScanning on: only once GuardDuty tagged the validated version NO_THREATS_FOUND.
+    malware.require_clean(deps.s3, deps.settings, bucket=deps.resources.bucket, record=record)
+    now = deps.clock()
+    ttl = deps.settings.download_ttl_seconds
+    url, _ = downloads.presign(deps.s3, bucket=deps.resources.bucket, record=record, ttl=ttl)
+    if deps.store.record_download(upload_id, tenant, now, by=by) is None:
+        raise Conflict("the upload changed while the download was prepared", code="not_completed")
+    return {"url": url, "expires_at": iso(now + timedelta(seconds=ttl))}
+
+
+def purge_requested(request: Request) -> bool:
+    """`?purge=true` (or `false`); anything else is a 400, never a silent soft delete."""
+    value = request.query.get("purge")
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise BadRequest("purge must be true or false", code="invalid_field")
+
+
+def delete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
+    """Soft delete (`delete`, or `abort` of a pending upload) or, with `?purge=true`, `purge`.
+
+    Soft: the record is marked first, so a processing run that completes before the mark has
+    written its derivatives already and the listing below finds them, and one that completes
+    after it fails its conditional write and removes its own. The original and every current
+    object under the upload's derivative prefix (whatever specs wrote them) are deleted by key:
+    their versions stay noncurrent for the restore window. A repeated DELETE removes the objects
+    again (idempotent) before answering 409, so a retry after a failed removal still cleans up."""
+    purge = purge_requested(request)
+    record = owned_record(deps, tenant, upload_id)
+    operation = scopes.delete_operation(pending=record["status"] == PENDING, purge=purge)
     scopes.require(request, deps.settings, operation)
-    bucket = deps.resources.bucket
+    by = acting_subject(request)
+    if purge:
+        return purge_upload(deps, record, by)
     updated = None
     if record["status"] != DELETED:
-        multipart_id = record.get("multipart_upload_id")
-        if multipart_id and record["status"] == PENDING:
-            try:
-                deps.s3.abort_multipart_upload(
-                    Bucket=bucket, Key=record["key"], UploadId=multipart_id
-                )
-            except Exception as exc:
-                if error_code(exc) != "NoSuchUpload" and not is_not_found(exc):
-                    raise
-        updated = deps.store.mark_deleted(upload_id, tenant, deps.clock())
-    # Every key the processor could have written, not only the recorded ones: a processing run
-    # racing this delete may have stored derivatives it has not recorded yet.
-    doomed = {record["key"]}
-    doomed.update(d["key"] for d in record.get("derivatives", []))
-    doomed.update(
-        keys.derivative_key(deps.settings, tenant, upload_id, spec.name, spec.format)
-        for spec in deps.settings.derivatives
-    )
-    response = deps.s3.delete_objects(
-        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in sorted(doomed)], "Quiet": True}
-    )
-    if response.get("Errors"):
-        first = response["Errors"][0]
-        raise TransientFault(f"could not delete {first.get('Key')}: {first.get('Code')}")
+        _abort_multipart(deps, record)
+        updated = deps.store.mark_deleted(
+            upload_id,
+            tenant,
+            deps.clock(),
+            by=by,
+            window_days=deps.settings.noncurrent_expiration_days,
+        )
+    _remove_current(deps, record)
     if updated is None:
+        fresh = deps.store.get(upload_id)
+        if fresh is not None and fresh["status"] == DELETED and not fresh.get("notified_at"):
+            # The first DELETE's event did not go out (PutEvents failed): this retry sends it.
+            _announce(deps, events.DELETED, fresh, fresh.get("deleted_by", by))
         raise Conflict("the upload is already deleted", code="already_deleted")
+    _announce(deps, events.DELETED, updated, by)
     return deps.view(updated)
+
+
+def purge_upload(deps: Deps, record: UploadRecord, by: str) -> dict[str, Any]:
+    """Erase the record to a tombstone at once, then remove every version and delete marker of
+    the original and of everything under the derivative prefix. Repeatable: a retry removes
+    whatever a failed or raced run left."""
+    purged = None
+    for _ in range(5):
+        _abort_multipart(deps, record)
+        purged = deps.store.purge(
+            record, deps.clock(), by=by, window_days=deps.settings.noncurrent_expiration_days
+        )
+        if purged is not None:
+            break
+        # A transition raced the read (the processor finished, say): read and erase again.
+        record = owned_record(deps, record["tenant"], record["upload_id"])
+    if purged is None:
+        raise TransientFault(f"upload {record['upload_id']} kept changing; retry the purge")
+    _remove_versions(deps, record)
+    delivery.invalidate_upload(deps.settings, deps.resources, record, deps.cloudfront)
+    _announce(deps, events.PURGED, purged, by)
+    return deps.view(purged)
+
+
+def restore_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
+    """Bring a deleted upload back inside its restore window: the validated version is copied
+    back as the current original (a new version whose ObjectCreated:Copy event the processor
+    takes the record on: restoring -> processing -> completed, derivatives rendered again, the
+    bytes checked against the recorded sha256). 410 `gone` once the window closed, or after a
+    purge; 409 for an upload that is not deleted or never had a validated original."""
+    record = owned_record(deps, tenant, upload_id)
+    by = acting_subject(request)
+    now, window = deps.clock(), deps.settings.noncurrent_expiration_days
+    marked: UploadRecord | None
+    if record["status"] == RESTORING and not record.get("restore_version_id"):
+        # A restore whose copy failed midway: the retry finishes it.
+        marked = record
+    elif record["status"] != DELETED:
+        raise Conflict(f"the upload is {record['status']}, not deleted", code="not_deleted")
+    elif record.get("purged_at") or not window_open(record, now, window):
+        raise Gone("the restore window of this upload has closed", code="gone")
+    elif not record.get("version_id") or record.get("expired_at"):
+        raise Conflict("the upload has no validated original to restore", code="not_restorable")
+    else:
+        marked = deps.store.mark_restoring(upload_id, tenant, now, by=by, window_days=window)
+    if marked is None:
+        raise Conflict("the upload changed while it was restored", code="restore_conflict")
+    bucket = deps.resources.bucket
+    try:
+        copied = deps.s3.copy_object(
+            Bucket=bucket,
+            Key=marked["key"],
+            CopySource={"Bucket": bucket, "Key": marked["key"], "VersionId": marked["version_id"]},
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=deps.resources.kms_key_arn,
+        )
+    except Exception as exc:
+        if is_not_found(exc):
+            raise Gone("the original's version is gone", code="gone") from None
+        raise
+    restored = deps.store.set_restore_version(upload_id, copied["VersionId"], deps.clock())
+    if restored is None:
+        raise Conflict("the upload changed while it was restored", code="restore_conflict")
+    _announce(deps, events.RESTORED, restored, by)
+    return deps.view(restored)
+
+
+def _abort_multipart(deps: Deps, record: UploadRecord) -> None:
+    multipart_id = record.get("multipart_upload_id")
+    if not multipart_id or record["status"] != PENDING:
+        return
+    try:
+        deps.s3.abort_multipart_upload(
+            Bucket=deps.resources.bucket, Key=record["key"], UploadId=multipart_id
+        )
+    except Exception as exc:
+        if error_code(exc) != "NoSuchUpload" and not is_not_found(exc):
+            raise
+
+
+def _derivative_prefix(deps: Deps, record: UploadRecord) -> str:
+    return keys.derivative_prefix(deps.settings, record["tenant"], record["upload_id"])
+
+
+def _remove_current(deps: Deps, record: UploadRecord) -> None:
+    """Delete by key the original and every current object under the derivative prefix."""
+    doomed = [record["key"]]
+    paginator = deps.s3.get_paginator("list_objects_v2")
+    pages = paginator.paginate(
+        Bucket=deps.resources.bucket, Prefix=_derivative_prefix(deps, record)
+    )
+    for page in pages:
+        doomed.extend(o["Key"] for o in page.get("Contents", []))
+    _delete(deps, [{"Key": k} for k in doomed])
+    # Public mode: the edge forgets them too (explicit paths, retried; 503 if still refused).
+    delivery.invalidate_upload(
+        deps.settings, deps.resources, record, deps.cloudfront, listed=doomed
+    )
+
+
+def _remove_versions(deps: Deps, record: UploadRecord) -> None:
+    """Delete every version and delete marker of the original and of the derivatives."""
+    doomed: list[dict[str, str]] = []
+    paginator = deps.s3.get_paginator("list_object_versions")
+    for prefix, exact in ((record["key"], True), (_derivative_prefix(deps, record), False)):
+        for page in paginator.paginate(Bucket=deps.resources.bucket, Prefix=prefix):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if not exact or entry["Key"] == record["key"]:
+                    doomed.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    _delete(deps, doomed)
+
+
+def _delete(deps: Deps, objects: list[dict[str, str]]) -> None:
+    """DeleteObjects in batches of 1000; keys S3 refused make the request fail (retryable)."""
+    for start in range(0, len(objects), 1000):
+        batch: Any = objects[start : start + 1000]
+        response = deps.s3.delete_objects(
+            Bucket=deps.resources.bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        if response.get("Errors"):
+            first = response["Errors"][0]
+            raise TransientFault(f"could not delete {first.get('Key')}: {first.get('Code')}")
+
+
+def _announce(deps: Deps, detail_type: str, record: UploadRecord, by: str) -> None:
+    """PutEvents the thin event with the acting subject, then remember it went out."""
+    bus = deps.resources.event_bus
+    events.publish(deps.events(), bus, detail_type, events.detail(record, by=by))
+    deps.store.mark_notified(record["upload_id"], deps.clock(), record["status"])

@@ -88,3 +88,19 @@ def _json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return "null"
+
+
+def subject(headers: Mapping[str, str], claims: Mapping[str, Any]) -> str | None:
+    """The token's `sub` (the acting subject an audit trail records), read with its JSON type
+    as `tenant_claim` reads the tenant; None when the verified token has no usable string `sub`
+    (absent, another type, not the one API Gateway rendered, blank or with control characters).
+    """
+    payload = token_payload(headers)
+    if payload is None:
+        return None
+    value = payload.get("sub")
+    if not isinstance(value, str) or value != claims.get("sub") or not value.strip():
+        return None
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        return None
+    return value

@@ -74,6 +74,13 @@ class Conflict(MediakitError):
     http_status = 409
 
 
+class Gone(MediakitError):
+    """What was asked for existed but can no longer be had (a restore after its window)."""
+
+    code = "gone"
+    http_status = 410
+
+
 class PayloadTooLarge(MediakitError):
     code = "too_large"
     http_status = 413

@@ -17,6 +17,17 @@ if TYPE_CHECKING:
 SOURCE = "mediakit"
 COMPLETED = "media.upload.completed"
 FAILED = "media.upload.failed"
+DELETED = "media.upload.deleted"
+RESTORED = "media.upload.restored"
+PURGED = "media.upload.purged"
+EXPIRED = "media.upload.expired"
+# Every detail-type the kit publishes (stacks/events.py documents the same tuple).
+DETAIL_TYPES = (COMPLETED, FAILED, DELETED, RESTORED, PURGED, EXPIRED)
+# The shape of `detail`; a subscriber can refuse a version it does not know.
+DETAIL_VERSION = 1
+# S3 event names the processor acts on besides ObjectCreated: a retention rule expired the
+# current original (on a versioned bucket, by writing a delete marker).
+LIFECYCLE_EXPIRED = "LifecycleExpiration:DeleteMarkerCreated"
 
 
 class SqsRecord(TypedDict, total=False):
@@ -54,7 +65,8 @@ class SqsMessage:
 
 @dataclass(frozen=True)
 class ObjectCreated:
-    """One `s3:ObjectCreated:*` notification, key already URL-decoded."""
+    """One `s3:ObjectCreated:*` notification (or, with `event_name`
+    `LifecycleExpiration:DeleteMarkerCreated`, a retention expiry), key already URL-decoded."""
 
     bucket: str
     key: str
@@ -67,6 +79,10 @@ class ObjectCreated:
     @property
     def ref(self) -> SourceRef:
         return SourceRef(self.bucket, self.key, self.version_id, self.sequencer)
+
+    @property
+    def expired(self) -> bool:
+        return self.event_name == LIFECYCLE_EXPIRED
 
 
 def sqs_messages(event: Mapping[str, Any]) -> list[SqsMessage]:
@@ -96,7 +112,9 @@ def decode_key(raw: str) -> str:
 
 
 def parse_s3_notification(body: str) -> list[ObjectCreated]:
-    """The object-created records of one S3 notification; [] for test events and other kinds."""
+    """The object-created and lifecycle-expired records of one S3 notification; [] for test
+    events and other kinds (a noncurrent version expiring, `LifecycleExpiration:Delete`, needs
+    nothing)."""
     try:
         payload = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -114,7 +132,7 @@ def parse_s3_notification(body: str) -> list[ObjectCreated]:
     out: list[ObjectCreated] = []
     for record in records:
         name = str(record.get("eventName", "")) if isinstance(record, dict) else ""
-        if not name.startswith("ObjectCreated:"):
+        if not name.startswith("ObjectCreated:") and name != LIFECYCLE_EXPIRED:
             continue
         try:
             s3 = record["s3"]
@@ -133,6 +151,42 @@ def parse_s3_notification(body: str) -> list[ObjectCreated]:
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             # OverflowError: JSON allows `Infinity`, and int() of it is no ValueError.
             raise MalformedEvent(f"S3 record lacks {exc}") from None
+    return out
+
+
+def detail(record: Mapping[str, Any], *, by: str | None = None) -> dict[str, Any]:
+    """The thin `detail` of an upload event: ids, status, keys, codes, dimensions and the acting
+    subject; never the file name, metadata, EXIF/GPS, media facts or a URL (signed or not), so
+    neither subscribers nor the bus's archive ever hold personal data or a usable link."""
+    out: dict[str, Any] = {
+        "version": DETAIL_VERSION,
+        "upload_id": record["upload_id"],
+        "tenant": record["tenant"],
+        "status": record["status"],
+        "key": record["key"],
+        "occurred_at": record.get("updated_at"),
+    }
+    for name in ("version_id", "correlation_id"):
+        if record.get(name):
+            out[name] = record[name]
+    if record["status"] == "completed":
+        out["derivatives"] = [
+            {
+                "name": d["name"],
+                "key": d["key"],
+                "format": d["format"],
+                "width": d["width"],
+                "height": d["height"],
+                "bytes": d["bytes"],
+            }
+            for d in record.get("derivatives", [])
+        ]
+    error = record.get("error")
+    if isinstance(error, Mapping) and error.get("code"):
+        # The code only: messages may quote what the bytes said.
+        out["error"] = {"code": error["code"]}
+    if by is not None:
+        out["by"] = by
     return out
 
 

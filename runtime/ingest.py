@@ -9,21 +9,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import events, keys, sandbox, signing, telemetry
+from runtime import delivery, events, keys, malware, sandbox, signing, telemetry
 from runtime.aws import error_code, is_not_found
 from runtime.errors import PermanentFault, TransientFault
 from runtime.events import MalformedEvent, ObjectCreated
 from runtime.records import (
     COMPLETED,
     DELETED,
+    EXPIRED,
     FAILED,
     PENDING,
     PROCESSING,
+    RESTORING,
     DerivativeInfo,
     SourceRef,
     Store,
@@ -40,8 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Derivative keys embed the upload id and are never rewritten with other content.
-DERIVATIVE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 _MAX_RACES = 5
 
 
@@ -118,12 +118,25 @@ def handle_message(body: str, deps: Deps, *, last_attempt: bool = False) -> list
     Permanent faults end here (record failed); an exception means "retry this message".
     On the `last_attempt` before the DLQ, a retryable overrun of the processing child (starved
     past its wall budget, killed from outside) ends the record too."""
+    scan_result = malware.scan_result_payload(body)
+    if scan_result is not None:
+        # GuardDuty's scan results share the queue (malwareScanning): runtime/malware.py.
+        return [_handle_scan_result(scan_result, deps)]
     try:
         created = events.parse_s3_notification(body)
     except MalformedEvent as exc:
         log.warning("acknowledging a message that is not an S3 notification: %s", exc)
         return ["ignored:malformed"]
     return [handle_object(event, deps, last_attempt=last_attempt) for event in created]
+
+
+def _handle_scan_result(payload: Mapping[str, Any], deps: Deps) -> str:
+    outcome = malware.handle_scan_result(payload, deps)
+    log.info("scan result: %s", outcome)
+    if deps.metrics is not None and outcome.startswith("failed:"):
+        deps.metrics.add(telemetry.UPLOADS_FAILED)
+        deps.metrics.add_by(telemetry.UPLOADS_FAILED, "code", outcome.split(":", 1)[1])
+    return outcome
 
 
 def handle_object(event: ObjectCreated, deps: Deps, *, last_attempt: bool = False) -> str:
@@ -135,7 +148,10 @@ def handle_object(event: ObjectCreated, deps: Deps, *, last_attempt: bool = Fals
     started = time.monotonic()
     with telemetry.bound(upload_id=parsed.upload_id):
         try:
-            outcome = _advance(event, parsed, deps, last_attempt)
+            if event.expired:
+                outcome = _expire(event, parsed, deps)
+            else:
+                outcome = _advance(event, parsed, deps, last_attempt)
         except Exception as exc:
             _note_transient(parsed.upload_id, exc, deps)
             if deps.metrics is not None:
@@ -200,6 +216,22 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_at
             # finishes it (deleting is idempotent).
             _delete_keys([event.key, *_derivative_keys(record, deps.settings)], deps)
             return "ignored:deleted"
+        if status == RESTORING:
+            # A restore copied the validated version back: its event (and only its) takes the
+            # record restoring -> processing, and the upload is validated and rendered again.
+            wanted = record.get("restore_version_id")
+            if not wanted:
+                # The restore has copied but not yet recorded the version: come back for it.
+                raise TransientFault(f"upload {upload_id} is being restored; retrying")
+            if ref.version_id != wanted:
+                return "ignored:stale"
+            lease = deps.settings.processor_timeout_seconds
+            restored = store.claim_restored(upload_id, ref, deps.clock(), lease)
+            if restored is None:
+                continue
+            return _process(restored, ref, deps, last_attempt)
+        if status == EXPIRED:
+            return "ignored:expired"
         if status == PENDING:
             if store.mark_uploaded(upload_id, ref, deps.clock()) is None:
                 continue
@@ -227,6 +259,34 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_at
             continue
         return _process(claimed, ref, deps, last_attempt)
     raise TransientFault(f"upload {upload_id} kept changing under us; retrying")
+
+
+def _expire(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps) -> str:
+    """A retention rule expired the current original (S3 wrote a delete marker): a completed or
+    failed record becomes expired, its derivatives go, and `media.upload.expired` goes out."""
+    record = deps.store.get(parsed.upload_id)
+    if record is None or record["key"] != event.key or record["tenant"] != parsed.tenant:
+        return "ignored:unknown_key"
+    if record["status"] == EXPIRED:
+        if not record.get("notified_at"):
+            announce(record, deps)
+            return "renotified"
+        return "duplicate"
+    if record["status"] not in (COMPLETED, FAILED):
+        # Deleted, restoring or still in flight: retention has nothing to end.
+        return f"ignored:{record['status']}"
+    _delete_keys(
+        sorted({*_derivative_keys(record, deps.settings), *_recorded_derivatives(record)}), deps
+    )
+    expired = deps.store.mark_expired(record, deps.clock())
+    if expired is None:
+        raise TransientFault(f"upload {parsed.upload_id} changed while it expired; retrying")
+    announce(expired, deps)
+    return "expired"
+
+
+def _recorded_derivatives(record: UploadRecord) -> list[str]:
+    return [d["key"] for d in record.get("derivatives", [])]
 
 
 def _remove_unvalidated_version(record: UploadRecord, ref: SourceRef, deps: Deps) -> str:
@@ -277,6 +337,10 @@ def _process_bound(record: UploadRecord, ref: SourceRef, deps: Deps, last_attemp
             # Deleted while we rendered: do not leave servable derivatives behind.
             _delete_keys([d["key"] for d in result["derivatives"]], deps)
             return "ignored:deleted"
+        if fresh is not None and fresh.get("error", {}).get("code") == malware.MALWARE:
+            # A threat was found while we rendered: the same, the record stays failed.
+            _delete_keys([d["key"] for d in result["derivatives"]], deps)
+            return "ignored:malware"
         return "ignored:superseded"
     announce(completed, deps)
     return "completed"
@@ -341,7 +405,8 @@ def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
             Key=key,
             Body=rendered.body,
             ContentType=rendered.content_type,
-            CacheControl=DERIVATIVE_CACHE_CONTROL,
+            # Bounded by the delivery mode, never a year: deletes must take effect.
+            CacheControl=delivery.cache_control(settings),
             ServerSideEncryption="aws:kms",
             SSEKMSKeyId=resources.kms_key_arn,
         )
@@ -387,8 +452,13 @@ def _delete_keys(doomed: list[str], deps: Deps) -> None:
             raise TransientFault(f"could not delete {first.get('Key')}: {first.get('Code')}")
 
 
+_DETAIL_TYPES = {COMPLETED: events.COMPLETED, FAILED: events.FAILED, EXPIRED: events.EXPIRED}
+
+
 def announce(record: UploadRecord, deps: Deps) -> None:
-    """PutEvents `media.upload.completed|failed`, then remember it went out."""
-    detail_type = events.COMPLETED if record["status"] == COMPLETED else events.FAILED
-    events.publish(deps.events, deps.resources.event_bus, detail_type, deps.view(record))
-    deps.store.mark_notified(record["upload_id"], deps.clock())
+    """PutEvents `media.upload.completed|failed|expired` (thin: `events.detail`), then remember
+    it went out."""
+    status = record["status"]
+    detail_type = _DETAIL_TYPES[status]
+    events.publish(deps.events, deps.resources.event_bus, detail_type, events.detail(record))
+    deps.store.mark_notified(record["upload_id"], deps.clock(), status)

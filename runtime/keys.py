@@ -62,7 +62,14 @@ def original_key(
 
 def derivative_key(settings: Settings, tenant: str, upload_id: str, name: str, fmt: str) -> str:
     """`derivatives/{tenant}/{upload_id}/{name}.{format}`."""
-    return f"{settings.derivatives_prefix}{tenant}/{upload_id}/{name}.{fmt}"
+    return f"{derivative_prefix(settings, tenant, upload_id)}{name}.{fmt}"
+
+
+def derivative_prefix(settings: Settings, tenant: str, upload_id: str) -> str:
+    """`derivatives/{tenant}/{upload_id}/`: every derivative of the upload, whatever its spec
+    (a tenant is one segment without `/` and ids have a fixed length, so no other upload's
+    keys share the prefix)."""
+    return f"{settings.derivatives_prefix}{tenant}/{upload_id}/"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Upload status records in DynamoDB: one item per upload, every transition a conditional write.
 
-Lifecycle: pending_upload -> uploaded -> processing -> completed | failed, and deleted from any
-state. Conditions make each step happen at most once and never backwards, whatever order or
-number of times S3 events arrive.
+Lifecycle: pending_upload -> uploaded -> processing -> completed | failed, completed | failed ->
+expired (retention), and deleted from any state. The one edge out of `deleted` is a restore inside
+the restore window: deleted -> restoring -> processing -> completed | failed. Conditions make each
+step happen at most once and never backwards, whatever order or number of times S3 events arrive.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from runtime.aws import error_code
@@ -29,11 +30,29 @@ PROCESSING = "processing"
 COMPLETED = "completed"
 FAILED = "failed"
 DELETED = "deleted"
-TERMINAL = frozenset({COMPLETED, FAILED, DELETED})
+RESTORING = "restoring"
+EXPIRED = "expired"
+TERMINAL = frozenset({COMPLETED, FAILED, DELETED, EXPIRED})
+# Every edge the lifecycle allows (a status may also stay where it is). `deleted -> restoring` is
+# the one way out of `deleted`, and only while the restore window is open.
+# `-> failed` from pending, uploaded, completed and restoring is malware scanning's one edge
+# (`Store.mark_malware`): a threat found in the original fails the upload whatever it reached.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({UPLOADED, DELETED, FAILED}),
+    UPLOADED: frozenset({PROCESSING, DELETED, FAILED}),
+    PROCESSING: frozenset({COMPLETED, FAILED, DELETED}),
+    COMPLETED: frozenset({EXPIRED, DELETED, FAILED}),
+    FAILED: frozenset({EXPIRED, DELETED}),
+    EXPIRED: frozenset({DELETED}),
+    DELETED: frozenset({RESTORING}),
+    RESTORING: frozenset({PROCESSING, DELETED, FAILED}),
+}
 
 TENANT_INDEX = "by_tenant"
-# DynamoDB TTL attribute (epoch seconds); only pending records carry it.
+# DynamoDB TTL attribute (epoch seconds): pending records (abandoned uploads) and deleted ones
+# (the close of the restore window) carry it. TTL deletes late: no decision reads it.
 TTL_ATTRIBUTE = "ttl"
+DAY_SECONDS = 86400
 
 # Fields clients see; everything else (source ids, leases, TTL) is bookkeeping.
 PUBLIC_FIELDS = (
@@ -56,6 +75,15 @@ PUBLIC_FIELDS = (
     "completed_at",
     "failed_at",
     "deleted_at",
+    "deleted_by",
+    "restoring_at",
+    "restored_by",
+    "purged_at",
+    "purged_by",
+    "expired_at",
+    "erased_at",
+    "last_download_at",
+    "last_download_by",
     "width",
     "height",
     "format",
@@ -64,6 +92,38 @@ PUBLIC_FIELDS = (
     "derivatives",
     "error",
 )
+
+# What survives an erase (purge, expiry, a closed restore window): ids, status, timestamps and the
+# acting subjects. Everything else (file name, metadata, EXIF and GPS, derivatives, media facts,
+# the client's correlation id, digests, errors) is removed from the item.
+TOMBSTONE_FIELDS = frozenset(
+    {
+        "upload_id",
+        "tenant",
+        "status",
+        "key",
+        "version_id",
+        "created_at",
+        "updated_at",
+        "uploaded_at",
+        "processing_at",
+        "completed_at",
+        "failed_at",
+        "deleted_at",
+        "deleted_by",
+        "restoring_at",
+        "restored_by",
+        "purged_at",
+        "purged_by",
+        "expired_at",
+        "erased_at",
+        "last_download_at",
+        "last_download_by",
+        TTL_ATTRIBUTE,
+    }
+)
+# The fields issue 11 names personal; erasing keeps none of them (TOMBSTONE_FIELDS keeps less).
+PERSONAL_FIELDS = ("filename", "metadata", "exif", "derivatives", "media")
 
 
 class ErrorInfo(TypedDict):
@@ -103,6 +163,17 @@ class UploadRecord(TypedDict, total=False):
     completed_at: str
     failed_at: str
     deleted_at: str
+    deleted_by: str
+    restoring_at: str
+    restored_by: str
+    restore_version_id: str
+    purged_at: str
+    purged_by: str
+    expired_at: str
+    erased_at: str
+    last_download_at: str
+    last_download_by: str
+    media: dict[str, Any]
     width: int
     height: int
     format: str
@@ -460,27 +531,33 @@ class Store:
         self._update(
             upload_id,
             condition=(
-                "#status IN (:pending, :uploaded, :processing) OR "
-                "(#status IN (:completed, :failed) AND attribute_not_exists(#notified_at))"
+                "#status IN (:pending, :uploaded, :processing, :restoring) OR "
+                "(#status IN (:completed, :failed, :expired) "
+                "AND attribute_not_exists(#notified_at))"
             ),
             values={
                 ":pending": PENDING,
                 ":uploaded": UPLOADED,
                 ":processing": PROCESSING,
+                ":restoring": RESTORING,
                 ":completed": COMPLETED,
                 ":failed": FAILED,
+                ":expired": EXPIRED,
             },
             set_={"last_error": {**error, "at": iso(now)}, "updated_at": iso(now)},
             # The message exists, so the object arrived: its record must not expire.
             remove=["lease_until", TTL_ATTRIBUTE],
         )
 
-    def mark_notified(self, upload_id: str, now: datetime) -> None:
-        """The completed/failed event went out; a redelivered S3 event need not resend it."""
+    def mark_notified(self, upload_id: str, now: datetime, status: str | None = None) -> None:
+        """The event for `status` (default: completed or failed) went out; a redelivered S3
+        event, or a repeated API call, need not resend it."""
+        statuses = (COMPLETED, FAILED) if status is None else (status,)
+        placeholders = {f":s{i}": value for i, value in enumerate(statuses)}
         self._update(
             upload_id,
-            condition="#status IN (:completed, :failed)",
-            values={":completed": COMPLETED, ":failed": FAILED},
+            condition=f"#status IN ({', '.join(placeholders)})",
+            values=placeholders,
             set_={"notified_at": iso(now)},
             remove=["last_error"],
         )
@@ -500,21 +577,205 @@ class Store:
             remove=[TTL_ATTRIBUTE],
         )
 
-    def mark_deleted(self, upload_id: str, tenant: str, now: datetime) -> UploadRecord | None:
+    def mark_deleted(
+        self, upload_id: str, tenant: str, now: datetime, *, by: str, window_days: int
+    ) -> UploadRecord | None:
+        """Any status but deleted -> deleted, by `by`. The record keeps what a restore needs
+        until the window closes; DynamoDB's TTL removes it after that (late, so nothing decides
+        on its existence: see `window_open`)."""
         return self._update(
             upload_id,
             condition="#tenant = :tenant AND #status <> :deleted",
             values={":tenant": tenant, ":deleted": DELETED},
-            set_={"status": DELETED, "deleted_at": iso(now), "updated_at": iso(now)},
-            remove=[TTL_ATTRIBUTE, "lease_until"],
+            set_={
+                "status": DELETED,
+                "deleted_at": iso(now),
+                "deleted_by": by,
+                "updated_at": iso(now),
+                TTL_ATTRIBUTE: epoch(now) + window_days * DAY_SECONDS,
+            },
+            remove=["lease_until", "notified_at", "restore_version_id"],
         )
+
+    def mark_restoring(
+        self, upload_id: str, tenant: str, now: datetime, *, by: str, window_days: int
+    ) -> UploadRecord | None:
+        """deleted -> restoring while the window is open (decided from deleted_at, never from
+        the item's existence), for a record with a validated original that was not purged."""
+        return self._update(
+            upload_id,
+            condition=(
+                "#tenant = :tenant AND #status = :deleted AND #deleted_at > :cutoff "
+                "AND attribute_exists(#version_id) AND attribute_not_exists(#purged_at) "
+                "AND attribute_not_exists(#expired_at) AND attribute_not_exists(#erased_at)"
+            ),
+            values={
+                ":tenant": tenant,
+                ":deleted": DELETED,
+                ":cutoff": iso(now - timedelta(days=window_days)),
+            },
+            set_={
+                "status": RESTORING,
+                "restoring_at": iso(now),
+                "restored_by": by,
+                "updated_at": iso(now),
+            },
+            remove=[TTL_ATTRIBUTE, "restore_version_id", "notified_at"],
+        )
+
+    def set_restore_version(
+        self, upload_id: str, version_id: str, now: datetime
+    ) -> UploadRecord | None:
+        """The version the restore wrote: the only one the processor will take the record on."""
+        return self._update(
+            upload_id,
+            condition="#status = :restoring",
+            values={":restoring": RESTORING},
+            set_={"restore_version_id": version_id, "updated_at": iso(now)},
+        )
+
+    def claim_restored(
+        self, upload_id: str, ref: SourceRef, now: datetime, lease_seconds: int
+    ) -> UploadRecord | None:
+        """restoring -> processing, for the event of exactly the version the restore wrote."""
+        return self._update(
+            upload_id,
+            condition="#status = :restoring AND #restore_version_id = :version",
+            values={":restoring": RESTORING, ":version": ref.version_id},
+            set_={
+                "status": PROCESSING,
+                "source": ref.to_item(),
+                "source_id": ref.id,
+                "processing_at": iso(now),
+                "updated_at": iso(now),
+                "lease_until": epoch(now) + lease_seconds,
+            },
+            remove=["restore_version_id"],
+        )
+
+    def purge(
+        self, record: UploadRecord, now: datetime, *, by: str, window_days: int
+    ) -> UploadRecord | None:
+        """Any status -> deleted and erased at once, leaving a tombstone. Conditioned on the
+        status read, so a transition racing it makes the caller read and try again."""
+        deleted_at = record.get("deleted_at") if record["status"] == DELETED else None
+        stamp = deleted_at or iso(now)
+        return self._update(
+            record["upload_id"],
+            condition="#tenant = :tenant AND #status = :seen",
+            values={":tenant": record["tenant"], ":seen": record["status"]},
+            set_={
+                "status": DELETED,
+                "deleted_at": stamp,
+                "deleted_by": record.get("deleted_by", by) if deleted_at else by,
+                "purged_at": iso(now),
+                "purged_by": by,
+                "updated_at": iso(now),
+                TTL_ATTRIBUTE: epoch(parse_iso(stamp)) + window_days * DAY_SECONDS,
+            },
+            remove=erasable_fields(record),
+        )
+
+    def erase(self, record: UploadRecord, now: datetime) -> UploadRecord | None:
+        """A deleted record whose restore window closed loses its personal fields (DynamoDB's TTL
+        deletes the item later, in its own time)."""
+        return self._update(
+            record["upload_id"],
+            condition="#status = :deleted AND #deleted_at = :seen",
+            values={":deleted": DELETED, ":seen": record.get("deleted_at", "")},
+            set_={"erased_at": iso(now)},
+            remove=erasable_fields(record),
+        )
+
+    def mark_malware(
+        self, record: UploadRecord, error: ErrorInfo, now: datetime, *, version_id: str
+    ) -> UploadRecord | None:
+        """A threat found in the original (runtime/malware.py) -> failed, from the status `record`
+        was read in (not deleted or expired), completed included: its derivatives are being
+        removed and its original must never be handed out. Conditional on the record as read;
+        the derivative list goes (the objects do), and the event is sent afresh."""
+        set_: dict[str, Any] = {
+            "status": FAILED,
+            "error": error,
+            "failed_at": iso(now),
+            "updated_at": iso(now),
+        }
+        if not record.get("version_id"):
+            # Not validated yet: the scanned version is the one the record now describes, so a
+            # late S3 event for it is stale, not a replay.
+            set_["version_id"] = version_id
+        return self._update(
+            record["upload_id"],
+            condition=(
+                "#status = :seen AND #updated_at = :seen_at AND NOT #status IN (:deleted, :expired)"
+            ),
+            values={
+                ":seen": record["status"],
+                ":seen_at": record.get("updated_at", ""),
+                ":deleted": DELETED,
+                ":expired": EXPIRED,
+            },
+            set_=set_,
+            remove=["lease_until", TTL_ATTRIBUTE, "notified_at", "derivatives"],
+        )
+
+    def mark_expired(self, record: UploadRecord, now: datetime) -> UploadRecord | None:
+        """completed | failed -> expired: the retention rule expired the original. The record
+        keeps a tombstone; its personal fields go with the bytes."""
+        return self._update(
+            record["upload_id"],
+            condition="#status IN (:completed, :failed) AND #status = :seen",
+            values={":completed": COMPLETED, ":failed": FAILED, ":seen": record["status"]},
+            set_={"status": EXPIRED, "expired_at": iso(now), "updated_at": iso(now)},
+            remove=erasable_fields(record),
+        )
+
+    def record_download(
+        self, upload_id: str, tenant: str, now: datetime, *, by: str
+    ) -> UploadRecord | None:
+        """Who last asked for the original of a completed upload, and when."""
+        return self._update(
+            upload_id,
+            condition="#tenant = :tenant AND #status = :completed",
+            values={":tenant": tenant, ":completed": COMPLETED},
+            set_={"last_download_at": iso(now), "last_download_by": by},
+        )
+
+
+def parse_iso(text: str) -> datetime:
+    """The inverse of `iso`."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def restore_deadline(record: Mapping[str, Any], window_days: int) -> datetime | None:
+    """deleted_at + window: until then a deleted upload can be restored. None when not deleted."""
+    deleted_at = record.get("deleted_at")
+    if record.get("status") != DELETED or not isinstance(deleted_at, str):
+        return None
+    return parse_iso(deleted_at) + timedelta(days=window_days)
+
+
+def window_open(record: Mapping[str, Any], now: datetime, window_days: int) -> bool:
+    deadline = restore_deadline(record, window_days)
+    return deadline is not None and now < deadline
+
+
+def erasable_fields(record: Mapping[str, Any], keep: Iterable[str] = ()) -> list[str]:
+    """The attributes an erase removes: everything outside the tombstone."""
+    kept = TOMBSTONE_FIELDS | set(keep)
+    return sorted(name for name in record if name not in kept)
+
+
+def tombstone(record: UploadRecord) -> UploadRecord:
+    """The record as an erase leaves it (for answers read before the erase is written)."""
+    return cast(UploadRecord, {k: v for k, v in record.items() if k in TOMBSTONE_FIELDS})
 
 
 def public_view(record: UploadRecord, url_for: Callable[[str], str]) -> dict[str, Any]:
     """What the API and events show: public fields, derivative URLs computed now. A deleted
     upload has no derivatives (their objects are removed), so none are listed, nor URLs issued."""
     view: dict[str, Any] = {k: record[k] for k in PUBLIC_FIELDS if k in record}  # type: ignore[literal-required]
-    if record["status"] == DELETED:
+    if record["status"] in (DELETED, EXPIRED):
         view.pop("derivatives", None)
     elif "derivatives" in record:
         view["derivatives"] = [

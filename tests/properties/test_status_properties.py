@@ -1,6 +1,8 @@
 """Properties of the status lifecycle: no sequence of duplicate, reordered or racing transitions
-regresses a status, leaves a finished record, or finishes one twice; and no order of duplicate or
-reordered S3 events for two versions of an upload processes it more than once."""
+takes an edge the lifecycle does not have (`records.TRANSITIONS`: statuses never go backwards,
+and the one way out of `deleted` is a restore inside its window), leaves a finished record other
+than by expiry or delete, or finishes one twice per life; and no order of duplicate or reordered
+S3 events for two versions of an upload processes it more than once."""
 
 from __future__ import annotations
 
@@ -29,16 +31,19 @@ from runtime.keys import new_upload_id
 from runtime.records import (
     COMPLETED,
     DELETED,
+    EXPIRED,
     FAILED,
     PENDING,
     PROCESSING,
-    UPLOADED,
+    RESTORING,
+    TRANSITIONS,
     SourceRef,
     Store,
+    parse_iso,
 )
 
-RANK = {PENDING: 0, UPLOADED: 1, PROCESSING: 2, COMPLETED: 3, FAILED: 3, DELETED: 4}
 TENANT = "t"
+WINDOW_DAYS = 2
 START = datetime(2026, 11, 21, tzinfo=UTC)
 # The machine runs inside one moto stack (see the test below); each run uses a fresh upload.
 _STORE: list[Store] = []
@@ -52,18 +57,26 @@ class RecordLifecycle(RuleBasedStateMachine):
         self.store = _STORE[0]
         self.upload_id = new_upload_id()
         key = f"originals/{TENANT}/2026/11/21/{self.upload_id}.jpg"
-        self.refs = [SourceRef("b", key, "v1", "0010"), SourceRef("b", key, "v2", "0020")]
+        # v1, v2: versions the client wrote; v3: the copy a restore writes.
+        self.refs = [
+            SourceRef("b", key, "v1", "0010"),
+            SourceRef("b", key, "v2", "0020"),
+            SourceRef("b", key, "v3", "0030"),
+        ]
         self.store.create(
             {
                 "upload_id": self.upload_id,
                 "tenant": TENANT,
                 "status": PENDING,
                 "key": key,
+                "filename": "holiday.jpg",
+                "metadata": {"album": "private"},
                 "created_at": "2026-11-21T00:00:00.000Z",
             }
         )
         self.now = START
         self.finished = 0
+        self.restore_ref: SourceRef | None = None
         self.last: dict[str, Any] = self._get()
 
     def _get(self) -> dict[str, Any]:
@@ -74,6 +87,10 @@ class RecordLifecycle(RuleBasedStateMachine):
     @rule(seconds=st.integers(min_value=0, max_value=120))
     def time_passes(self, seconds: int) -> None:
         self.now += timedelta(seconds=seconds)
+
+    @rule(hours=st.integers(min_value=1, max_value=30))
+    def hours_pass(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
 
     @rule(version=st.sampled_from([0, 1]))
     def s3_event_arrives(self, version: int) -> None:
@@ -117,21 +134,78 @@ class RecordLifecycle(RuleBasedStateMachine):
     @precondition(lambda self: self.now > START + timedelta(seconds=200))
     @rule(tenant=st.sampled_from([TENANT, "intruder"]))
     def owner_deletes(self, tenant: str) -> None:
-        self.store.mark_deleted(self.upload_id, tenant, self.now)
+        self.store.mark_deleted(self.upload_id, tenant, self.now, by="u", window_days=WINDOW_DAYS)
+
+    @rule(tenant=st.sampled_from([TENANT, "intruder"]))
+    def owner_restores(self, tenant: str) -> None:
+        before = self._get()
+        restored = self.store.mark_restoring(
+            self.upload_id, tenant, self.now, by="u", window_days=WINDOW_DAYS
+        )
+        if restored is not None:
+            # Only inside the window, decided from deleted_at, for a validated, unpurged upload
+            deadline = parse_iso(before["deleted_at"]) + timedelta(days=WINDOW_DAYS)
+            assert self.now < deadline
+            assert before.get("version_id")
+            assert not before.get("purged_at")
+            self.finished = 0
+
+    @rule(version=st.sampled_from([1, 2]))
+    def restore_copies(self, version: int) -> None:
+        ref = self.refs[version]
+        if self.store.set_restore_version(self.upload_id, ref.version_id, self.now) is not None:
+            self.restore_ref = ref
+
+    @rule(version=st.sampled_from([0, 1, 2]), lease=st.integers(min_value=1, max_value=60))
+    def worker_claims_restored(self, version: int, lease: int) -> None:
+        self.store.claim_restored(self.upload_id, self.refs[version], self.now, lease)
+
+    @rule()
+    def retention_expires(self) -> None:
+        record = self.store.get(self.upload_id)
+        assert record is not None
+        self.store.mark_expired(record, self.now)
+
+    @rule()
+    def owner_purges(self) -> None:
+        record = self.store.get(self.upload_id)
+        assert record is not None
+        self.store.purge(record, self.now, by="admin", window_days=WINDOW_DAYS)
+
+    @rule()
+    def window_erases(self) -> None:
+        record = self.store.get(self.upload_id)
+        assert record is not None
+        if record["status"] == DELETED:
+            self.store.erase(record, self.now)
 
     @invariant()
-    def never_backwards_never_twice(self) -> None:
+    def only_lifecycle_edges_never_twice(self) -> None:
         current = self._get()
-        assert RANK[current["status"]] >= RANK[self.last["status"]], (self.last, current)
+        before, now = self.last["status"], current["status"]
+        assert now == before or now in TRANSITIONS[before], (self.last, current)
         assert self.finished <= 1
-        if self.last["status"] in (COMPLETED, FAILED):
-            # A finished record only ever moves on to deleted, and keeps what it finished with.
-            assert current["status"] in (self.last["status"], DELETED)
-            for name in ("error", "derivatives", "sha256", "source_id"):
-                assert current.get(name) == self.last.get(name)
-        if self.last["status"] == DELETED:
-            assert current["status"] == DELETED
-        if current["status"] == DELETED:
+        if before in (COMPLETED, FAILED):
+            # A finished record only moves on to expired or deleted, keeping what it finished
+            # with while it stays finished.
+            assert now in (before, EXPIRED, DELETED)
+            if now == before:
+                for name in ("error", "derivatives", "sha256", "source_id"):
+                    assert current.get(name) == self.last.get(name)
+        if before == DELETED and now != DELETED:
+            # The one way out of deleted: a restore, inside the window, of an unpurged upload
+            assert now == RESTORING
+            assert not self.last.get("purged_at")
+            assert not self.last.get("expired_at")
+        if now == RESTORING:
+            assert current["tenant"] == TENANT
+        if now == PROCESSING and before == RESTORING:
+            # Only the restore's own copy takes the record on
+            assert self.restore_ref is not None
+            assert current["source_id"] == self.restore_ref.id
+        if current.get("purged_at") or current.get("erased_at") or now == EXPIRED:
+            assert not {"filename", "metadata", "exif", "derivatives"} & set(current)
+        if now == DELETED:
             assert current["tenant"] == TENANT
         self.last = current
 

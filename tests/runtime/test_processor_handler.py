@@ -45,7 +45,10 @@ def test_processor_completes_upload_and_publishes_event(pipeline: Pipeline) -> N
     assert [e["detail-type"] for e in events] == ["media.upload.completed"]
     assert events[0]["source"] == "mediakit"
     assert events[0]["detail"]["upload_id"] == created["upload_id"]
-    assert all(d["url"] for d in events[0]["detail"]["derivatives"])
+    # Thin: keys, never URLs (signed or not), file names, metadata or EXIF
+    detail = events[0]["detail"]
+    assert [d["key"] for d in detail["derivatives"]] == [d["key"] for d in record["derivatives"]]
+    assert not {"filename", "metadata", "exif", "url"} & {*detail, *detail["derivatives"][0]}
 
 
 def test_processor_duplicate_event_does_no_work_twice(pipeline: Pipeline) -> None:
@@ -177,7 +180,8 @@ def test_processor_delete_during_processing_leaves_no_derivatives(pipeline: Pipe
     prefix = f"derivatives/tenant-a/{created['upload_id']}/"
     listed = pipeline.s3.list_objects_v2(Bucket=pipeline.resources.bucket, Prefix=prefix)
     assert listed.get("Contents", []) == []
-    assert pipeline.published() == []
+    # the DELETE's own event only: the processor announces nothing
+    assert [e["detail-type"] for e in pipeline.published()] == ["media.upload.deleted"]
 
 
 def test_processor_cleanup_that_s3_refuses_is_retried_until_done(
@@ -256,7 +260,8 @@ def test_processor_late_original_for_deleted_upload_is_removed(pipeline: Pipelin
     assert [m["IsLatest"] for m in versions["DeleteMarkers"]].count(True) == 1
     prefix = f"derivatives/tenant-a/{created['upload_id']}/"
     assert pipeline.s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []) == []
-    assert pipeline.published() == []
+    # the DELETE's own event only: the processor announces nothing
+    assert [e["detail-type"] for e in pipeline.published()] == ["media.upload.deleted"]
 
 
 @pytest.mark.parametrize(

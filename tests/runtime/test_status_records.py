@@ -121,7 +121,9 @@ def test_claim_for_another_version_is_refused(pipeline: Pipeline) -> None:
 
 def test_mark_deleted_is_tenant_scoped_and_once(pipeline: Pipeline) -> None:
     upload_id = pipeline.create(b"x" * 10)["upload_id"]
-    assert pipeline.store.mark_deleted(upload_id, "tenant-b", NOW) is None
-    assert pipeline.store.mark_deleted(upload_id, "tenant-a", NOW) is not None
-    assert pipeline.store.mark_deleted(upload_id, "tenant-a", NOW) is None
+    assert pipeline.store.mark_deleted(upload_id, "tenant-b", NOW, by="u", window_days=30) is None
+    assert (
+        pipeline.store.mark_deleted(upload_id, "tenant-a", NOW, by="u", window_days=30) is not None
+    )
+    assert pipeline.store.mark_deleted(upload_id, "tenant-a", NOW, by="u", window_days=30) is None
     assert pipeline.store.mark_uploaded(upload_id, REF, NOW) is None
