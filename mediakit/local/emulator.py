@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mediakit.local.event_source import SqsEventSourceMapping
     from mediakit.local.gateway import DevApiServer, JwtAuthorizer
     from mediakit.local.lambda_pool import Function
+    from mediakit.local.malware import MalwareScanSimulator
     from mediakit.local.oidc import DevIssuer, KeySource, RemoteKeys
     from mediakit.local.site import DevSite
 
@@ -90,6 +91,9 @@ class DevEnv:
     tenant_claim: str
     events_queue_url: str
     kms_key_arn: str
+    # The claim `mediakit token --scope` puts scopes in (the stack's scopeClaim). Defaulted:
+    # an env file written before it existed still reads.
+    scope_claim: str = "scope"
 
     def to_json(self) -> dict[str, str]:
         return asdict(self)
@@ -124,7 +128,7 @@ class DevEnv:
             ) from None
         except json.JSONDecodeError as exc:
             raise click.ClickException(f"{path} is not valid JSON: {exc}") from None
-        names = [f.name for f in fields(cls)]
+        names = [f.name for f in fields(cls) if f.name in data or f.default is MISSING]
         missing = [n for n in names if n not in data]
         if missing:
             raise click.ClickException(f"{path} lacks {', '.join(missing)}")
@@ -262,6 +266,8 @@ class Emulator:
         self.presign: Function | None = None
         self.processor: Function | None = None
         self._moto: ThreadedMotoServer | None = None
+        # malwareScanning on: the GuardDuty stand-in (emulator-only).
+        self.malware_scanner: MalwareScanSimulator | None = None
         self._api: DevApiServer | None = None
         self._saved_environ: dict[str, str | None] = {}
 
@@ -284,7 +290,7 @@ class Emulator:
 
         from mediakit.local import moto_fidelity
         from mediakit.local.event_source import SqsEventSourceMapping
-        from mediakit.local.gateway import CorsConfig, DevApiServer, Gateway
+        from mediakit.local.gateway import CorsConfig, DevApiServer, Gateway, compile_routes
         from mediakit.local.site import page_origins
 
         # A wrong --issuer fails here, before anything else starts.
@@ -355,6 +361,9 @@ class Emulator:
         self._api.gateway = Gateway(
             handler=self.presign,
             authorizer=authorizer,
+            routes=compile_routes(
+                [key for key, _ in self.plan.api_routes], dict(self.plan.api_routes)
+            ),
             cors=CorsConfig(allow_origins=allowed_origins, expose_headers=("etag",)),
             account_id=res.account_id,
             function_name=PRESIGN_FUNCTION,
@@ -372,6 +381,8 @@ class Emulator:
             pollers=self.pollers,
             report=self.processor_log,
         )
+        if self.settings.malware_scanning:
+            self.malware_scanner = self._malware_scanner(client, res)
         self._api.start()
         self.mapping.start()
         self.env = DevEnv(
@@ -389,8 +400,30 @@ class Emulator:
             tenant_claim=self.settings.tenant_claim,
             events_queue_url=res.events_queue_url,
             kms_key_arn=res.kms_key_arn,
+            scope_claim=self.settings.scope_claim,
         )
         return self.env
+
+    def _malware_scanner(
+        self, client: Callable[[str], Any], res: Provisioned
+    ) -> MalwareScanSimulator:
+        """Emulator-only: GuardDuty Malware Protection simulated (mediakit/local/malware.py)."""
+        from mediakit.local.malware import MalwareScanSimulator
+
+        scanner = MalwareScanSimulator(
+            s3=client("s3"),
+            sqs=client("sqs"),
+            events=client("events"),
+            bucket=res.bucket,
+            prefix=self.settings.originals_prefix,
+            region=self.region,
+            account_id=res.account_id,
+            queue_name=f"{self.prefix}-malware-scan-{res.queue_url.rsplit('-', 1)[-1]}",
+            max_bytes=self.settings.max_upload_bytes,
+        )
+        scanner.install()
+        scanner.start()
+        return scanner
 
     def _trusted_keys(self) -> RemoteKeys | None:
         """The real identity provider's keys (fetched now, over HTTPS), or None for dev tokens."""
@@ -427,6 +460,7 @@ class Emulator:
             trusted_issuer=issuer,
             audience=self.audiences[0],
             tenant_claim=self.settings.tenant_claim,
+            scope_claim=self.settings.scope_claim,
             hosts=frozenset(urlsplit(origin).netloc for origin in self.page_origins),
         )
         return JwtAuthorizer(keys, issuer, self.audiences), site
@@ -501,6 +535,9 @@ class Emulator:
         if self.presign is not None:
             self.presign.close()
             self.presign = None
+        if self.malware_scanner is not None:
+            self.malware_scanner.stop()
+            self.malware_scanner = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -576,6 +613,7 @@ def mint_token(env: DevEnv, tenant: str, ttl: int = 3600, scopes: tuple[str, ...
         tenant=tenant,
         ttl_seconds=ttl,
         scopes=scopes,
+        scope_claim=env.scope_claim,
     )
 
 

@@ -33,13 +33,22 @@ SKIPPED: dict[str, str] = {
     ),
     "aws:cloudfront/originAccessControl:OriginAccessControl": "part of the CDN",
     "aws:cloudfront/function:Function": "part of the CDN",
+    "aws:cloudfront/cachePolicy:CachePolicy": "part of the CDN",
+    "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": "part of the CDN",
+    "aws:cloudfront/publicKey:PublicKey": (
+        "part of the CDN: without CloudFront nothing verifies signed URLs (the delivery signing "
+        "key itself is created, RSA 2048, and unused)"
+    ),
+    "aws:cloudfront/keyGroup:KeyGroup": "part of the CDN",
     "aws:apigatewayv2/api:Api": (
         "served by the API Gateway stand-in (mediakit/local/gateway.py), with the graph's "
         "CORS origins"
     ),
     "aws:apigatewayv2/authorizer:Authorizer": "the stand-in's JWT authorizer",
     "aws:apigatewayv2/integration:Integration": "the stand-in invokes the presign function",
-    "aws:apigatewayv2/route:Route": "the stand-in serves the same routes (tests/emulator)",
+    "aws:apigatewayv2/route:Route": (
+        "the stand-in serves the graph's routes with their authorization scopes"
+    ),
     "aws:apigatewayv2/stage:Stage": "the stand-in's stage (throttling is not emulated)",
     "aws:apigatewayv2/domainName:DomainName": "no custom domains locally",
     "aws:apigatewayv2/apiMapping:ApiMapping": "no custom domains locally",
@@ -74,6 +83,12 @@ SKIPPED: dict[str, str] = {
     "aws:sns/topic:Topic": "the alarms' topic; there are no alarms locally",
     "aws:sns/topicPolicy:TopicPolicy": "the alarms' topic; there are no alarms locally",
     "aws:sns/topicSubscription:TopicSubscription": "the alarms' topic; there are no alarms locally",
+    "aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan": (
+        "simulated (mediakit/local/malware.py): each new original is tagged "
+        "GuardDutyMalwareScanStatus (THREATS_FOUND if it contains the EICAR test string, else "
+        "NO_THREATS_FOUND) and GuardDuty's scan-result event is put on the default bus, where "
+        "the stack's own rule routes it"
+    ),
 }
 
 _KEY = "aws:kms/key:Key"
@@ -85,6 +100,8 @@ _REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
 _BUCKET = "aws:s3/bucket:Bucket"
 _TABLE = "aws:dynamodb/table:Table"
 _BUS = "aws:cloudwatch/eventBus:EventBus"
+_RULE = "aws:cloudwatch/eventRule:EventRule"
+_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 _FUNCTION = "aws:lambda/function:Function"
 _MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 _NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
@@ -109,6 +126,8 @@ PROVISIONED: tuple[str, ...] = (
     _NOTIFICATION,
     _TABLE,
     _BUS,
+    _RULE,
+    _TARGET,
 )
 # Graph attribute -> SQS attribute name.
 _QUEUE_ATTRIBUTES = {
@@ -177,6 +196,8 @@ class StackPlan:
     mapping: MappingSpec
     ingest_queue: Resource
     api_cors_origins: tuple[str, ...]
+    # The HTTP API's routes as the graph declares them: route key -> authorization scopes.
+    api_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_graph(cls, graph: Graph) -> StackPlan:
@@ -211,6 +232,15 @@ class StackPlan:
             cors = apis[0]["inputs"].get("corsConfiguration") or {}
             origins = tuple(cors.get("allowOrigins") or ())
         settings = Settings.from_env(_variables(processor))
+        routes = tuple(
+            sorted(
+                (
+                    str(r["inputs"]["routeKey"]),
+                    tuple(r["inputs"].get("authorizationScopes") or ()),
+                )
+                for r in _of_type(graph, "aws:apigatewayv2/route:Route")
+            )
+        )
         return cls(
             graph=graph,
             settings=settings,
@@ -224,6 +254,7 @@ class StackPlan:
             ),
             ingest_queue=ingest,
             api_cors_origins=origins,
+            api_routes=routes,
         )
 
     def function_timeout(self, function: Resource) -> int:
@@ -318,6 +349,8 @@ def provision(
         meta = kms.create_key(
             Description=str(inputs.get("description") or prefix),
             KeyUsage=str(inputs.get("keyUsage") or "ENCRYPT_DECRYPT"),
+            # The delivery signing key is asymmetric (RSA_2048, SIGN_VERIFY).
+            KeySpec=str(inputs.get("customerMasterKeySpec") or "SYMMETRIC_DEFAULT"),
             Tags=_kms_tags(inputs.get("tags")),
         )["KeyMetadata"]
         names[res["state"]["arn"]] = meta["Arn"]
@@ -343,6 +376,15 @@ def provision(
         name = physical(res)
         arn = events.create_event_bus(Name=name)["EventBusArn"]
         names |= {res["state"]["arn"]: arn, res["state"]["name"]: name}
+    for res in _of_type(graph, _RULE):
+        # Named now (targets and queue policies name the rule), created in phase 2.
+        name = physical(res)
+        bus = str(res["inputs"].get("eventBusName") or "default")
+        path = f"rule/{name}" if bus == "default" else f"rule/{names.get(bus, bus)}/{name}"
+        names |= {
+            res["state"]["name"]: name,
+            res["state"]["arn"]: f"arn:aws:events:{region}:{account_id}:{path}",
+        }
     for res in _of_type(graph, _TABLE):
         name = physical(res)
         names |= {res["state"]["name"]: name}
@@ -400,6 +442,21 @@ def provision(
         _put_notification(s3, rewrite(res["inputs"]))
     for res in _of_type(graph, _TABLE):
         _create_table(ddb, names[res["state"]["name"]], rewrite(res["inputs"]))
+    for res in _of_type(graph, _RULE):
+        inputs = rewrite(res["inputs"])
+        events.put_rule(
+            Name=names[res["state"]["name"]],
+            EventBusName=str(inputs.get("eventBusName") or "default"),
+            EventPattern=str(inputs["eventPattern"]),
+            State="DISABLED" if inputs.get("state") == "DISABLED" else "ENABLED",
+        )
+    for res in _of_type(graph, _TARGET):
+        inputs = rewrite(res["inputs"])
+        events.put_targets(
+            Rule=str(inputs["rule"]),
+            EventBusName=str(inputs.get("eventBusName") or "default"),
+            Targets=[{"Id": str(inputs.get("targetId") or res["name"])[:64], "Arn": inputs["arn"]}],
+        )
 
     # Emulator-only: a tap queue that sees every event put on the bus, for tests and the CLI.
     buses = _of_type(graph, _BUS)
@@ -621,9 +678,11 @@ _BUCKET_APPLY: dict[str, Callable[[Any, Mapping[str, Any], tuple[str, ...]], Non
 
 
 def _put_notification(s3: Any, inputs: Mapping[str, Any]) -> None:
-    for unsupported in ("lambdaFunctions", "topics", "eventbridge"):
+    for unsupported in ("lambdaFunctions", "topics"):
         if inputs.get(unsupported):
             raise ProvisionError(f"bucket notification: the emulator does not route {unsupported}")
+    # `eventbridge` (malware scanning) is for GuardDuty alone, whose simulation takes its own
+    # notification (mediakit/local/malware.py): moto would put every S3 event on every bus.
     configurations = []
     for i, queue in enumerate(inputs.get("queues") or []):
         rules = [

@@ -11,6 +11,7 @@ so recorded ARNs and granted ARNs are the same strings.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -133,7 +134,30 @@ def provision(graph: Graph, environ: dict[str, str]) -> str:
     )
     boto3.client("dynamodb").create_table(**table_spec(environ["MEDIAKIT_TABLE"]))
     boto3.client("events").create_event_bus(Name=environ["MEDIAKIT_EVENT_BUS"])
+    provision_signing_keys(graph)
     return queue_url
+
+
+def provision_signing_keys(graph: Graph) -> None:
+    """The private delivery mode's signing keys, under the graph's key ids (the presign
+    function signs with the ARN its environment names). KMS's CreateKey takes no id, so the
+    moto key is re-registered under the graph's; made in the backend, so never recorded."""
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[ACCOUNT_ID][REGION]
+    for r in by_type(graph, "aws:kms/key:Key"):
+        if r["inputs"].get("keyUsage") != "SIGN_VERIFY":
+            continue
+        key = backend.create_key(
+            policy=None,
+            key_usage="SIGN_VERIFY",
+            key_spec=r["inputs"]["customerMasterKeySpec"],
+            description=r["inputs"].get("description", ""),
+            tags=None,
+        )
+        del backend.keys[key.id]
+        key.id, key.arn = r["state"]["keyId"], r["state"]["arn"]
+        backend.keys[key.id] = key
 
 
 # --- driving the handlers -------------------------------------------------------------------------
@@ -369,9 +393,19 @@ def synthesized(request: pytest.FixtureRequest) -> Graph:
     return graph
 
 
+FlowsRunner = Callable[[Flows, list[dict[str, Any]], str], dict[str, str]]
+
+
 @pytest.fixture(scope="module")
 def lp_run(synthesized: Graph) -> Iterator[Run]:
-    graph = synthesized
+    with recorded_run(synthesized, run_flows) as run:
+        yield run
+
+
+@contextlib.contextmanager
+def recorded_run(graph: Graph, flows_runner: FlowsRunner) -> Iterator[Run]:
+    """`flows_runner` driven against `graph`'s handlers on moto, every AWS call recorded (the
+    scan-enabled stack's proof, tests/policy/test_least_privilege_malware.py, reuses it)."""
     functions = lp.lambda_functions(graph)
     env = lp.environment(graph, partition=PARTITION, region=REGION, account_id=ACCOUNT_ID)
     environ = lambda_environ(graph)
@@ -426,7 +460,7 @@ def lp_run(synthesized: Graph) -> Iterator[Run]:
                     processor_role=fn.role,
                     presign_name=functions[PRESIGN].name,
                 )
-                statuses = run_flows(flows, processor_events, queue_url)
+                statuses = flows_runner(flows, processor_events, queue_url)
                 yield Run(
                     graph,
                     functions,
