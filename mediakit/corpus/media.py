@@ -135,13 +135,14 @@ def encode_video(
     audio_codec: str | None = None,
     rotation: int = 0,
     streams_of_audio: int = 0,
+    pix_fmt: str = "yuv420p",
 ) -> bytes:
     """A small video (optionally with audio, a display rotation, or extra audio streams)."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=fmt) as container:
         video = cast(VideoStream, container.add_stream(codec, rate=fps))
         video.width, video.height = size
-        video.pix_fmt = "yuv420p"
+        video.pix_fmt = pix_fmt
         video.options = {"preset": "ultrafast"} if codec == "libx264" else {}
         if rotation:
             video.set_display_rotation(rotation)

@@ -354,6 +354,8 @@ def _sniff_mpeg_audio(source: BinaryIO, head: bytes) -> Sniffed | None:
         second = _mpeg_frame(following)
         if second is None or second[0] != name or second[2] != fields:
             return None
+    elif size_of(source) < offset + start + length:
+        return None  # shorter than its one frame: two sync bytes by chance, not audio
     detail = "adts" if name == "aac" else f"layer {_MPEG_LAYERS[(window[start + 1] >> 1) & 3]}"
     return Sniffed(name, DEMUXERS[name], detail)
 

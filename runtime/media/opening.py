@@ -92,8 +92,11 @@ def container_options(demuxer: str, limits: MediaLimits) -> dict[str, str]:
 
 
 def codec_options(limits: MediaLimits) -> dict[str, str]:
-    """Options every decoder gets (FFmpeg's probing decoders and ours)."""
-    return {"threads": "1", "max_pixels": str(limits.max_frame_pixels)}
+    """Options every decoder gets (FFmpeg's probing decoders and ours). FFmpeg checks
+    `max_pixels` against the coded size (macroblock-aligned: 1080 lines are coded as 1088),
+    so it gets headroom; the exact limit is ours, on the stream's size, before decoding."""
+    headroom = limits.max_frame_pixels // 4 + 128 * 128
+    return {"threads": "1", "max_pixels": str(limits.max_frame_pixels + headroom)}
 
 
 @contextlib.contextmanager
@@ -107,7 +110,7 @@ def open_media(source: BinaryIO, sniffed: Sniffed, limits: MediaLimits) -> Itera
         raise fault(NOT_MEDIA, f"no demuxer is allowed for {sniffed.container}")
     guard = _Guard()
     source.seek(0)
-    with translated(guard):
+    with translated(guard, source):
         container = av.open(
             source,
             mode="r",
@@ -124,6 +127,15 @@ def open_media(source: BinaryIO, sniffed: Sniffed, limits: MediaLimits) -> Itera
             container.close()
     if guard.attempts:
         raise _nested(guard)
+    _raise_source_failure(source)
+
+
+def _raise_source_failure(source: object) -> None:
+    """A reader that failed (a read budget, S3) may have been seen by FFmpeg as an early end of
+    file; its own error is the truth (`ranged.RangedReader.failure`)."""
+    failure = getattr(source, "failure", None)
+    if isinstance(failure, MediakitError):
+        raise failure
 
 
 def prepare_decoder(stream: av.stream.Stream, limits: MediaLimits) -> None:
@@ -145,23 +157,27 @@ def _nested(guard: _Guard) -> PermanentFault:
 
 
 @contextlib.contextmanager
-def translated(guard: _Guard | None = None) -> Iterator[None]:
-    """FFmpeg's and PyAV's exceptions as permanent media faults (ours pass through)."""
+def translated(guard: _Guard | None = None, source: object = None) -> Iterator[None]:
+    """FFmpeg's and PyAV's exceptions as permanent media faults. Ours pass through, and so does
+    the error of a `source` that failed underneath FFmpeg (a read budget, S3)."""
     try:
         yield
     except MediakitError:
         raise
-    except NestedOpenRefused:
-        raise _nested(guard or _Guard()) from None
-    except (MemoryError, av.error.MemoryError):
-        raise fault(PROCESSING_LIMIT, "decoding ran out of its memory budget") from None
-    except av.error.EOFError as exc:
-        raise fault(TRUNCATED, f"the file ends early: {_describe(exc)}") from None
     except Exception as exc:
-        if guard is not None and guard.attempts:
-            raise _nested(guard) from None
-        # Whatever FFmpeg refuses on these bytes it refuses on every retry.
-        raise fault(CORRUPT_MEDIA, f"the file could not be read: {_describe(exc)}") from None
+        _raise_source_failure(source)
+        raise _as_fault(exc, guard) from None
+
+
+def _as_fault(exc: Exception, guard: _Guard | None) -> PermanentFault:
+    if isinstance(exc, NestedOpenRefused) or (guard is not None and guard.attempts):
+        return _nested(guard or _Guard())
+    if isinstance(exc, MemoryError | av.error.MemoryError):
+        return fault(PROCESSING_LIMIT, "decoding ran out of its memory budget")
+    if isinstance(exc, av.error.EOFError):
+        return fault(TRUNCATED, f"the file ends early: {_describe(exc)}")
+    # Whatever FFmpeg refuses on these bytes it refuses on every retry.
+    return fault(CORRUPT_MEDIA, f"the file could not be read: {_describe(exc)}")
 
 
 def _describe(exc: BaseException) -> str:
