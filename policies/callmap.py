@@ -40,11 +40,15 @@ class Call:
 
 @dataclass(frozen=True, order=True)
 class Need:
-    """A permission a call needs: `action` on the concrete `resource`, grantable as `scope`."""
+    """A permission a call needs: `action` on the concrete `resource`, grantable as `scope`.
+    A listing also needs its `prefix` (the `s3:prefix` condition key's value) to be allowed,
+    grantable as `prefix_scope` (its top-level segment: `derivatives/*`); "" for no listing."""
 
     action: str
     resource: str
     scope: str
+    prefix: str = ""
+    prefix_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,18 @@ def _bucket_action(action: str) -> Mapper:
     return mapper
 
 
+def _listing(action: str) -> Mapper:
+    """A bucket listing: IAM evaluates `s3:prefix` against the request's Prefix ("" without)."""
+
+    def mapper(call: Call, env: Environment) -> list[Need]:
+        arn = bucket_arn(env, str(call.params["Bucket"]))
+        prefix = str(call.params.get("Prefix") or "")
+        top, slash, _ = prefix.partition("/")
+        return [Need(action, arn, arn, prefix, f"{top}/*" if slash else prefix)]
+
+    return mapper
+
+
 _get_object = _object_read("s3:GetObject", "s3:GetObjectVersion", kms=True)
 
 # --- DynamoDB ---------------------------------------------------------------------------------
@@ -353,9 +369,9 @@ OPERATIONS: Mapping[tuple[str, str], Mapper] = {
     ("s3", "DeleteObject"): _delete_object,
     ("s3", "DeleteObjects"): _delete_objects,
     ("s3", "CopyObject"): _copy_object,
-    ("s3", "ListObjects"): _bucket_action("s3:ListBucket"),
-    ("s3", "ListObjectsV2"): _bucket_action("s3:ListBucket"),
-    ("s3", "ListObjectVersions"): _bucket_action("s3:ListBucketVersions"),
+    ("s3", "ListObjects"): _listing("s3:ListBucket"),
+    ("s3", "ListObjectsV2"): _listing("s3:ListBucket"),
+    ("s3", "ListObjectVersions"): _listing("s3:ListBucketVersions"),
     ("s3", "HeadBucket"): _bucket_action("s3:ListBucket"),
     ("s3", "ListMultipartUploads"): _bucket_action("s3:ListBucketMultipartUploads"),
     ("dynamodb", "GetItem"): _table_action("dynamodb:GetItem"),

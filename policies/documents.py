@@ -23,6 +23,18 @@ VERSION = "2012-10-17"
 PRESIGN_UPLOAD_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
 # DELETE /v1/uploads/{id} removes the original and every derivative (DeleteObjects).
 PRESIGN_DELETE_ACTIONS = ("s3:DeleteObject",)
+# DELETE lists the upload's derivative prefix (every derivative whatever spec wrote it); the
+# grant carries an s3:prefix condition, so the role lists derivatives/ and nothing else.
+PRESIGN_LIST_DERIVATIVES_ACTIONS = ("s3:ListBucket",)
+# DELETE ?purge=true lists every version and delete marker of the original and the derivatives
+# (ListObjectVersions, s3:prefix-conditioned) and removes them by version.
+PRESIGN_LIST_VERSIONS_ACTIONS = ("s3:ListBucketVersions",)
+PRESIGN_PURGE_ACTIONS = ("s3:DeleteObjectVersion",)
+# The download URL and the restore's copy source name the validated version (GetObject with
+# VersionId authorises as s3:GetObjectVersion); the copy writes with s3:PutObject (granted above).
+PRESIGN_READ_VERSIONS_ACTIONS = ("s3:GetObjectVersion",)
+# deleted / restored / purged events go on the stack's bus.
+PRESIGN_EVENTS_ACTIONS = ("events:PutEvents",)
 # Records are read and written by key on the table; listing queries the tenant index only.
 PRESIGN_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 PRESIGN_INDEX_ACTIONS = ("dynamodb:Query",)
@@ -167,6 +179,7 @@ def presign_role_policy(
     malware_scanning: bool = False,
     delivery_key_arn: str = "",
     invalidated_distribution_arn: str = "",
+    event_bus_arn: str = "",
 ) -> PolicyDocument:
     """Presign Lambda: upload originals, delete an upload's objects, its table items, the key
     (and, with malware scanning on, read an original's scan tag before a download); in private
@@ -182,6 +195,12 @@ def presign_role_policy(
         [statement("UploadOriginals", PRESIGN_UPLOAD_ACTIONS, [originals])],
         scan_status,
         [statement("DeleteUploadObjects", PRESIGN_DELETE_ACTIONS, [originals, derivatives])],
+        lifecycle_grants(
+            bucket_arn=bucket_arn,
+            originals_prefix=originals_prefix,
+            derivatives_prefix=derivatives_prefix,
+            event_bus_arn=event_bus_arn,
+        ),
         [statement("ReadWriteUploadRecords", PRESIGN_TABLE_ACTIONS, [table_arn])],
         [statement("ListTenantUploads", PRESIGN_INDEX_ACTIONS, [f"{table_arn}/index/by_tenant"])],
         use_key(key_arn, PRESIGN_KEY_ACTIONS),
@@ -189,6 +208,37 @@ def presign_role_policy(
         write_logs(log_group_arn),
         send_traces(),
     )
+
+
+def lifecycle_grants(
+    *, bucket_arn: str, originals_prefix: str, derivatives_prefix: str, event_bus_arn: str
+) -> list[Statement]:
+    """Delete (list the derivative prefix), purge (list and remove versions), download and
+    restore (read the validated version), and their events. The list grants name the bucket,
+    so an s3:prefix condition keeps them to the media prefixes."""
+    originals = objects(bucket_arn, originals_prefix)
+    derivatives = objects(bucket_arn, derivatives_prefix)
+    out = [
+        statement(
+            "ListUploadDerivatives",
+            PRESIGN_LIST_DERIVATIVES_ACTIONS,
+            [bucket_arn],
+            condition={"StringLike": {"s3:prefix": [f"{derivatives_prefix}*"]}},
+        ),
+        statement(
+            "ListUploadVersions",
+            PRESIGN_LIST_VERSIONS_ACTIONS,
+            [bucket_arn],
+            condition={
+                "StringLike": {"s3:prefix": [f"{originals_prefix}*", f"{derivatives_prefix}*"]}
+            },
+        ),
+        statement("PurgeUploadVersions", PRESIGN_PURGE_ACTIONS, [originals, derivatives]),
+        statement("ReadValidatedOriginals", PRESIGN_READ_VERSIONS_ACTIONS, [originals]),
+    ]
+    if event_bus_arn:
+        out.append(statement("PublishLifecycleEvents", PRESIGN_EVENTS_ACTIONS, [event_bus_arn]))
+    return out
 
 
 def delivery_grants(delivery_key_arn: str, invalidated_distribution_arn: str) -> list[Statement]:

@@ -26,12 +26,14 @@ class UnprovablePolicy(ValueError):
 
 @dataclass(frozen=True, order=True)
 class Grant:
-    """One allowed (action, resource pattern) pair of a role, with where it comes from."""
+    """One allowed (action, resource pattern) pair of a role, with where it comes from; `prefix`
+    is one `s3:prefix` pattern of a `StringLike` condition ("" without one)."""
 
     action: str
     resource: str
     sid: str = field(default="", compare=False)
     policy: str = field(default="", compare=False)
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,22 @@ def _grants(document: str | Mapping[str, Any], policy: str) -> RoleGrants:
     for s in statements(document):
         if "NotAction" in s or "NotResource" in s or "NotPrincipal" in s:
             raise UnprovablePolicy(f"{policy}: statement {s.get('Sid', '?')} uses a Not* element")
+        prefixes = _prefix_condition(s) or [""]
         pairs = [
-            Grant(a, r, str(s.get("Sid", "")), policy)
+            Grant(a, r, str(s.get("Sid", "")), policy, p)
             for a in _listed(s["Action"])
             for r in _listed(s["Resource"])
+            for p in prefixes
         ]
         (allow if s["Effect"] == "Allow" else deny).extend(pairs)
     return RoleGrants(tuple(allow), tuple(deny))
+
+
+def _prefix_condition(statement: Mapping[str, Any]) -> list[str]:
+    """The `s3:prefix` patterns a statement's `StringLike` condition allows ([] without)."""
+    condition = statement.get("Condition") or {}
+    like = condition.get("StringLike") or {}
+    return _listed(like.get("s3:prefix", []))
 
 
 def role_grants(graph: Graph) -> dict[str, RoleGrants]:
@@ -231,6 +242,7 @@ def matches(grant: Grant, need: Need) -> bool:
     return bool(
         _pattern(grant.action, True).fullmatch(need.action)
         and _pattern(grant.resource, False).fullmatch(need.resource)
+        and (not grant.prefix or _pattern(grant.prefix, False).fullmatch(need.prefix))
     )
 
 
@@ -242,14 +254,14 @@ def compare_role(role: str, grants: RoleGrants, needed: Iterable[Need]) -> RoleD
         for n in needs
         if not any(matches(g, n) for g in grants.allow) or any(matches(g, n) for g in grants.deny)
     ]
-    scopes = {(n.action.lower(), n.scope) for n in needs}
+    scopes = {(n.action.lower(), n.scope, n.prefix_scope) for n in needs}
     unused: list[Grant] = []
     too_broad: list[tuple[Grant, list[Need]]] = []
     for grant in grants.allow:
         used = [n for n in needs if matches(grant, n)]
         if not used:
             unused.append(grant)
-        elif (grant.action.lower(), grant.resource) not in scopes:
+        elif (grant.action.lower(), grant.resource, grant.prefix) not in scopes:
             too_broad.append((grant, used))
     return RoleDiff(role, missing, unused, too_broad)
 
@@ -270,15 +282,27 @@ def format_diffs(diffs: Sequence[RoleDiff]) -> str:
             continue
         lines.append(f"role {d.role}:")
         for n in d.missing:
-            lines.append(f"  MISSING   {n.action} on {n.resource} (grant it on {n.scope})")
-        for g in d.unused:
-            lines.append(f"  UNUSED    {g.action} on {g.resource} ({g.policy}/{g.sid})")
-        for g, used in d.too_broad:
-            scopes = ", ".join(sorted({f"{n.action} on {n.scope}" for n in used}))
             lines.append(
-                f"  TOO BROAD {g.action} on {g.resource} ({g.policy}/{g.sid}); calls need {scopes}"
+                f"  MISSING   {n.action} on {n.resource}{_like(n.prefix)} "
+                f"(grant it on {n.scope}{_like(n.prefix_scope)})"
+            )
+        for g in d.unused:
+            lines.append(
+                f"  UNUSED    {g.action} on {g.resource}{_like(g.prefix)} ({g.policy}/{g.sid})"
+            )
+        for g, used in d.too_broad:
+            scopes = ", ".join(
+                sorted({f"{n.action} on {n.scope}{_like(n.prefix_scope)}" for n in used})
+            )
+            lines.append(
+                f"  TOO BROAD {g.action} on {g.resource}{_like(g.prefix)} ({g.policy}/{g.sid}); "
+                f"calls need {scopes}"
             )
     return "\n".join(lines)
+
+
+def _like(prefix: str) -> str:
+    return f" with s3:prefix {prefix!r}" if prefix else ""
 
 
 def needs_table(needed: Mapping[str, Iterable[Need]]) -> str:
@@ -286,6 +310,6 @@ def needs_table(needed: Mapping[str, Iterable[Need]]) -> str:
     lines = []
     for role in sorted(needed):
         lines.append(f"role {role}:")
-        scopes = sorted({(n.action, n.scope) for n in needed[role]})
-        lines.extend(f"  {action:32} {scope}" for action, scope in scopes)
+        scopes = sorted({(n.action, n.scope, n.prefix_scope) for n in needed[role]})
+        lines.extend(f"  {action:32} {scope}{_like(prefix)}" for action, scope, prefix in scopes)
     return "\n".join(lines)

@@ -107,6 +107,7 @@ class Compute(pulumi.ComponentResource):
                 self.presign_logs.arn,
                 args.delivery_key_arn,
                 args.cdn_distribution_arn,
+                args.event_bus_arn,
             ).apply(
                 lambda a: json.dumps(
                     documents.presign_role_policy(
@@ -119,6 +120,7 @@ class Compute(pulumi.ComponentResource):
                         malware_scanning=s.malware_scanning,
                         delivery_key_arn=a[4] if s.delivery_mode == "private" else "",
                         invalidated_distribution_arn=a[5] if s.delivery_mode == "public" else "",
+                        event_bus_arn=a[6],
                     )
                 )
             ),

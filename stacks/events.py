@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-# detail-types the runtime publishes; subscribers match on these.
-DETAIL_TYPES = ("media.upload.completed", "media.upload.failed")
+from runtime.events import DETAIL_TYPES as RUNTIME_DETAIL_TYPES
+
+# detail-types the runtime publishes; subscribers match on these. Their details are thin (ids,
+# status, keys, codes, the acting subject): the archive below holds no personal data.
+DETAIL_TYPES = RUNTIME_DETAIL_TYPES
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,11 @@ class Events(pulumi.ComponentResource):
                 f"{name}-archive",
                 event_source_arn=self.bus.arn,
                 retention_days=args.archive_days,
-                description="Replayable history of upload outcomes",
+                # Only the kit's own events (ids, status, keys, codes; never personal data).
+                event_pattern=json.dumps(
+                    {"source": ["mediakit"], "detail-type": list(DETAIL_TYPES)}
+                ),
+                description="Replayable history of upload outcomes and lifecycle",
                 opts=child,
             )
         self.register_outputs({"bus_name": self.bus.name, "bus_arn": self.bus.arn})

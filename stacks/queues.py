@@ -13,6 +13,8 @@ from policies import documents
 
 DLQ_RETENTION_SECONDS = 14 * 86400  # the SQS maximum: time to inspect and redrive
 QUEUE_RETENTION_SECONDS = 4 * 86400
+# What the bucket tells the ingest queue about originals/.
+NOTIFIED_EVENTS = ["s3:ObjectCreated:*", "s3:LifecycleExpiration:DeleteMarkerCreated"]
 # Lambda's guidance for SQS sources: visibility >= 6x the function timeout, so a message is not
 # redelivered while a (retried) invocation still holds it.
 VISIBILITY_FACTOR = 6
@@ -99,7 +101,11 @@ class Queues(pulumi.ComponentResource):
             queues=[
                 {
                     "queue_arn": self.queue.arn,
-                    "events": ["s3:ObjectCreated:*"],
+                    # A retention rule expiring a current original writes a delete marker: the
+                    # processor marks the record expired. (Not s3:LifecycleExpiration:*: its
+                    # `Delete` half fires for every noncurrent version expiring, which needs
+                    # nothing and would only be acknowledged.)
+                    "events": NOTIFIED_EVENTS,
                     "filter_prefix": args.originals_prefix,
                 }
             ],

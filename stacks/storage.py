@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from policies import documents
-from runtime.settings import Settings
+from runtime.settings import Settings, original_transitions
 
 # DynamoDB TTL attribute (epoch seconds) the runtime writes on pending_upload records.
 TTL_ATTRIBUTE = "ttl"
@@ -50,6 +50,35 @@ class StorageArgs:
     # Malware scanning on: GuardDuty's scan role, which (with the processor) may read originals
     # before their scan tag says NO_THREATS_FOUND (see documents.deny_unscanned_reads).
     malware_scan_role_arn: pulumi.Input[str] | None = None
+
+
+def media_retention_rules(s: Settings) -> list[dict[str, object]]:
+    """Originals tier to STANDARD_IA then GLACIER_IR and, with retention, expire after
+    `originalExpirationDays` (transitions at or after the expiry are left out: S3 refuses them;
+    the settings refuse an expiry inside a class's minimum storage duration); derivatives expire
+    after `derivativeExpirationDays`. On this versioned bucket an expiry writes a delete marker:
+    the bytes stay noncurrent for `noncurrentExpirationDays` more (the housekeeping rule)."""
+    originals: dict[str, object] = {
+        "id": "tier-originals",
+        "status": "Enabled",
+        "filter": {"prefix": s.originals_prefix},
+    }
+    transitions = [{"days": d, "storage_class": c} for d, c in original_transitions(s)]
+    if transitions:
+        originals["transitions"] = transitions
+    if s.original_expiration_days:
+        originals["expiration"] = {"days": s.original_expiration_days}
+    rules = [originals]
+    if s.derivative_expiration_days:
+        rules.append(
+            {
+                "id": "expire-derivatives",
+                "status": "Enabled",
+                "filter": {"prefix": s.derivatives_prefix},
+                "expiration": {"days": s.derivative_expiration_days},
+            }
+        )
+    return rules
 
 
 class Storage(pulumi.ComponentResource):
@@ -194,15 +223,7 @@ class Storage(pulumi.ComponentResource):
             f"{name}-bucket-lifecycle",
             bucket=self.bucket.id,
             rules=[
-                {
-                    "id": "tier-originals",
-                    "status": "Enabled",
-                    "filter": {"prefix": s.originals_prefix},
-                    "transitions": [
-                        {"days": s.ia_transition_days, "storage_class": "STANDARD_IA"},
-                        {"days": s.glacier_transition_days, "storage_class": "GLACIER_IR"},
-                    ],
-                },
+                *media_retention_rules(s),
                 {
                     # Empty filter: applies bucket-wide (checkov CKV_AWS_300 looks for this).
                     "id": "housekeeping",
@@ -289,7 +310,11 @@ class Storage(pulumi.ComponentResource):
                     "projection_type": "ALL",
                 }
             ],
-            point_in_time_recovery={"enabled": True},
+            # The window a purged or erased record can still be recovered from (a setting).
+            point_in_time_recovery={
+                "enabled": True,
+                "recovery_period_in_days": s.pitr_recovery_days,
+            },
             server_side_encryption={"enabled": True, "kms_key_arn": self.key_arn},
             ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
             deletion_protection_enabled=args.deletion_protection,

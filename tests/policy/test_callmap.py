@@ -239,3 +239,36 @@ def test_role_grants_refuse_not_action() -> None:
     statement = {"Sid": "N", "Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}
     with pytest.raises(lp.UnprovablePolicy, match="Not"):
         _grants(statement)
+
+
+def test_callmap_listings_need_their_prefix_and_grants_are_compared_by_it() -> None:
+    # GIVEN a listing of one upload's derivatives and one of the whole bucket
+    scoped = Call("s3", "ListObjectsV2", {"Bucket": "media", "Prefix": "derivatives/t/u1/"})
+    (need,) = needs(scoped, ENV)
+    (whole,) = needs(Call("s3", "ListObjectVersions", {"Bucket": "media"}), ENV)
+    # WHEN / THEN the need names the prefix, grantable on its top segment; no prefix is ""
+    assert need == Need(
+        "s3:ListBucket", "arn:aws:s3:::media", "arn:aws:s3:::media", "derivatives/t/u1/",
+        "derivatives/*",
+    )  # fmt: skip
+    assert (whole.action, whole.prefix, whole.prefix_scope) == ("s3:ListBucketVersions", "", "")
+    bucket = "arn:aws:s3:::media"
+
+    def grants(condition: dict[str, object] | None) -> lp.RoleGrants:
+        statement: dict[str, object] = {
+            "Sid": "L", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
+        }  # fmt: skip
+        if condition:
+            statement["Condition"] = condition
+        return lp._grants({"Statement": [statement]}, "p")
+
+    exact = grants({"StringLike": {"s3:prefix": ["derivatives/*"]}})
+    assert lp.compare_role("r", exact, [need]).ok
+    # a grant without the condition, or with a wider one, is too broad; a wrong one misses
+    unconditioned = lp.compare_role("r", grants(None), [need])
+    assert [g.prefix for g, _ in unconditioned.too_broad] == [""]
+    wide = lp.compare_role("r", grants({"StringLike": {"s3:prefix": ["*"]}}), [need])
+    assert [g.prefix for g, _ in wide.too_broad] == ["*"]
+    wrong = lp.compare_role("r", grants({"StringLike": {"s3:prefix": ["originals/*"]}}), [need])
+    assert wrong.missing == [need]
+    assert [g.prefix for g in wrong.unused] == ["originals/*"]

@@ -43,7 +43,8 @@ from tests.runtime.rt_support import bearer_token
 PRESIGN = "runtime.presign.handler"
 PROCESSOR = "runtime.processor.handler"
 TENANT = "tenant-lp"
-CLAIMS = {"sub": TENANT, "aud": "mediakit-dev"}
+# An admin of the tenant: DELETE of a processed upload, restore and purge need media:admin.
+CLAIMS = {"sub": TENANT, "aud": "mediakit-dev", "scope": "media:admin"}
 ESM_STAND_IN = "SQS event source mapping (mediakit.local.event_source stand-in)"
 
 Graph = dict[str, Any]
@@ -169,13 +170,16 @@ def image_bytes(color: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def api_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+def api_event(
+    method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An HTTP API v2 event like API Gateway's, with the JWT authorizer's claims."""
     return {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "queryStringParameters": query,
         "headers": {
             "content-type": "application/json",
             "x-forwarded-proto": "https",
@@ -246,9 +250,11 @@ class Flows:
     processor_role: str
     presign_name: str
 
-    def api(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    def api(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         context = LambdaContext(self.presign_name, 10, REGION)
-        response = self.api_handler(api_event(method, path, body), context)
+        response = self.api_handler(api_event(method, path, body, query), context)
         return response["statusCode"], json.loads(response["body"])
 
     def create(self, data: bytes, method: str) -> dict[str, Any]:
@@ -383,6 +389,25 @@ def run_flows(
     assert flows.original_exists(late["key"])
     flows.drain()
     assert not flows.original_exists(late["key"])
+
+    # Download the validated original (a presigned GET of its version), then delete it and
+    # restore it: the copy's ObjectCreated:Copy event renders it again.
+    kept = flows.upload(image_bytes((60, 60, 160)), "PUT")
+    ids["restored"] = kept["upload_id"]
+    flows.drain()
+    status, download = flows.api("GET", f"/v1/uploads/{ids['restored']}/download")
+    assert status == 200, download
+    assert requests.get(download["url"], timeout=10).status_code == 200
+    assert flows.api("DELETE", f"/v1/uploads/{ids['restored']}")[0] == 200
+    assert flows.api("POST", f"/v1/uploads/{ids['restored']}/restore")[0] == 202
+    flows.drain()
+
+    # Purge: every version of the original and the derivatives, and the record's personal fields
+    purged = flows.upload(image_bytes((160, 60, 60)), "PUT")
+    ids["purged"] = purged["upload_id"]
+    flows.drain()
+    path = f"/v1/uploads/{ids['purged']}"
+    assert flows.api("DELETE", path, query={"purge": "true"})[0] == 200
     return {label: flows.status(upload_id) for label, upload_id in ids.items()}
 
 
@@ -516,6 +541,8 @@ def test_least_privilege_flows_reach_every_handler_path(lp_run: Run) -> None:
         "abandoned": "deleted",
         "race": "deleted",
         "late": "deleted",
+        "restored": "completed",
+        "purged": "deleted",
     }
     assert {
         "completed",
@@ -576,8 +603,10 @@ def test_least_privilege_presigned_requests_count_for_the_signer(lp_run: Run) ->
         for r in lp_run.records_of(PRESIGN)
         if r.call.presigned != callmap.DIRECT
     }
-    # WHEN / THEN the PUT URL, the POST form and the part URLs are there, as the signer's calls
+    # WHEN / THEN the PUT URL, the POST form, the part URLs and the download's GET of the
+    # validated version are there, as the signer's calls
     assert presigned == {
+        ("GetObject", callmap.PRESIGNED_URL),
         ("PutObject", callmap.PRESIGNED_URL),
         ("PutObject", callmap.PRESIGNED_POST),
         ("UploadPart", callmap.PRESIGNED_URL),
@@ -697,6 +726,22 @@ def _widen(sid: str) -> Callable[[list[dict[str, Any]]], None]:
     return change
 
 
+def _without_condition(sid: str) -> Callable[[list[dict[str, Any]]], None]:
+    def change(statements: list[dict[str, Any]]) -> None:
+        (statement,) = [s for s in statements if s["Sid"] == sid]
+        statement.pop("Condition")
+
+    return change
+
+
+def _prefixes(sid: str, *prefixes: str) -> Callable[[list[dict[str, Any]]], None]:
+    def change(statements: list[dict[str, Any]]) -> None:
+        (statement,) = [s for s in statements if s["Sid"] == sid]
+        statement["Condition"] = {"StringLike": {"s3:prefix": list(prefixes)}}
+
+    return change
+
+
 @pytest.mark.parametrize(
     ("handler", "change", "expected"),
     [
@@ -740,6 +785,38 @@ def _widen(sid: str) -> Callable[[list[dict[str, Any]]], None]:
         pytest.param(
             PROCESSOR, _widen("WriteDerivatives"),
             "TOO BROAD s3:PutObject on arn:aws:s3:::", id="processor-widen-PutObject-to-bucket",
+        ),
+        pytest.param(
+            PRESIGN, _remove_statement("ListUploadDerivatives"),
+            "MISSING   s3:ListBucket on arn:aws:s3:::", id="presign-remove-ListUploadDerivatives",
+        ),
+        pytest.param(
+            PRESIGN, _without_condition("ListUploadDerivatives"),
+            "TOO BROAD s3:ListBucket on arn:aws:s3:::", id="presign-list-without-prefix",
+        ),
+        pytest.param(
+            PRESIGN, _prefixes("ListUploadDerivatives", "*"),
+            "TOO BROAD s3:ListBucket on arn:aws:s3:::", id="presign-list-any-prefix",
+        ),
+        pytest.param(
+            PRESIGN, _prefixes("ListUploadDerivatives", "originals/*"),
+            "MISSING   s3:ListBucket on arn:aws:s3:::", id="presign-list-wrong-prefix",
+        ),
+        pytest.param(
+            PRESIGN, _prefixes("ListUploadVersions", "originals/*", "derivatives/*", "logs/*"),
+            "UNUSED    s3:ListBucketVersions on arn:aws:s3:::", id="presign-versions-extra-prefix",
+        ),
+        pytest.param(
+            PRESIGN, _remove_statement("PurgeUploadVersions"),
+            "MISSING   s3:DeleteObjectVersion on arn:aws:s3:::", id="presign-remove-purge",
+        ),
+        pytest.param(
+            PRESIGN, _remove_statement("ReadValidatedOriginals"),
+            "MISSING   s3:GetObjectVersion on arn:aws:s3:::", id="presign-remove-read-versions",
+        ),
+        pytest.param(
+            PRESIGN, _remove_statement("PublishLifecycleEvents"),
+            "MISSING   events:PutEvents on arn:aws:events:", id="presign-remove-PutEvents",
         ),
     ],
 )  # fmt: skip

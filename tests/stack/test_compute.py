@@ -44,6 +44,14 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("s3:AbortMultipartUpload", originals),
         ("s3:DeleteObject", originals),
         ("s3:DeleteObject", derivatives),
+        # delete lists the derivative prefix, purge lists and removes versions (the list
+        # grants' s3:prefix conditions: test_presign_role_lists_only_media_prefixes)
+        ("s3:ListBucket", bucket),
+        ("s3:ListBucketVersions", bucket),
+        ("s3:DeleteObjectVersion", originals),
+        ("s3:DeleteObjectVersion", derivatives),
+        ("s3:GetObjectVersion", originals),
+        ("events:PutEvents", stack.state("media-events-bus")["arn"]),
         ("dynamodb:GetItem", table),
         ("dynamodb:PutItem", table),
         ("dynamodb:UpdateItem", table),
@@ -56,6 +64,18 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("logs:PutLogEvents", f"{logs}:*"),
         ("xray:PutTraceSegments", "*"),
         ("xray:PutTelemetryRecords", "*"),
+    }
+
+
+def test_presign_role_lists_only_media_prefixes(stack: StackGraph) -> None:
+    # GIVEN the presign role's list statements (their Resource is the whole bucket)
+    statements = {s["Sid"]: s for s in stack.policy("media-compute-presign-policy")["Statement"]}
+    # WHEN / THEN each is held to the media prefixes by an s3:prefix condition
+    assert statements["ListUploadDerivatives"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["derivatives/*"]}
+    }
+    assert statements["ListUploadVersions"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["originals/*", "derivatives/*"]}
     }
 
 
@@ -96,6 +116,11 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
             "media-compute-presign-policy",
             d.PRESIGN_UPLOAD_ACTIONS
             + d.PRESIGN_DELETE_ACTIONS
+            + d.PRESIGN_LIST_DERIVATIVES_ACTIONS
+            + d.PRESIGN_LIST_VERSIONS_ACTIONS
+            + d.PRESIGN_PURGE_ACTIONS
+            + d.PRESIGN_READ_VERSIONS_ACTIONS
+            + d.PRESIGN_EVENTS_ACTIONS
             + d.PRESIGN_TABLE_ACTIONS
             + d.PRESIGN_INDEX_ACTIONS
             + d.PRESIGN_KEY_ACTIONS

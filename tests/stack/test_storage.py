@@ -214,7 +214,7 @@ def test_table_keys_index_pitr_sse_ttl_billing(stack: StackGraph) -> None:
     ]
     types = {a["name"]: a["type"] for a in table["attributes"]}
     assert types == {"upload_id": "S", "tenant": "S", "created_at": "S"}
-    assert table["pointInTimeRecovery"] == {"enabled": True}
+    assert table["pointInTimeRecovery"] == {"enabled": True, "recoveryPeriodInDays": 35}
     assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": stack.state(KEY)["arn"]}
     assert table["ttl"] == {"enabled": True, "attributeName": "ttl"}
     assert table["billingMode"] == "PAY_PER_REQUEST"
