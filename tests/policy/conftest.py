@@ -70,6 +70,15 @@ def example_domains_graph() -> Graph:
 
 
 @pytest.fixture(scope="session")
+def example_malware_graph() -> Graph:
+    """Pulumi.example-malware.yaml: prod with malwareScanning (GuardDuty plan, scan role, rule)."""
+    from policies.synth import synth
+
+    graph: Graph = synth("example-malware")
+    return graph
+
+
+@pytest.fixture(scope="session")
 def existing_key_graph() -> Graph:
     """Prod with kmsKeyArn set."""
     from policies.synth import load_stack_config, synth
@@ -387,6 +396,16 @@ def _route_without_auth(g: Graph) -> None:
     del_prop(res, "authorizerId")
 
 
+def _unsigned_derivatives(g: Graph) -> None:
+    # Private mode (the functions sign URLs) but the derivatives behaviour trusts no key group.
+    dist = resource(g, "cloudfront/distribution", "media-cdn-distribution")
+    behaviours = [
+        {k: v for k, v in b.items() if k != "trustedKeyGroups"}
+        for b in dist["inputs"]["orderedCacheBehaviors"]
+    ]
+    set_prop(dist, "orderedCacheBehaviors", behaviours)
+
+
 def _unencrypted_topic(g: Graph) -> None:
     del_prop(resource(g, "sns/topic", "media-alarms-topic"), "kmsMasterKeyId")
 
@@ -469,6 +488,10 @@ VARIANTS: dict[str, tuple[Mutation, list[tuple[str, str]]]] = {
         _no_security_headers,
         [("MKIT_AWS_009", _a("aws_cloudfront_distribution", "media-cdn-distribution"))],
     ),
+    "unsigned-derivatives": (
+        _unsigned_derivatives,
+        [("MKIT_AWS_010", _a("aws_cloudfront_distribution", "media-cdn-distribution"))],
+    ),
     "http-viewers": (
         _http_viewers,
         [("CKV_AWS_34", _a("aws_cloudfront_distribution", "media-cdn-distribution"))],
@@ -535,13 +558,39 @@ VARIANTS: dict[str, tuple[Mutation, list[tuple[str, str]]]] = {
 }
 
 
+def _malware_role_wildcard(g: Graph) -> None:
+    bucket_arn = resource(g, "s3/bucket", BUCKET)["state"]["arn"]
+    stmt = {
+        "Sid": "ScanAll",
+        "Effect": "Allow",
+        "Action": ["s3:*"],
+        "Resource": [f"{bucket_arn}/*"],
+    }
+    edit_policy(resource(g, "iam/rolePolicy", "media-malware-scan-policy"), with_statement(stmt))
+
+
+# Weakened copies of the scan-enabled graph (tests/policy/test_check_malware.py asserts them).
+MALWARE_VARIANTS: dict[str, tuple[Mutation, list[tuple[str, str]]]] = {
+    "malware-role-wildcard": (
+        _malware_role_wildcard,
+        [("MKIT_AWS_007", _a("aws_iam_role_policy", "media-malware-scan-policy"))],
+    ),
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "variant" in metafunc.fixturenames:
         metafunc.parametrize("variant", sorted(VARIANTS))
 
 
 # The graphs `mediakit check` must pass as shipped: the stacks and the options' paths.
-SHIPPED = ("shipped-dev", "shipped-prod", "shipped-example-domains", "shipped-existing-key")
+SHIPPED = (
+    "shipped-dev",
+    "shipped-prod",
+    "shipped-example-domains",
+    "shipped-existing-key",
+    "shipped-example-malware",
+)
 
 
 @pytest.fixture(scope="session")
@@ -550,6 +599,7 @@ def check_all(
     prod_graph: Graph,
     example_domains_graph: Graph,
     existing_key_graph: Graph,
+    example_malware_graph: Graph,
     graph_dir: Path,
 ) -> tuple[int, dict[str, Any], float]:
     """One `mediakit check --graph ... --format json` over the shipped graphs (dev, prod, the
@@ -562,7 +612,10 @@ def check_all(
         write_graph(graph_dir, "shipped-prod", prod_graph),
         write_graph(graph_dir, "shipped-example-domains", example_domains_graph),
         write_graph(graph_dir, "shipped-existing-key", existing_key_graph),
+        write_graph(graph_dir, "shipped-example-malware", example_malware_graph),
     ]
+    for key, (mutate, _) in MALWARE_VARIANTS.items():
+        files.append(write_graph(graph_dir, key, weakened(example_malware_graph, mutate)))
     for key, (mutate, _) in VARIANTS.items():
         files.append(write_graph(graph_dir, key, weakened(dev_graph, mutate)))
     out = graph_dir / "report.json"
@@ -579,6 +632,12 @@ def check_all(
 def shipped() -> tuple[str, ...]:
     """Keys of the graphs `check_all` checks as shipped (test modules cannot import conftest)."""
     return SHIPPED
+
+
+@pytest.fixture(scope="session")
+def malware_variants() -> dict[str, tuple[Mutation, list[tuple[str, str]]]]:
+    """The weakened copies of the scan-enabled graph and what each must fail."""
+    return MALWARE_VARIANTS
 
 
 @pytest.fixture(scope="session")
