@@ -107,7 +107,7 @@ OUTPUT_TYPES: dict[str, str] = {
 }
 # ISOBMFF `ftyp` brands (major or compatible) -> the image type they announce, most specific
 # first: an AVIF also lists mif1/miaf, a HEIC lists mif1 next to heic.
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis", b"avio"})
 _HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 _HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
 # A real ftyp lists a handful of brands; past this it is not a file we know.
