@@ -71,8 +71,10 @@ class RangedReader(io.RawIOBase):
         read_ahead_blocks: int = READ_AHEAD_BLOCKS,
     ) -> None:
         super().__init__()
-        if block_size < 4096 or cache_blocks < 2 or read_ahead_blocks < 0:
-            raise ValueError("block_size >= 4096, cache_blocks >= 2, read_ahead_blocks >= 0")
+        if block_size < 4096 or read_ahead_blocks < 0 or cache_blocks < 2 + read_ahead_blocks:
+            raise ValueError(
+                "block_size >= 4096, read_ahead_blocks >= 0, cache_blocks >= 2 + read-ahead"
+            )
         self._client = client
         self._bucket = bucket
         self._key = key
@@ -145,6 +147,10 @@ class RangedReader(io.RawIOBase):
             parts.append(block[max(0, self._position - start) : max(0, end - start)])
         data = b"".join(parts)
         self._position += len(data)
+        # The blocks read ahead are the next ones wanted: keep them over the ones just read.
+        for index in range(last + 1, last + 1 + self._read_ahead):
+            if index in self._blocks:
+                self._blocks.move_to_end(index)
         self._evict()
         return data
 

@@ -38,6 +38,8 @@ BACKGROUND = (255, 255, 255)
 # Packets per decoded second beyond which a file is a flood of tiny packets, not audio
 # (AAC is ~47/s, Opus 50/s, PCM in 4 KiB packets ~43/s at 44.1 kHz stereo).
 _MAX_PACKETS_PER_SECOND = 400
+# Undecodable packets tolerated per window (plus 1% of those demuxed).
+_MAX_DAMAGED = 10
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,21 @@ def _decode_segment(
     scale = segment.columns / segment.length
     clock: float | None = None
     max_packets = max(1000, int(segment.length * _MAX_PACKETS_PER_SECOND))
+    damaged = 0
     with translated():
         for count, packet in enumerate(container.demux(audio)):
             if count >= max_packets:
                 raise fault(PROCESSING_LIMIT, f"over {max_packets} packets in one window")
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                # A damaged frame here and there (a glitch, concatenated files) leaves a gap
+                # in the drawing, as players skip it; a file of them is corrupt.
+                damaged += 1
+                if damaged > _MAX_DAMAGED + count // 100:
+                    raise
+                continue
+            for frame in frames:
                 if clock is None:
                     clock = float(frame.time) if frame.time is not None else segment.start
                 for mono in resampler.resample(frame):

@@ -1,0 +1,82 @@
+"""runtime/media runs inside the processing sandbox (runtime.sandbox): pure functions survive
+its budgets, and an over-budget file is a clean `processing_limit`, not a crash."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from mediakit.corpus import media
+from runtime import sandbox
+from runtime.errors import PermanentFault
+from runtime.media import faults
+from runtime.media.faults import MediaLimits
+from runtime.media.poster import Poster, poster
+from runtime.media.probe import probe
+from runtime.media.waveform import waveform
+
+ROOMY = sandbox.Budget(cpu_seconds=8, wall_seconds=20, memory_mb=512)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_child() -> Iterator[None]:
+    # A warm child forked before PyAV was imported would import it inside the budget.
+    sandbox.retire()
+    yield
+    sandbox.retire()
+
+
+def test_probe_in_the_sandbox_answers_as_in_process() -> None:
+    entry = media.sample("clip.mp4")
+    inside = sandbox.run(probe, io.BytesIO(entry.data), entry.declared_type, budget=ROOMY)
+    assert inside == probe(io.BytesIO(entry.data), entry.declared_type)
+
+
+def test_poster_comes_back_from_the_sandbox_as_an_image() -> None:
+    entry = media.sample("rotated.mov")
+    result = sandbox.run(poster, io.BytesIO(entry.data), entry.declared_type, budget=ROOMY)
+    assert isinstance(result, Poster)
+    assert result.image.size == (96, 160)
+
+
+def test_hostile_file_in_the_sandbox_keeps_its_code() -> None:
+    entry = next(h for h in media.HOSTILE if h.name == "absurd-dimensions.webm")
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(
+            probe, io.BytesIO(entry.data("/nonexistent")), entry.declared_type, budget=ROOMY
+        )
+    assert caught.value.code == faults.FRAME_TOO_LARGE
+
+
+def test_a_frame_over_the_memory_budget_is_a_clean_limit() -> None:
+    # GIVEN a 4K video (a 12 MB decoded frame, 24 MB as RGB) and 16 MiB of memory budget
+    data = media.encode_video("mp4", "libx264", size=(3840, 2160), seconds=0.2, fps=10)
+    budget = sandbox.Budget(cpu_seconds=8, wall_seconds=20, memory_mb=16)
+    # WHEN its poster is taken in the sandbox  THEN processing_limit, and the child answered
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(poster, io.BytesIO(data), "video/mp4", budget=budget)
+    assert caught.value.code == faults.PROCESSING_LIMIT
+    assert sandbox.last_report is not None
+    assert sandbox.last_report.signal is None  # no segfault, no kill: a MemoryError answered
+    # and the same file within a roomy budget is fine
+    assert sandbox.run(poster, io.BytesIO(data), "video/mp4", budget=ROOMY).image.width == 3840
+
+
+def test_audio_over_the_cpu_budget_is_a_clean_limit() -> None:
+    # GIVEN 20 minutes of MP3 (one 3 s file's frames repeated) and a 1 s CPU budget, with the
+    # decode budget raised so the waveform really decodes all of it
+    mp3 = media.sample("song.mp3").data
+    tag = 10 + ((mp3[6] << 21) | (mp3[7] << 14) | (mp3[8] << 7) | mp3[9])
+    long_mp3 = mp3 + mp3[tag:] * 399
+    limits = MediaLimits(max_audio_seconds=3600)
+    budget = sandbox.Budget(cpu_seconds=1, wall_seconds=20, memory_mb=256)
+    with pytest.raises(PermanentFault) as caught:
+        sandbox.run(waveform, io.BytesIO(long_mp3), "audio/mpeg", limits, budget=budget)
+    assert caught.value.code == sandbox.PROCESSING_LIMIT
+    # a decode budget of 60 s (sampled in windows) fits the same CPU budget
+    sampled = MediaLimits(max_audio_seconds=60)
+    result = sandbox.run(waveform, io.BytesIO(long_mp3), "audio/mpeg", sampled, budget=budget)
+    assert result.sampled
+    assert result.decoded_seconds <= 60.5
