@@ -13,6 +13,7 @@ import click
 
 from mediakit.cli.options import env_file_option
 from mediakit.local.emulator import DevEnv, NoDevIssuer, mint_token
+from runtime.scopes import SETTING_SCOPE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,10 +82,19 @@ def _fail(exc: Exception) -> click.ClickException:
 )  # fmt: skip
 @click.option(
     "--scope", "scopes", multiple=True, metavar="SCOPE",
-    help="OAuth scope to grant in the token's `scope` claim (repeatable), for scoped routes.",
+    help="Scope to grant (repeatable), e.g. media:admin for DELETE of a processed upload, "
+    "restore and purge. It goes in the stack's scopeClaim as identity providers send it: a "
+    "space-separated string in `scope`, an array in `scp` or a custom claim.",
 )  # fmt: skip
 def token_command(env_file: Path, tenant: str, ttl: int, scopes: tuple[str, ...]) -> None:
     """Print an RS256 bearer token for TENANT, signed by the running emulator's dev issuer."""
+    for scope in scopes:
+        if not SETTING_SCOPE.fullmatch(scope):
+            raise click.BadParameter(
+                f"{scope!r} is not a scope (printable ASCII without space, quote, backslash, "
+                "comma or brackets)",
+                param_hint="--scope",
+            )
     try:
         click.echo(mint_token(DevEnv.read(env_file), tenant, ttl, scopes))
     except NoDevIssuer as exc:

@@ -35,7 +35,9 @@ log = logging.getLogger("mediakit.local.gateway")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-# The routes the stack declares on the HTTP API (`stacks/api.py`), as API Gateway route keys.
+# The routes the stack declares on the HTTP API (`stacks/api.py`), as API Gateway route keys: a
+# Gateway's default. The emulator serves the synthesized graph's routes and their authorization
+# scopes instead (`provision.StackPlan.api_routes`), so a scope the stack sets is enforced here.
 ROUTES: tuple[str, ...] = (
     "POST /v1/uploads",
     "GET /v1/uploads",
@@ -43,9 +45,6 @@ ROUTES: tuple[str, ...] = (
     "DELETE /v1/uploads/{id}",
     "POST /v1/uploads/{id}/complete",
 )
-# Each route's `authorization_scopes`, keyed like ROUTES. The stack sets none yet; a route listed
-# here admits only a token granting at least one of its scopes (tests add a scoped route).
-ROUTE_SCOPES: Mapping[str, tuple[str, ...]] = {}
 # API Gateway's own payload limit for HTTP APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _TEXT_TYPES = re.compile(
@@ -170,7 +169,7 @@ class Gateway:
     handler: Handler | Function
     authorizer: JwtAuthorizer
     cors: CorsConfig = field(default_factory=CorsConfig)
-    routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES, ROUTE_SCOPES))
+    routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES))
     site: Site | None = None
     account_id: str = "123456789012"
     api_id: str = "local"

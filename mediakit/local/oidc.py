@@ -237,9 +237,11 @@ class DevIssuer:
         tenant: str,
         ttl_seconds: int = 3600,
         scopes: Sequence[str] = (),
+        scope_claim: str = "scope",
         now: float | None = None,
     ) -> str:
-        """A dev token for `tenant`, carried in `tenant_claim` (and `sub`, as IdPs set it)."""
+        """A dev token for `tenant`, carried in `tenant_claim` (and `sub`, as IdPs set it), with
+        `scopes` in `scope_claim` as real identity providers put them (`scope_claim_value`)."""
         issued = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -250,10 +252,16 @@ class DevIssuer:
             "exp": issued + ttl_seconds,
         }
         if scopes:
-            # OAuth 2.0's form (RFC 8693 section 4.2), what Cognito access tokens carry.
-            claims["scope"] = " ".join(scopes)
+            claims[scope_claim] = scope_claim_value(scope_claim, scopes)
         claims[tenant_claim] = tenant
         return self.sign(claims)
+
+
+def scope_claim_value(scope_claim: str, scopes: Sequence[str]) -> str | list[str]:
+    """`scopes` as identity providers send them in `scope_claim`: `scope` is OAuth 2.0's
+    space-separated string (RFC 8693 section 4.2, Cognito access tokens); `scp` and custom
+    claims (groups, roles) are arrays, as Okta sends `scp`."""
+    return " ".join(scopes) if scope_claim == "scope" else list(scopes)
 
 
 def sign(claims: Mapping[str, Any], key: RSAKey | str, *, kid: str | None = None) -> str:
@@ -278,6 +286,7 @@ def issue(
     tenant: str,
     ttl_seconds: int = 3600,
     scopes: Sequence[str] = (),
+    scope_claim: str = "scope",
     now: float | None = None,
 ) -> str:
     """A dev token signed with the PEM private key `mediakit dev` wrote to its env file."""
@@ -287,6 +296,7 @@ def issue(
         tenant=tenant,
         ttl_seconds=ttl_seconds,
         scopes=scopes,
+        scope_claim=scope_claim,
         now=now,
     )
 

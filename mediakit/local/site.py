@@ -81,6 +81,7 @@ class DevSite:
     tenant_claim: str
     # Host header values the token endpoint answers to: this server's own names.
     hosts: frozenset[str]
+    scope_claim: str = "scope"
 
     def handles(self, path: str) -> bool:
         """`/` and everything under `/dev`: paths the API's routes never use."""
@@ -157,6 +158,7 @@ class DevSite:
             tenant=tenant,
             ttl_seconds=ttl,
             scopes=scopes,
+            scope_claim=self.scope_claim,
         )
         # RFC 6749 section 5.1's shape, so the page reads it like any token response.
         answer = {"access_token": token, "token_type": "Bearer", "expires_in": ttl}

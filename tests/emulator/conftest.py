@@ -64,6 +64,26 @@ def fake_emulator() -> Iterator[FakeEmulator]:
         yield FakeEmulator(env, emulator, handlers)
 
 
+# Settings under which the stack puts authorization scopes on a real route: every DELETE needs a
+# scope (abort mediakit/ops, delete and purge mediakit/admin), so DELETE asks for either.
+SCOPED_SETTINGS = Settings(
+    operation_scopes=("abort=mediakit/ops", "delete=mediakit/admin", "purge=mediakit/admin")
+)
+SCOPED_ROUTE = "DELETE /v1/uploads/{id}"
+
+
+@pytest.fixture(scope="module")
+def scoped_emulator() -> Iterator[FakeEmulator]:
+    """The emulator with recording handlers, provisioned from a stack whose DELETE route carries
+    authorization scopes (`SCOPED_SETTINGS`)."""
+    handlers = FakeHandlers()
+    emulator = Emulator(
+        SCOPED_SETTINGS, presign_handler=handlers.presign, processor_handler=handlers.processor
+    )
+    with emulator as env:
+        yield FakeEmulator(env, emulator, handlers)
+
+
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[DevEnv]:
     """The emulator running the real presign and processor handlers."""

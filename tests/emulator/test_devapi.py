@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from mediakit.client import request
-from mediakit.local import gateway as devapi
 from mediakit.local import oidc as jwt
 from mediakit.local.emulator import DevEnv, mint_token
 from tests.emulator.conftest import FakeEmulator
@@ -328,65 +327,3 @@ def test_api_claims_rendered_as_aws_renders_them(fake_emulator: FakeEmulator) ->
     assert claims["org"] == '{"id":1}'
 
 
-SCOPED = "GET /v1/scoped-probe"
-ADMIN = "mediakit/admin"
-
-
-@pytest.fixture
-def scoped_route(fake_emulator: FakeEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A test route with authorization scopes, as the stack will set them on its routes."""
-    gateway = fake_emulator.emulator._api.gateway  # type: ignore[union-attr]
-    routes = devapi.compile_routes((*devapi.ROUTES, SCOPED), {SCOPED: (ADMIN, "mediakit/ops")})
-    monkeypatch.setattr(gateway, "routes", routes)
-    return f"{fake_emulator.env.api_url}/v1/scoped-probe"
-
-
-def test_api_scoped_route_without_the_scope_is_403(
-    fake_emulator: FakeEmulator, scoped_route: str
-) -> None:
-    # GIVEN a valid token granting only an unrelated scope
-    env = fake_emulator.env
-    token = jwt.issue(
-        signing_key=env.jwt_signing_key, issuer=env.jwt_issuer, audience=env.jwt_audience,
-        tenant_claim="sub", tenant="acme", scopes=("mediakit/read",),
-    )  # fmt: skip
-    before = len(fake_emulator.handlers.api_events)
-    # WHEN it calls the scoped route
-    resp = request("GET", scoped_route, headers={"authorization": f"Bearer {token}"})
-    # THEN API Gateway's 403 with an insufficient_scope challenge naming the route's scopes
-    assert resp.status == 403
-    assert resp.body == b'{"message":"Forbidden"}'
-    challenge = CHALLENGE.match(resp.headers["www-authenticate"])
-    assert challenge is not None
-    assert challenge["error"] == "insufficient_scope"
-    assert challenge["scope"] == f"{ADMIN} mediakit/ops"
-    assert len(fake_emulator.handlers.api_events) == before
-
-
-def test_api_scoped_route_with_one_scope_passes_scopes(
-    fake_emulator: FakeEmulator, scoped_route: str
-) -> None:
-    # GIVEN a token granting one of the route's scopes among others
-    env = fake_emulator.env
-    token = jwt.issue(
-        signing_key=env.jwt_signing_key, issuer=env.jwt_issuer, audience=env.jwt_audience,
-        tenant_claim="sub", tenant="acme", scopes=("mediakit/read", ADMIN),
-    )  # fmt: skip
-    # WHEN it calls the scoped route
-    resp = request("GET", scoped_route, headers={"authorization": f"Bearer {token}"})
-    # THEN the function runs and sees the token's scopes
-    assert resp.status == 200
-    event = fake_emulator.handlers.api_events[-1]
-    assert event["routeKey"] == SCOPED
-    assert event["requestContext"]["authorizer"]["jwt"]["scopes"] == ["mediakit/read", ADMIN]
-
-
-def test_api_scoped_route_with_invalid_token_is_still_401(
-    fake_emulator: FakeEmulator, scoped_route: str
-) -> None:
-    # GIVEN / WHEN an expired token on the scoped route
-    token = _bad_token(fake_emulator.env, "expired")
-    resp = request("GET", scoped_route, headers={"authorization": f"Bearer {token}"})
-    # THEN token validity is checked first: 401, the challenge naming the route's scopes
-    assert resp.status == 401
-    assert resp.headers["www-authenticate"].startswith(f'Bearer scope="{ADMIN} mediakit/ops"')

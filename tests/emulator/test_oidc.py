@@ -5,16 +5,12 @@ origin in the API's and the bucket's CORS rules."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from click.testing import CliRunner
 from joserfc.jwk import KeySet, RSAKey
 
-from mediakit.cli import cli
 from mediakit.client import request
-from mediakit.local import gateway as devapi
 from mediakit.local import oidc as jwt
 from tests.emulator.conftest import FakeEmulator
 
@@ -209,29 +205,3 @@ def test_page_origin_is_allowed_by_the_api_and_the_bucket(fake_emulator: FakeEmu
     allowed = {o for rule in rules["CORSRules"] for o in rule["AllowedOrigins"]}
     assert allowed == {"https://app.example", *emulator.page_origins}
     assert all("ETag" in rule["ExposeHeaders"] for rule in rules["CORSRules"])
-
-
-def test_cli_token_with_scopes_reaches_a_scoped_route(
-    fake_emulator: FakeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN the env file and a route that asks for the admin scope
-    env_file = tmp_path / "dev.json"
-    fake_emulator.env.write(env_file)
-    gateway = fake_emulator.emulator._api.gateway  # type: ignore[union-attr]
-    scoped = "GET /v1/scoped-probe"
-    routes = devapi.compile_routes((*devapi.ROUTES, scoped), {scoped: ("mediakit/admin",)})
-    monkeypatch.setattr(gateway, "routes", routes)
-    # WHEN `mediakit token` mints one token with the scope and one without
-    runner = CliRunner()
-    args = ["token", "--tenant", "ops", "--env-file", str(env_file)]
-    with_scope = runner.invoke(cli, [*args, "--scope", "mediakit/admin"])
-    without = runner.invoke(cli, args)
-    assert with_scope.exit_code == 0, with_scope.output
-    url = f"{fake_emulator.env.api_url}/v1/scoped-probe"
-
-    def status(token: str) -> int:
-        return request("GET", url, headers={"authorization": f"Bearer {token}"}).status
-
-    # THEN only the scoped token passes the route
-    assert status(with_scope.output.strip()) == 200
-    assert status(without.output.strip()) == 403
