@@ -110,7 +110,7 @@ class DeadMessage:
 
 def describe(message: MessageTypeDef, store: Store | None) -> DeadMessage:
     """Parse the S3 notification in a dead message and look up its status record."""
-    from runtime import events, keys
+    from runtime import events, keys, malware
     from runtime.settings import Settings
 
     body = message.get("Body", "")
@@ -123,6 +123,13 @@ def describe(message: MessageTypeDef, store: Store | None) -> DeadMessage:
         created = []
     if created:
         key = created[0].key
+    elif (scan := malware.scan_result_payload(body)) is not None:
+        # A GuardDuty scan result (malwareScanning) dead-lettered: name the original it is about.
+        try:
+            key = malware.parse_scan_result(scan).key
+        except events.MalformedEvent:
+            key = None
+    if key is not None:
         parsed = keys.parse_original_key(Settings.from_env(os.environ), key)
         upload_id = parsed.upload_id if parsed else None
     if upload_id and store is not None:
