@@ -5,7 +5,9 @@ the list must shrink when the stack improves, not linger as a blanket waiver.
 An entry may hold only for some stacks (`stacks:`), only while the stack's effective config has
 given values (`when:`, e.g. `{cdnDomainName: ""}` for findings a custom domain fixes) or only
 while it does not (`unless:`, e.g. `{kmsKeyArn: ""}` for findings of an existing key), so a stack
-that configures the fix is checked without the waiver, and the waiver is not reported unused."""
+that configures the fix is checked without the waiver, and the waiver is not reported unused.
+A `resource` may end in `*` to cover resources a setting multiplies (the delivery key of each
+generation, `aws_kms_key.media-delivery-key-*`); nothing else is a pattern."""
 
 from __future__ import annotations
 
@@ -46,7 +48,13 @@ class Suppression:
     def matches(self, finding: Finding) -> bool:
         return (
             finding.check_id == self.check
-            and finding.resource == self.resource
+            and (
+                finding.resource == self.resource
+                or (
+                    self.resource.endswith("*")
+                    and finding.resource.startswith(self.resource[:-1])
+                )
+            )
             and (self.statement is None or finding.statement == self.statement)
         )
 

@@ -130,6 +130,9 @@ class Cdn(pulumi.ComponentResource):
                 },
                 "strict_transport_security": {
                     "access_control_max_age_sec": 31536000,
+                    "include_subdomains": True,
+                    # Meaningful only if the owner submits the domain to the preload list.
+                    "preload": True,
                     "override": True,
                 },
                 "xss_protection": {"protection": True, "mode_block": True, "override": True},

@@ -79,6 +79,15 @@ def example_malware_graph() -> Graph:
 
 
 @pytest.fixture(scope="session")
+def public_delivery_graph() -> Graph:
+    """Dev with deliveryMode public: no key group, the functions issue plain URLs."""
+    from policies.synth import load_stack_config, synth
+
+    graph: Graph = synth("dev", {**load_stack_config("dev"), "deliveryMode": "public"})
+    return graph
+
+
+@pytest.fixture(scope="session")
 def existing_key_graph() -> Graph:
     """Prod with kmsKeyArn set."""
     from policies.synth import load_stack_config, synth
@@ -590,6 +599,7 @@ SHIPPED = (
     "shipped-example-domains",
     "shipped-existing-key",
     "shipped-example-malware",
+    "shipped-public-delivery",
 )
 
 
@@ -600,6 +610,7 @@ def check_all(
     example_domains_graph: Graph,
     existing_key_graph: Graph,
     example_malware_graph: Graph,
+    public_delivery_graph: Graph,
     graph_dir: Path,
 ) -> tuple[int, dict[str, Any], float]:
     """One `mediakit check --graph ... --format json` over the shipped graphs (dev, prod, the
@@ -613,6 +624,7 @@ def check_all(
         write_graph(graph_dir, "shipped-example-domains", example_domains_graph),
         write_graph(graph_dir, "shipped-existing-key", existing_key_graph),
         write_graph(graph_dir, "shipped-example-malware", example_malware_graph),
+        write_graph(graph_dir, "shipped-public-delivery", public_delivery_graph),
     ]
     for key, (mutate, _) in MALWARE_VARIANTS.items():
         files.append(write_graph(graph_dir, key, weakened(example_malware_graph, mutate)))

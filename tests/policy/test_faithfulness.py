@@ -91,8 +91,13 @@ def test_check_every_suppression_is_used_by_a_shipped_stack(
         for s in reports[key]["suppressed"]
     }
     for s in suppressions.load():
+        # a trailing * covers the resources a setting multiplies (one delivery key a generation)
+        prefix = s.resource[:-1] if s.resource.endswith("*") else None
         assert any(
-            (s.check, s.resource) == (c, r) and s.statement in (None, sid) for c, r, sid in used
+            s.check == c
+            and (r == s.resource or (prefix is not None and r.startswith(prefix)))
+            and s.statement in (None, sid)
+            for c, r, sid in used
         ), s.label()
 
 
@@ -154,3 +159,21 @@ def test_check_custom_domain_and_waf_fix_what_the_default_stacks_waive(
     assert not fixed & waived("shipped-example-domains")
     passed = set(reports["shipped-example-domains"]["passed_per_check"])
     assert {"CKV_AWS_174", "CKV2_AWS_42", "CKV_AWS_68"} <= passed
+
+
+def test_check_private_delivery_requires_the_key_group_public_mode_is_explicit(
+    check_all: tuple[int, dict[str, Any], float],
+) -> None:
+    # GIVEN the default (private) stacks, the public-mode stack, and private without key group
+    _, reports, _ = check_all
+    dist = "aws_cloudfront_distribution.media-cdn-distribution"
+
+    def failed(key: str) -> set[tuple[str, str]]:
+        return {(f["check_id"], f["resource"]) for f in reports[key]["failed"]}
+
+    # THEN MKIT_AWS_010 passes where the key group is trusted or the functions say public,
+    # and fails the weakened copy, whose functions still sign URLs
+    for key in ("shipped-dev", "shipped-prod", "shipped-public-delivery"):
+        assert reports[key]["ok"], key
+        assert ("MKIT_AWS_010", dist) not in failed(key)
+    assert ("MKIT_AWS_010", dist) in failed("unsigned-derivatives")
