@@ -25,6 +25,7 @@ from mediakit.cli.check import check_command  # noqa: E402
 from mediakit.cli.demo import demo_command  # noqa: E402
 from mediakit.cli.dev import dev_command  # noqa: E402
 from mediakit.cli.dlq import dlq_command  # noqa: E402
+from mediakit.cli.erase import erase_command  # noqa: E402
 from mediakit.cli.loadtest import loadtest_command  # noqa: E402
 from mediakit.cli.synth import synth_command  # noqa: E402
 from mediakit.cli.uploads import status_command, token_command, upload_command  # noqa: E402
@@ -35,6 +36,7 @@ for _command in (
     demo_command,
     dev_command,
     dlq_command,
+    erase_command,
     loadtest_command,
     status_command,
     synth_command,
