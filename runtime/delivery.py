@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from runtime import keys, signing
 from runtime.aws import error_code, is_transient
@@ -45,7 +45,7 @@ PRIVATE = "private"
 PUBLIC = "public"
 # KMS hashes the RAW message with SHA-256 and signs it PKCS#1 v1.5: what CloudFront verifies for
 # an RSA key when the URL says Hash-Algorithm=SHA256.
-SIGNING_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"
+SIGNING_ALGORITHM: Final = "RSASSA_PKCS1_V1_5_SHA_256"
 HASH_ALGORITHM_PARAM = "Hash-Algorithm=SHA256"
 # CreateInvalidation: retried on these (CloudFront answers 400 TooManyInvalidationsInProgress
 # while its per-distribution limits are reached), within the presign function's timeout.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import delivery, events, keys, malware, sandbox, signing, telemetry
+from runtime import delivery, events, keys, malware, sandbox, telemetry
 from runtime.aws import error_code, is_not_found
 from runtime.errors import PermanentFault, TransientFault
 from runtime.events import MalformedEvent, ObjectCreated
@@ -30,7 +30,6 @@ from runtime.records import (
     SourceRef,
     Store,
     UploadRecord,
-    public_view,
 )
 from runtime.settings import Resources, Settings
 
@@ -68,9 +67,6 @@ class Deps:
     clock: Callable[[], datetime] = field(default=_utcnow)
     # This invocation's metrics; None outside a handler (tests of the core).
     metrics: telemetry.Recorder | None = None
-
-    def view(self, record: UploadRecord) -> dict[str, Any]:
-        return public_view(record, signing.derivative_urls(self.s3, self.resources, self.settings))
 
 
 def default_deps() -> Deps:

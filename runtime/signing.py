@@ -1,4 +1,4 @@
-"""Presigned S3 requests: single PUT, browser POST policy, multipart parts, and derivative GETs.
+"""Presigned S3 requests: single PUT, browser POST policy, multipart parts, and GETs.
 
 Every write is bound to the stack's KMS key (the bucket policy denies PutObject without it), to
 the declared content type and to the declared size, so a URL cannot be reused for anything else.
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import base64
 import math
-import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
 
-    from runtime.settings import Resources, Settings
     from runtime.validation import CompletedPart
 
 MAX_PARTS = 10_000
@@ -169,24 +166,6 @@ def complete_multipart(
         UploadId=multipart_id,
         MultipartUpload={"Parts": [{"PartNumber": p.part_number, "ETag": p.etag} for p in parts]},
         IfNoneMatch="*",
-    )
-
-
-def derivative_url(s3: S3Client, *, bucket: str, cdn_domain: str, key: str, ttl: int) -> str:
-    """The CloudFront URL when the stack has a CDN, else a presigned GET (the emulator)."""
-    if cdn_domain:
-        return f"https://{cdn_domain}/{urllib.parse.quote(key)}"
-    return presign_get(s3, bucket=bucket, key=key, ttl=ttl)
-
-
-def derivative_urls(s3: S3Client, resources: Resources, settings: Settings) -> Callable[[str], str]:
-    """`derivative_url` bound to the stack's bucket, CDN and TTL: the `url_for` of status views."""
-    return lambda key: derivative_url(
-        s3,
-        bucket=resources.bucket,
-        cdn_domain=resources.cdn_domain,
-        key=key,
-        ttl=settings.presign_ttl_seconds,
     )
 
 

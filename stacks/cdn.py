@@ -96,7 +96,8 @@ class Cdn(pulumi.ComponentResource):
             opts=child,
         )
         private = args.delivery_mode == "private"
-        if private and args.key_group_id is None:
+        key_group_id = args.key_group_id
+        if private and key_group_id is None:
             raise ValueError("private delivery needs the trusted key group")
         ttl = edge_ttl(args)
         self.cache_policy = aws.cloudfront.CachePolicy(
@@ -158,9 +159,9 @@ class Cdn(pulumi.ComponentResource):
             "cache_policy_id": self.cache_policy.id,
             "response_headers_policy_id": self.response_headers.id,
         }
-        if private:
+        if key_group_id is not None and private:
             # Unsigned or expired requests are refused at the edge (403).
-            derivatives["trusted_key_groups"] = [args.key_group_id]
+            derivatives["trusted_key_groups"] = [key_group_id]
         everything_else: aws.cloudfront.DistributionDefaultCacheBehaviorArgsDict = {
             "target_origin_id": ORIGIN_ID,
             "viewer_protocol_policy": "https-only",

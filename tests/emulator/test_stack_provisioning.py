@@ -94,7 +94,7 @@ def test_dev_emulator_has_the_stacks_bucket_queues_table_bus_and_key(started: St
     # AND the notification sends originals/ to the ingest queue
     [notify] = s3.get_bucket_notification_configuration(Bucket=env.bucket)["QueueConfigurations"]
     assert notify["QueueArn"] == _arn(sqs, env.queue_url)
-    assert notify["Events"] == ["s3:ObjectCreated:*"]
+    assert notify["Events"] == ["s3:ObjectCreated:*", "s3:LifecycleExpiration:DeleteMarkerCreated"]
     assert _rules(notify) == [("prefix", "originals/")]
     # AND the queues have the stack's attributes, redrive and policy, rewritten to moto's ARNs
     attrs = sqs.get_queue_attributes(QueueUrl=env.queue_url, AttributeNames=["All"])["Attributes"]
@@ -156,9 +156,14 @@ def test_functions_get_exactly_the_graphs_environment_and_handler() -> None:
             assert spec.environment["MEDIAKIT_EVENT_BUS"] == env.event_bus
             assert spec.environment["MEDIAKIT_KMS_KEY_ARN"] == env.kms_key_arn
             assert spec.environment["MEDIAKIT_CDN_DOMAIN"] == ""  # no CDN locally
+            # private delivery's signing key exists in moto (RSA 2048), unused without a CDN
+            signing_key = env.client("kms").describe_key(
+                KeyId=spec.environment["MEDIAKIT_DELIVERY_KEY_ARN"]
+            )["KeyMetadata"]
+            assert (signing_key["KeyUsage"], signing_key["KeySpec"]) == ("SIGN_VERIFY", "RSA_2048")
             unchanged = {k: v for k, v in stack_env.items() if not k.startswith(
                 ("MEDIAKIT_BUCKET", "MEDIAKIT_TABLE", "MEDIAKIT_EVENT_BUS", "MEDIAKIT_KMS_KEY_ARN",
-                 "MEDIAKIT_CDN_DOMAIN")
+                 "MEDIAKIT_CDN_DOMAIN", "MEDIAKIT_DELIVERY_KEY_ARN")
             )}  # fmt: skip
             assert {k: spec.environment[k] for k in unchanged} == unchanged
         assert emulator.presign_handler == "runtime.presign.handler"

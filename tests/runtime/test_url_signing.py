@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from runtime import aws, signing
+from runtime import aws, delivery, signing
 
 ARN = "arn:aws:kms:us-east-1:123456789012:key/1111-2222"
 MIB = 1024 * 1024
@@ -83,14 +83,9 @@ def test_presign_get_uses_path_style_on_emulator(
     assert url.startswith("http://127.0.0.1:4566/media-bucket/derivatives/a.jpeg?")
 
 
-def test_derivative_url_prefers_cdn(aws_env: None) -> None:
-    url = signing.derivative_url(
-        aws.s3(),
-        bucket="b",
-        cdn_domain="cdn.example.com",
-        key="derivatives/t~7C/x/thumb.jpeg",
-        ttl=60,
-    )
+def test_cdn_object_url_keeps_tenant_escapes() -> None:
+    # Derivative URLs are made by runtime/delivery.py (tests/runtime/test_delivery.py).
+    url = delivery.object_url("cdn.example.com", "derivatives/t~7C/x/thumb.jpeg")
     assert url == "https://cdn.example.com/derivatives/t~7C/x/thumb.jpeg"
 
 
