@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "deleted"})
+TERMINAL_STATUSES = frozenset({"completed", "failed", "deleted", "expired"})
 Progress = Callable[[int], None]
 _CHUNK = 64 * 1024
 

@@ -18,6 +18,8 @@ ROUTES = (
     "GET /v1/uploads/{id}",
     "DELETE /v1/uploads/{id}",
     "POST /v1/uploads/{id}/complete",
+    "GET /v1/uploads/{id}/download",
+    "POST /v1/uploads/{id}/restore",
 )
 CORS_METHODS = ("DELETE", "GET", "OPTIONS", "POST")
 CORS_HEADERS = ("authorization", "content-type")

@@ -44,6 +44,8 @@ ROUTES: tuple[str, ...] = (
     "GET /v1/uploads/{id}",
     "DELETE /v1/uploads/{id}",
     "POST /v1/uploads/{id}/complete",
+    "GET /v1/uploads/{id}/download",
+    "POST /v1/uploads/{id}/restore",
 )
 # API Gateway's own payload limit for HTTP APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024

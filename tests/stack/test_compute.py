@@ -257,6 +257,8 @@ def test_api_routes_all_jwt_authorised_to_presign_proxy_v2(stack: StackGraph) ->
         "GET /v1/uploads/{id}",
         "DELETE /v1/uploads/{id}",
         "POST /v1/uploads/{id}/complete",
+        "GET /v1/uploads/{id}/download",
+        "POST /v1/uploads/{id}/restore",
     }
     for route in routes:
         assert route["inputs"]["authorizationType"] == "JWT"
