@@ -299,8 +299,8 @@ class Settings:
         default=1000,
         metadata=_meta(
             "maxMetadataSegments",
-            "JPEG markers and PNG/WebP ancillary chunks other than image data allowed "
-            "(16..100000).",
+            "JPEG markers, PNG/WebP ancillary chunks and HEIF/AVIF boxes other than image "
+            "data allowed (16..100000).",
         ),
     )
     max_metadata_bytes: int = field(
