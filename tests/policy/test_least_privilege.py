@@ -615,7 +615,11 @@ def test_least_privilege_presigned_requests_count_for_the_signer(lp_run: Run) ->
     assert {n.action for n in needs if n.action.startswith("kms:")} == {
         "kms:GenerateDataKey",
         "kms:Decrypt",
+        # private delivery: record views sign derivative URLs with the delivery key
+        "kms:Sign",
     }
+    (signing_key,) = {n.resource for n in needs if n.action == "kms:Sign"}
+    assert signing_key == lambda_environ(lp_run.graph)["MEDIAKIT_DELIVERY_KEY_ARN"]
 
 
 def test_least_privilege_processor_writes_derivatives_and_reads_only_originals(
@@ -764,6 +768,17 @@ def _prefixes(sid: str, *prefixes: str) -> Callable[[list[dict[str, Any]]], None
         pytest.param(
             PRESIGN, _remove_action("dynamodb:Query"),
             "MISSING   dynamodb:Query on", id="presign-remove-Query",
+        ),
+        pytest.param(
+            PRESIGN, _remove_statement("SignDeliveryUrls"),
+            "MISSING   kms:Sign on arn:aws:kms:", id="presign-remove-SignDeliveryUrls",
+        ),
+        pytest.param(
+            PRESIGN, _add_statement(
+                "InvalidateAnything", "cloudfront:CreateInvalidation",
+                "arn:aws:cloudfront::123456789012:distribution/*",
+            ),
+            "UNUSED    cloudfront:CreateInvalidation on", id="presign-add-CreateInvalidation",
         ),
         pytest.param(
             PROCESSOR, _remove_action("kms:Decrypt"),
