@@ -481,3 +481,45 @@ def test_public_delete_refused_by_the_cdn_answers_503_and_a_retry_invalidates(
     assert (status, body["error"]["code"]) == (409, "already_deleted")
     (call,) = accepting.calls
     assert call["InvalidationBatch"]["Paths"] == refusing.calls[0]["InvalidationBatch"]["Paths"]
+
+
+def test_public_purge_invalidates_the_derivative_paths_too(pipeline: Pipeline) -> None:
+    # GIVEN a processed upload on a public-mode stack
+    created = pipeline.upload(JPEG)
+    derivatives = pipeline.record(created["upload_id"])["derivatives"]
+    stub = StubCloudFront()
+    public_pipeline(pipeline, stub)
+    # WHEN it is purged
+    path = f"/v1/uploads/{created['upload_id']}"
+    status, _ = pipeline.call("DELETE", path, scopes=ADMIN, query={"purge": "true"})
+    # THEN its derivative paths were invalidated (the record's are erased by the purge)
+    assert status == 200
+    assert stub.calls
+    invalidated = {p for c in stub.calls for p in c["InvalidationBatch"]["Paths"]["Items"]}
+    assert {"/" + d["key"] for d in derivatives} <= invalidated
+
+
+@pytest.mark.parametrize("raw_tenant", ["a*b", "a?b", "*", "x/../*"])
+def test_policy_wildcard_is_only_the_trailing_one_whatever_the_tenant(
+    pipeline: Pipeline, signing_key: tuple[str, rsa.RSAPublicKey], raw_tenant: str
+) -> None:
+    # GIVEN a tenant claim full of CloudFront policy wildcards
+    from runtime.keys import sanitise_tenant
+
+    tenant = sanitise_tenant(raw_tenant)
+    key_arn, _ = signing_key
+    urls = delivery.record_urls(
+        completed_record(tenant=tenant),
+        settings=Settings(),
+        resources=private_resources(pipeline, key_arn),
+        s3=pipeline.s3,
+        kms=aws.kms,
+        now=NOW,
+    )
+    url = urls.url_for(f"derivatives/{tenant}/{UPLOAD_ID}/thumb.jpeg")
+    (statement,) = json.loads(cloudfront_b64decode(query_of(url)["Policy"]))["Statement"]
+    # WHEN / THEN its Resource has no wildcard but the final one: it cannot cover other tenants
+    resource = statement["Resource"]
+    assert resource.endswith(f"/{UPLOAD_ID}/*")
+    assert "*" not in resource[:-1]
+    assert "?" not in resource
