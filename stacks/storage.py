@@ -52,18 +52,20 @@ class StorageArgs:
     malware_scan_role_arn: pulumi.Input[str] | None = None
 
 
-def media_retention_rules(s: Settings) -> list[dict[str, object]]:
+def media_retention_rules(s: Settings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """Originals tier to STANDARD_IA then GLACIER_IR and, with retention, expire after
     `originalExpirationDays` (transitions at or after the expiry are left out: S3 refuses them;
     the settings refuse an expiry inside a class's minimum storage duration); derivatives expire
     after `derivativeExpirationDays`. On this versioned bucket an expiry writes a delete marker:
     the bytes stay noncurrent for `noncurrentExpirationDays` more (the housekeeping rule)."""
-    originals: dict[str, object] = {
+    originals: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
         "id": "tier-originals",
         "status": "Enabled",
         "filter": {"prefix": s.originals_prefix},
     }
-    transitions = [{"days": d, "storage_class": c} for d, c in original_transitions(s)]
+    transitions: list[aws.s3.BucketLifecycleConfigurationRuleTransitionArgsDict] = [
+        {"days": d, "storage_class": c} for d, c in original_transitions(s)
+    ]
     if transitions:
         originals["transitions"] = transitions
     if s.original_expiration_days:
