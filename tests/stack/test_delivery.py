@@ -295,3 +295,17 @@ def test_key_generations_refuse_bad_config(config: dict[str, object], key: str) 
 
     with pytest.raises(SettingsError, match=f"^{key}: "):
         StackConfig.from_config(get, "dev")
+
+
+def test_public_mode_without_caching_caches_nothing_and_compresses_no_key() -> None:
+    # GIVEN public mode with deliveryCacheSeconds 0 (a deleted derivative is gone at once)
+    graph = _with("dev", deliveryMode="public", deliveryCacheSeconds=0)
+    policy = graph.inputs("media-cdn-derivatives-cache")
+    # THEN nothing is cached, and the policy leaves compression out of the cache key, which
+    # CloudFront refuses for a policy whose TTLs are all 0
+    assert (policy["minTtl"], policy["defaultTtl"], policy["maxTtl"]) == (0, 0, 0)
+    keyed = policy["parametersInCacheKeyAndForwardedToOrigin"]
+    assert keyed["enableAcceptEncodingGzip"] is False
+    assert keyed["enableAcceptEncodingBrotli"] is False
+    (cache_control,) = graph.inputs("media-cdn-derivatives-headers")["customHeadersConfig"]["items"]
+    assert cache_control["value"] == "public, max-age=0"
