@@ -437,3 +437,24 @@ def test_artifact_vendors_the_pi_heif_pyproject_pins() -> None:
     # pillow-heif (GPL x265) is for generating samples only, never a runtime dependency
     assert not [d for d in dependencies if d.startswith("pillow-heif")]
     assert not [v for v in VENDORED if v.startswith("pillow-heif")]
+
+
+def test_pi_heif_runs_with_security_limits_and_without_auxiliary_images() -> None:
+    # GIVEN the image core imported / THEN libheif's own limits stay on and pi-heif does not
+    # parse thumbnails, depth maps or auxiliary images it would never use
+    assert pi_heif.options.DISABLE_SECURITY_LIMITS is False
+    assert pi_heif.options.THUMBNAILS is False
+    assert pi_heif.options.DEPTH_IMAGES is False
+    assert pi_heif.options.AUX_IMAGES is False
+
+
+@pytest.mark.parametrize("fmt", ["heic", "avif"])
+def test_decoded_size_is_checked_again_after_decoding(fmt: str) -> None:
+    # GIVEN a 64x48 file opened within its header's pixel budget
+    data = hostile.small_heic() if fmt == "heic" else hostile.small_avif()
+    image = imaging._open(data, f"image/{fmt}", 10**6)
+    # WHEN it is decoded under a budget its decoded size exceeds (as when a coded stream is
+    # larger than the ispe claimed) THEN refused as a bomb, whatever the header said
+    with pytest.raises(PermanentFault) as fault:
+        imaging.render_derivatives(image, ONE_SPEC, max_pixels=64 * 48 - 1)
+    assert fault.value.code == imaging.DECOMPRESSION_BOMB
