@@ -297,8 +297,17 @@ def erase(
     for obj in _remove_objects(target, found.objects, outcome.errors):
         outcome.removed_objects.append(obj)
         report(f"removed {obj.describe()}")
-    outcome.remaining = inventory(target, found.tenant)
+    remaining = inventory(target, found.tenant)
+    # The tenant index is eventually consistent: an item it still lists right after its delete
+    # counts as remaining only if a strongly consistent read of the table still finds it.
+    remaining.items = [i for i in remaining.items if _still_there(target, i)]
+    outcome.remaining = remaining
     return outcome
+
+
+def _still_there(target: EraseTarget, item: Item) -> bool:
+    response = target.ddb.get_item(TableName=item.table, Key=item.key, ConsistentRead=True)
+    return "Item" in response
 
 
 def _chunks(values: list[Any], size: int) -> Iterator[list[Any]]:

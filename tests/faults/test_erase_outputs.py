@@ -173,3 +173,48 @@ def test_erase_outputs_retries_unprocessed_items_then_reports_them(
         assert "still unprocessed (throttled)" in result.output
         assert "remains: upload record upload_id=" in result.output
         assert "Traceback" not in result.output
+
+
+class _StaleIndex:
+    """A DynamoDB client whose tenant-index queries keep answering what the first one saw, as
+    an eventually consistent GSI can right after a delete."""
+
+    def __init__(self, ddb: Any) -> None:
+        self._ddb = ddb
+        self.pages: list[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ddb, name)
+
+    def get_paginator(self, name: str) -> Any:
+        real = self._ddb.get_paginator(name)
+        if name != "query":
+            return real
+        outer = self
+
+        class Paginator:
+            def paginate(self, **kwargs: Any) -> list[Any]:
+                if outer.pages is None:
+                    outer.pages = list(real.paginate(**kwargs))
+                return outer.pages
+
+        return Paginator()
+
+
+def test_erase_outputs_stale_index_entries_are_not_reported_as_remaining(
+    deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a tenant index that still lists the records after they are deleted
+    real = erase.EraseTarget.from_outputs
+
+    def stale(path: Path) -> erase.EraseTarget:
+        target = real(path)
+        return erase.EraseTarget(**{**target.__dict__, "ddb": _StaleIndex(target.ddb)})
+
+    monkeypatch.setattr(erase.EraseTarget, "from_outputs", staticmethod(stale))
+    # WHEN the tenant is erased
+    result = _run(deployed["outputs"])
+    # THEN the consistent read of the table decides: nothing remains, the command succeeds
+    assert result.exit_code == 0, result.output
+    assert "remains:" not in result.output
+    assert _left(deployed, "acme") == (0, 0)
