@@ -446,6 +446,9 @@ def restore_upload(deps: Deps, request: Request, tenant: str, upload_id: str) ->
     elif not record.get("version_id") or record.get("expired_at"):
         raise Conflict("the upload has no validated original to restore", code="not_restorable")
     else:
+        # malwareScanning on: the copy reads the validated version, which the bucket's tag-based
+        # deny (and the download gate) lets through only once it was scanned clean.
+        malware.require_clean(deps.s3, deps.settings, bucket=deps.resources.bucket, record=record)
         marked = deps.store.mark_restoring(upload_id, tenant, now, by=by, window_days=window)
     if marked is None:
         raise Conflict("the upload changed while it was restored", code="restore_conflict")
