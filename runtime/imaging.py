@@ -240,6 +240,7 @@ def _process(
     image = _open(data, content_type, settings.max_pixels)
     try:
         _check_frames(image, settings.max_animation_pixels)
+        _check_item_metadata(image, settings.max_metadata_bytes)
         exif = metadata.read_exif(image, include_gps=include_gps)
         # libheif has applied irot/imir already (and pi-heif reset the EXIF Orientation): an
         # orientation left in the EXIF must not rotate the pixels a second time.
@@ -340,6 +341,23 @@ def _check_frames(image: Image.Image, max_animation_pixels: int) -> None:
             f"{frames} frames, {total} pixels in all, exceed the animation limit of "
             f"{max_animation_pixels}",
             code=ANIMATION_TOO_LARGE,
+        )
+
+
+def _check_item_metadata(image: Image.Image, max_metadata_bytes: int) -> None:
+    """HEIF/AVIF keep EXIF, XMP and ICC as items in the coded data, which the box walk does not
+    count: their bytes, as the decoder handed them over, against the metadata budget before
+    anything parses them."""
+    if image.format not in _SELF_SIZING:
+        return
+    carried = sum(
+        len(value)
+        for key in ("exif", "xmp", "icc_profile")
+        if isinstance(value := image.info.get(key), bytes | bytearray)
+    )
+    if carried > max_metadata_bytes:
+        raise PermanentFault(
+            f"more than {max_metadata_bytes} bytes of metadata", code=METADATA_TOO_LARGE
         )
 
 

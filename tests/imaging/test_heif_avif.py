@@ -458,3 +458,31 @@ def test_decoded_size_is_checked_again_after_decoding(fmt: str) -> None:
     with pytest.raises(PermanentFault) as fault:
         imaging.render_derivatives(image, ONE_SPEC, max_pixels=64 * 48 - 1)
     assert fault.value.code == imaging.DECOMPRESSION_BOMB
+
+
+@pytest.mark.parametrize("fmt", ["heic", "avif"])
+def test_metadata_items_count_against_the_metadata_budget(fmt: str) -> None:
+    # GIVEN a small image carrying 100 KB of XMP as a metadata item (inside the coded data,
+    # where the box walk does not look) and a 64 KiB metadata budget
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + b"x" * 100_000 + b"</x:xmpmeta>"
+    image = pattern((64, 48))
+    if fmt == "heic":
+        import pillow_heif
+
+        buf = io.BytesIO()
+        pillow_heif.from_pillow(image).save(buf, quality=60, xmp=xmp)
+        data = buf.getvalue()
+    else:
+        data = avif_bytes(image, xmp=xmp)
+    settings = Settings(derivatives=ONE_SPEC, max_metadata_bytes=64 * 1024)
+    # WHEN processed THEN refused before the metadata is parsed
+    with pytest.raises(PermanentFault) as fault:
+        imaging.process_image(data, f"image/{fmt}", settings, include_gps=False)
+    assert fault.value.code == imaging.METADATA_TOO_LARGE
+    # and the same file completes under the default budget
+    assert (
+        imaging.process_image(
+            data, f"image/{fmt}", Settings(derivatives=ONE_SPEC), include_gps=False
+        ).width
+        == 64
+    )
