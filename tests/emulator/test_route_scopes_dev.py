@@ -17,6 +17,7 @@ from mediakit.cli import cli
 from mediakit.client import request
 from mediakit.local import oidc as jwt
 from mediakit.local.emulator import DevEnv
+from mediakit.local.site import TOKEN_PATH, DevSite
 from tests.emulator.conftest import SCOPED_ROUTE, FakeEmulator
 
 CHALLENGE = re.compile(
@@ -193,3 +194,29 @@ def test_env_file_without_scope_claim_still_reads(
     env_file.write_text(json.dumps(data))
     # THEN it reads, with the default claim
     assert DevEnv.read(env_file).scope_claim == "scope"
+
+
+@pytest.mark.parametrize(
+    ("claim", "expected"),
+    [("scope", "media:admin media:read"), ("scp", ["media:admin", "media:read"])],
+)
+def test_page_token_endpoint_puts_scopes_in_the_configured_claim(
+    claim: str, expected: object
+) -> None:
+    # GIVEN the page's token endpoint of a stack whose scope claim is `claim`
+    site = DevSite(
+        issuer=jwt.DevIssuer.generate("http://127.0.0.1:1/dev/oidc"),
+        trusted_issuer="http://127.0.0.1:1/dev/oidc",
+        audience="mediakit-dev",
+        tenant_claim="sub",
+        hosts=frozenset({"127.0.0.1:1"}),
+        scope_claim=claim,
+    )
+    # WHEN the page asks for a token with two scopes
+    body = json.dumps({"tenant": "acme", "scopes": ["media:admin", "media:read"]}).encode()
+    headers = {"host": "127.0.0.1:1", "content-type": "application/json"}
+    status, _, answer = site.handle("POST", TOKEN_PATH, headers, body)
+    # THEN the token carries them in that claim, in the IdP's shape
+    assert status == 200
+    payload = _payload(json.loads(answer)["access_token"])
+    assert payload[claim] == expected
