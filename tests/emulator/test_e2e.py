@@ -41,8 +41,11 @@ def test_upload_valid_jpeg_completes_with_fetchable_derivatives(
     assert {d["name"] for d in record["derivatives"]} == {"thumb", "medium", "large"}
     for d in record["derivatives"]:
         assert d["url"].startswith(emulator.aws_endpoint_url)
+        # private delivery (the default) without CloudFront: a GET living deliveryUrlTtlSeconds
+        assert "X-Amz-Expires=3600&" in d["url"]
         resp = request("GET", d["url"])
         assert resp.status == 200
+        assert resp.headers["cache-control"] == "private, max-age=300"
         image = Image.open(io.BytesIO(resp.body))
         assert image.size == (d["width"], d["height"])
         assert not image.getexif()
