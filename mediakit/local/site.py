@@ -6,7 +6,7 @@ None of them exists on AWS:
   discovery document and public keys (the issuer URL is `{api origin}/dev/oidc`);
 - `POST /dev/token`: a dev token for a tenant, minted with the run's private key, which never
   leaves this process over HTTP;
-- `/dev/config.json`: what the page needs to know (issuer, audience, tenant claim).
+- `/dev/config.json`: what the page needs to know (issuer, audience, tenant and scope claims).
 
 They answer only same-origin callers: no CORS grant is ever sent, and the token endpoint takes
 JSON only (a cross-site page cannot send that without a preflight, which is refused) and only
@@ -116,6 +116,7 @@ class DevSite:
             "issuer": self.trusted_issuer,
             "audience": self.audience,
             "tenant_claim": self.tenant_claim,
+            "scope_claim": self.scope_claim,
             "dev_tokens": self.issuer is not None,
             "token_path": TOKEN_PATH,
         }

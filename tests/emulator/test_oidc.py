@@ -182,6 +182,7 @@ def test_page_config_names_the_issuer(fake_emulator: FakeEmulator) -> None:
         "issuer": fake_emulator.env.jwt_issuer,
         "audience": fake_emulator.env.jwt_audience,
         "tenant_claim": fake_emulator.env.tenant_claim,
+        "scope_claim": fake_emulator.env.scope_claim,
         "dev_tokens": True,
         "token_path": "/dev/token",
     }

@@ -67,7 +67,11 @@ function showTokenInfo() {
   const tenant = JSON.stringify(claims[claim]);
   const expires = typeof claims.exp === "number" ? new Date(claims.exp * 1000) : null;
   const when = expires ? `expires ${expires.toLocaleTimeString()}` : "no expiry";
-  const scopes = claims.scope ? `, scopes ${claims.scope}` : "";
+  // The stack's scope claim: a space-separated string (scope) or an array (scp, custom claims).
+  const scopeClaim = (state.config && state.config.scope_claim) || "scope";
+  const granted = claims[scopeClaim];
+  const listed = Array.isArray(granted) ? granted.join(" ") : granted;
+  const scopes = listed ? `, scopes ${listed} (claim ${scopeClaim})` : "";
   info.textContent = `Token for tenant ${tenant} (claim ${claim}), ${when}${scopes}.`;
   if (expires && expires.getTime() < Date.now()) info.classList.add("bad");
 }
