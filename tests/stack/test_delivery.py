@@ -176,6 +176,8 @@ def test_private_mode_signing_key_policy_admits_the_account_and_the_signer_only(
     assert statements["AccountRootFullAccess"]["Principal"] == {
         "AWS": "arn:aws:iam::123456789012:root"
     }
+    # KMS refuses a key policy naming a principal that does not exist yet
+    assert stack.created_after("media-delivery-key-1", PRESIGN_ROLE)
 
 
 def test_private_mode_presign_role_signs_with_the_key_and_invalidates_nothing(
