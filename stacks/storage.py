@@ -240,16 +240,18 @@ class Storage(pulumi.ComponentResource):
             ],
             opts=guard.merge(pulumi.ResourceOptions(depends_on=[versioning])),
         )
-        scan_role_arn = args.malware_scan_role_arn
+        # Scanning on: the roles the tag-based deny exempts (the processor, GuardDuty's); off: none,
+        # and the policy depends on nothing more than before.
+        exempt = (
+            [args.processor_role_arn, args.malware_scan_role_arn]
+            if args.malware_scan_role_arn is not None
+            else []
+        )
         self.bucket_policy = aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=self.bucket.id,
             policy=pulumi.Output.all(
-                self.bucket.arn,
-                self.key_arn,
-                args.distribution_arn,
-                args.processor_role_arn,
-                scan_role_arn if scan_role_arn is not None else "",
+                self.bucket.arn, self.key_arn, args.distribution_arn, *exempt
             ).apply(
                 lambda a: json.dumps(
                     documents.media_bucket_policy(
@@ -258,8 +260,8 @@ class Storage(pulumi.ComponentResource):
                         distribution_arn=a[2],
                         derivatives_prefix=s.derivatives_prefix,
                         unscanned_reads=(
-                            documents.deny_unscanned_reads(a[0], s.originals_prefix, [a[3], a[4]])
-                            if a[4]
+                            documents.deny_unscanned_reads(a[0], s.originals_prefix, a[3:])
+                            if len(a) > 3
                             else ()
                         ),
                     )
