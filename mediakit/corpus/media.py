@@ -177,11 +177,19 @@ def encode_video(
 
 
 def encode_audio(
-    fmt: str, codec: str, *, seconds: float = 3.0, rate: int = 48000, channels: int = 2
+    fmt: str,
+    codec: str,
+    *,
+    seconds: float = 3.0,
+    rate: int = 48000,
+    channels: int = 2,
+    live: bool = False,
 ) -> bytes:
-    """A short tone in `fmt` coded with `codec`."""
+    """A short tone in `fmt` coded with `codec`. `live`: WebM as browsers' MediaRecorder writes
+    it, without a duration or cues (the muxer cannot seek back to write them)."""
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format=fmt) as container:
+    options = {"live": "1"} if live else {}
+    with av.open(buffer, "w", format=fmt, container_options=options) as container:
         stream = cast(AudioStream, container.add_stream(codec, rate=rate))
         stream.layout = "mono" if channels == 1 else "stereo"
         for frame in _audio_frames(stream, seconds, rate, channels):
@@ -278,6 +286,14 @@ SAMPLES: tuple[MediaSample, ...] = (
     MediaSample(
         "voice.webm",
         lambda: encode_audio("webm", "libopus", channels=1),
+        "audio/webm;codecs=opus",
+        "audio",
+        "webm",
+        audio_codec="opus",
+    ),
+    MediaSample(
+        "recorder.webm",
+        lambda: encode_audio("webm", "libopus", channels=1, live=True),
         "audio/webm;codecs=opus",
         "audio",
         "webm",

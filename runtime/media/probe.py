@@ -38,6 +38,12 @@ from runtime.media.faults import (
 )
 from runtime.media.opening import open_media, prepare_decoder, translated
 
+# Demuxers whose files may state no duration (streamed or recorded live), and how much of the
+# tail is read to find the last timestamp instead.
+_TAIL_TIMED = frozenset({"matroska", "ogg", "mp3", "aac", "flac"})
+_TAIL_BYTES = 2 * 1024 * 1024
+_TAIL_PACKETS = 50_000
+
 
 class MediaInfo(TypedDict):
     """The probe's answer (every value JSON-safe; None where the kind has no such field).
@@ -89,19 +95,20 @@ def inspected(
     source: BinaryIO, declared_type: str, limits: MediaLimits = DEFAULT_LIMITS
 ) -> Iterator[Inspected]:
     """Probe `source` and keep its container open for more decoding inside the block."""
-    if containers.size_of(source) == 0:
+    size = containers.size_of(source)
+    if size == 0:
         raise fault(EMPTY_FILE, "the uploaded file is empty")
     sniffed = containers.sniff(source)
     canonical = containers.check_declared(declared_type, sniffed)
     assert sniffed is not None  # check_declared refused None
     containers.check_layout(source, sniffed)
     with open_media(source, sniffed, limits) as container:
-        found = _inspect(container, canonical, sniffed, limits)
+        found = _inspect(container, canonical, sniffed, limits, size)
         yield found
 
 
 def _inspect(
-    container: InputContainer, canonical: str, sniffed: Sniffed, limits: MediaLimits
+    container: InputContainer, canonical: str, sniffed: Sniffed, limits: MediaLimits, size: int
 ) -> Inspected:
     streams = list(container.streams)
     if len(streams) > limits.max_streams:
@@ -120,7 +127,10 @@ def _inspect(
     audio = audios[0] if audios else None
     if video is not None:
         _check_frame_size(video.codec_context.width, video.codec_context.height, limits)
-    duration = _duration(container, video or audio)
+    primary = video or audio
+    duration = _duration(container, primary)
+    if duration <= 0 and primary is not None and sniffed.demuxer in _TAIL_TIMED:
+        duration = _duration_from_tail(container, primary, size)
     if duration <= 0:
         raise fault(ZERO_DURATION, "the file has no duration")
     if duration > limits.max_duration_seconds:
@@ -149,7 +159,8 @@ def _inspect(
         "content_type": canonical,
         "container": sniffed.container,
         "duration_seconds": round(duration, 3),
-        "bit_rate": container.bit_rate or None,
+        # A file that states no bit rate (a live WebM) gets its average.
+        "bit_rate": container.bit_rate or round(size * 8 / duration),
         "streams": len(streams),
         "video_codec": video.codec_context.name if video is not None else None,
         "width": width,
@@ -177,6 +188,28 @@ def _duration(container: InputContainer, stream: av.stream.Stream | None) -> flo
     if stream is not None and stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return 0.0
+
+
+def _duration_from_tail(container: InputContainer, stream: av.stream.Stream, size: int) -> float:
+    """The end of the last packet, for files that state no duration (MediaRecorder's WebM, a
+    live Ogg): a byte seek to the last `_TAIL_BYTES`, demuxing (not decoding) at most
+    `_TAIL_PACKETS` packets, then back to the start."""
+    end = 0.0
+    with translated():
+        container.seek(max(0, size - _TAIL_BYTES), unsupported_byte_offset=True, any_frame=True)
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= _TAIL_PACKETS:
+                break
+            if packet.pts is None or packet.time_base is None:
+                continue
+            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+        container.seek(0)
+    start = (
+        float(stream.start_time * stream.time_base)
+        if stream.start_time and stream.time_base
+        else 0.0
+    )
+    return max(0.0, end - start)
 
 
 def _rate(video: VideoStream) -> float | None:

@@ -116,3 +116,13 @@ def test_media_limits_refuse_nonsense() -> None:
         MediaLimits(max_streams=0)
     with pytest.raises(ValueError, match="probe_bytes"):
         MediaLimits(probe_bytes=8)
+
+
+def test_probe_times_a_recording_that_states_no_duration() -> None:
+    # GIVEN WebM as MediaRecorder writes it (no Duration element, no cues)
+    data = media.sample("recorder.webm").data
+    # WHEN probed  THEN the duration comes from the last packets, and the first frame still
+    # decodes from the start
+    info = probe(io.BytesIO(data), "audio/webm;codecs=opus")
+    assert info["duration_seconds"] == pytest.approx(3.0, abs=0.05)
+    assert info["bit_rate"] == round(len(data) * 8 / info["duration_seconds"])
