@@ -248,6 +248,28 @@ def long_video(
     return out.getvalue()
 
 
+def mp3_with_cover(seconds: float = 2.0) -> bytes:
+    """An MP3 carrying cover art (an attached PNG picture, as music libraries write it)."""
+    cover = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 200, 0)).save(cover, "PNG")
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp3") as container:
+        audio = container.add_stream("libmp3lame", rate=48000)
+        audio.layout = "stereo"
+        picture = container.add_stream("png")
+        picture.width = picture.height = 64
+        picture.pix_fmt = "rgb24"
+        picture.disposition = av.stream.Disposition.attached_pic
+        packet = av.Packet(cover.getvalue())
+        packet.stream = picture
+        packet.pts = packet.dts = 0
+        container.mux(packet)
+        for frame in _audio_frames(audio, seconds, 48000, 2):
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+    return buffer.getvalue()
+
+
 # --- the valid samples ---------------------------------------------------------------------------
 
 
@@ -307,6 +329,7 @@ SAMPLES: tuple[MediaSample, ...] = (
         "mp3",
         audio_codec="mp3",
     ),
+    MediaSample("cover.mp3", mp3_with_cover, "audio/mpeg", "audio", "mp3", audio_codec="mp3"),
     MediaSample(
         "song.m4a",
         lambda: encode_audio("ipod", "aac"),
