@@ -146,3 +146,22 @@ def run_audited(fn: Callable[..., Any], *args: Any, canary: Path) -> Audit:
         raw = b"".join(chunks)
         outcome, message, result, syscalls, read_bytes, opens = pickle.loads(raw[8:])  # noqa: S301
         return Audit(outcome, message, result, syscalls, read_bytes, opens, canary_events())
+
+
+def poster_over_s3(bucket: str, key: str, declared_type: str) -> tuple[dict[str, Any], int, int]:
+    """Run in the processing child: a client of its own (the parent's sockets do not survive a
+    fork), a ranged reader, the poster; its description, GETs and bytes fetched."""
+    import boto3
+
+    from runtime.media.poster import poster
+    from runtime.media.ranged import RangedReader
+
+    client = boto3.client(
+        "s3",
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    reader = RangedReader(client, bucket, key)
+    result = poster(reader, declared_type)
+    return dict(result.info), reader.requests, reader.bytes_fetched

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import Any
 
+import media_support
 import pytest
+from media_support import BUCKET
 
 from mediakit.corpus import media
 from runtime import sandbox
@@ -80,3 +83,16 @@ def test_audio_over_the_cpu_budget_is_a_clean_limit() -> None:
     result = sandbox.run(waveform, io.BytesIO(long_mp3), "audio/mpeg", sampled, budget=budget)
     assert result.sampled
     assert result.decoded_seconds <= 60.5
+
+
+def test_ranged_poster_runs_in_the_sandbox_with_its_own_client(s3: Any) -> None:
+    # GIVEN a 6 s 1080p MP4 in (moto) S3; the child makes its own client, as the processor's
+    # child must (moto's state is inherited by the fork)
+    data = media.long_video(seconds=6, detail=8)
+    s3.put_object(Bucket=BUCKET, Key="clip.mp4", Body=data)
+    info, requests, fetched = sandbox.run(
+        media_support.poster_over_s3, BUCKET, "clip.mp4", "video/mp4", budget=ROOMY
+    )
+    assert (info["width"], info["height"], info["duration_seconds"]) == (1920, 1080, 6.0)
+    assert requests <= 4
+    assert fetched < len(data) / 3
