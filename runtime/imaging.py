@@ -245,10 +245,14 @@ def _process(
         # libheif has applied irot/imir already (and pi-heif reset the EXIF Orientation): an
         # orientation left in the EXIF must not rotate the pixels a second time.
         orientation = 1 if image.format == "HEIF" else exif.get("orientation", 1)
+        # The header's size: a JPEG decoded DCT-scaled (draft) is smaller once loaded.
+        width, height = image.size
         derivatives = render_derivatives(
             image, settings.derivatives, orientation, max_pixels=settings.max_pixels
         )
-        width, height = image.size
+        if image.format in _SELF_SIZING:
+            # libheif/libavif size the picture from the coded data: the decoded size counts.
+            width, height = image.size
         if orientation >= 5:
             width, height = height, width
     finally:

@@ -486,3 +486,13 @@ def test_metadata_items_count_against_the_metadata_budget(fmt: str) -> None:
         ).width
         == 64
     )
+
+
+def test_record_size_is_the_originals_even_when_the_jpeg_decodes_dct_scaled() -> None:
+    # GIVEN a JPEG large enough that the 2048 derivative decodes it at half size (draft)
+    buf = io.BytesIO()
+    Image.new("RGB", (4200, 3000), (90, 120, 150)).save(buf, "JPEG", quality=80)
+    # WHEN processed THEN the record carries the original's size, not the scaled decode's
+    result = imaging.process_image(buf.getvalue(), "image/jpeg", Settings(), include_gps=False)
+    assert (result.width, result.height) == (4200, 3000)
+    assert max(d.width for d in result.derivatives) == 2048
