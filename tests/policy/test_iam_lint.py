@@ -21,6 +21,7 @@ def test_iam_lint_extracts_permission_and_resource_policies(dev_graph: Graph) ->
     types = {s.resource.split(".")[0] for s in statements}
     assert types == {
         "aws_iam_role_policy",
+        "aws_kms_key",  # private delivery's signing key carries its policy inline
         "aws_kms_key_policy",
         "aws_s3_bucket_policy",
         "aws_sqs_queue_policy",
