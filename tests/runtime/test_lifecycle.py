@@ -505,3 +505,57 @@ def test_every_event_is_thin(pipeline: Pipeline, clock: Clock) -> None:
     derivative = published[1]["detail"]["derivatives"][0]
     assert set(derivative) == {"name", "key", "format", "width", "height", "bytes"}
     assert parse_iso(published[2]["detail"]["occurred_at"]) == T0
+
+
+def test_restore_event_before_its_version_is_recorded_is_retried(
+    pipeline: Pipeline, clock: Clock
+) -> None:
+    # GIVEN a restore that has copied the original but not yet recorded the copy's version
+    created = completed(pipeline)
+    upload_id, key = created["upload_id"], created["key"]
+    assert pipeline.call("DELETE", f"/v1/uploads/{upload_id}", scopes=ADMIN)[0] == 200
+    record_version = pipeline.store.set_restore_version
+    seen: dict[str, Any] = {}
+
+    def copy_event_arrives_first(*args: Any, **kwargs: Any) -> Any:
+        # the copy's notification reaches the processor before the API records the version
+        seen["response"] = pipeline.process(restore_event(pipeline, key))
+        seen["status"] = pipeline.record(upload_id)["status"]
+        return record_version(*args, **kwargs)
+
+    pipeline.store.set_restore_version = copy_event_arrives_first  # type: ignore[method-assign]
+    assert pipeline.call("POST", f"/v1/uploads/{upload_id}/restore", scopes=ADMIN)[0] == 202
+    # THEN that delivery is returned for a retry (the record stays restoring, nothing is lost)
+    assert seen["response"] == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert seen["status"] == "restoring"
+    # and its redelivery completes the restore
+    assert pipeline.process(restore_event(pipeline, key)) == {"batchItemFailures": []}
+    assert pipeline.record(upload_id)["status"] == "completed"
+
+
+def test_delete_whose_event_failed_sends_it_on_the_retry(
+    pipeline: Pipeline, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a DELETE whose PutEvents is refused after the record was marked
+    created = completed(pipeline)
+    pipeline.published()
+    path = f"/v1/uploads/{created['upload_id']}"
+    bus = pipeline.api.events()
+    real_put = bus.put_events
+
+    def refused(**kwargs: Any) -> Any:
+        return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}]}
+
+    monkeypatch.setattr(bus, "put_events", refused)
+    first = pipeline.call("DELETE", path, scopes=ADMIN)
+    assert first[0] == 503
+    assert pipeline.record(created["upload_id"])["status"] == "deleted"
+    # WHEN the client retries once PutEvents works again
+    monkeypatch.setattr(bus, "put_events", real_put)
+    retry = pipeline.call("DELETE", path, scopes=ADMIN)
+    # THEN the retry answers 409 but the deleted event went out, once, naming the first caller
+    assert (retry[0], retry[1]["error"]["code"]) == (409, "already_deleted")
+    events = [e for e in pipeline.published() if e["detail-type"] == "media.upload.deleted"]
+    assert [e["detail"]["by"] for e in events] == ["tenant-a"]
+    assert pipeline.call("DELETE", path, scopes=ADMIN)[0] == 409
+    assert pipeline.published() == []
