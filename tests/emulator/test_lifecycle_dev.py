@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from mediakit.client import ApiClient, ApiError, request
 from mediakit.local.emulator import DevEnv, mint_token
@@ -126,3 +127,42 @@ def test_delete_restore_rerender_round_trip(emulator: DevEnv, jpeg_file: Path) -
         text = json.dumps(event)
         assert jpeg_file.name not in text
         assert "http" not in text
+
+
+def test_purge_leaves_no_version_on_the_emulator(emulator: DevEnv, jpeg_file: Path) -> None:
+    # GIVEN a completed upload, deleted once (so its objects have noncurrent versions)
+    client = admin(emulator)
+    created = client.upload(jpeg_file)
+    upload_id = created["upload_id"]
+    assert client.wait(created, timeout=30)["status"] == "completed"
+    client.call("DELETE", f"/v1/uploads/{upload_id}")
+    # the dev credentials: the emulator's S3 endpoint verifies every signature
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=emulator.aws_endpoint_url,
+        region_name=emulator.region,
+        aws_access_key_id="mediakit-dev",
+        aws_secret_access_key="mediakit-dev",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+    def versions(prefix: str) -> list[str]:
+        listing = s3.list_object_versions(Bucket=emulator.bucket, Prefix=prefix)
+        return [
+            v["VersionId"]
+            for v in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+        ]
+
+    derivatives = f"derivatives/{TENANT}/{upload_id}/"
+    assert versions(created["key"])
+    assert versions(derivatives)
+    # WHEN an admin purges it
+    tombstone = client.call("DELETE", f"/v1/uploads/{upload_id}?purge=true")
+    # THEN no version or delete marker is left, and the record keeps no file name
+    assert versions(created["key"]) == []
+    assert versions(derivatives) == []
+    assert tombstone["purged_by"] == TENANT
+    assert "filename" not in client.get_upload(upload_id)
+    with pytest.raises(ApiError) as gone:
+        client.call("POST", f"/v1/uploads/{upload_id}/restore")
+    assert gone.value.status == 410
