@@ -4,6 +4,7 @@ synthesized under Pulumi mocks with each environment's config plus the retention
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -120,4 +121,26 @@ def test_point_in_time_recovery_window_is_a_setting(env: str, days: int) -> None
     assert table["inputs"]["pointInTimeRecovery"] == {
         "enabled": True,
         "recoveryPeriodInDays": float(days),
+    }
+
+
+def test_event_archive_keeps_only_the_kits_thin_events() -> None:
+    # GIVEN an environment that archives its events
+    graph = _retained("prod", eventArchiveDays=30)
+    (archive,) = [
+        r for r in graph["resources"] if r["type"] == "aws:cloudwatch/eventArchive:EventArchive"
+    ]
+    # WHEN / THEN the archive takes the kit's own detail types, lifecycle ones included, for
+    # the configured days (their details are ids, status, keys, codes: runtime.events.detail)
+    assert archive["inputs"]["retentionDays"] == 30
+    assert json.loads(archive["inputs"]["eventPattern"]) == {
+        "source": ["mediakit"],
+        "detail-type": [
+            "media.upload.completed",
+            "media.upload.failed",
+            "media.upload.deleted",
+            "media.upload.restored",
+            "media.upload.purged",
+            "media.upload.expired",
+        ],
     }
