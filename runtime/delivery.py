@@ -3,7 +3,8 @@ what a DELETE does at the edge.
 
 `private` mode (the default): CloudFront serves `derivatives/*` only to signed requests (the
 stack's trusted key group). One custom policy per upload — a wildcard over the upload's
-derivative prefix, valid for `deliveryUrlTtlSeconds` — is signed once with KMS (`kms:Sign`,
+derivative prefix, valid for `deliveryUrlTtlSeconds` (rounded down to a grid of 1/12 of it, so
+reads within one step share URLs and signature) — is signed once with KMS (`kms:Sign`,
 RSASSA-PKCS1-v1_5 over SHA-256; the private key never leaves KMS), and every derivative URL of
 the record carries the same `Policy`, `Signature`, `Key-Pair-Id` and `Hash-Algorithm=SHA256`.
 CloudFront accepts RSA 2048 and ECDSA P-256 keys and, with `Hash-Algorithm=SHA256`, SHA-256
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import urllib.parse
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from runtime import keys, signing
@@ -54,6 +57,12 @@ INVALIDATION_RETRY_CODES = frozenset(
 )
 INVALIDATION_ATTEMPTS = 4
 INVALIDATION_BACKOFF_SECONDS = 0.5
+# Signed URLs expire on a grid of 1/12 of the TTL (5 minutes of the default hour): a record read
+# again within one step gets the same URLs, so browsers reuse their cached copies (the URL is
+# the cache key) and a warm function asks KMS once per upload per step, not once per read. A URL
+# therefore lives between 11/12 of the TTL and the TTL, never longer.
+EXPIRY_STEPS_PER_TTL = 12
+SIGNATURE_CACHE_SIZE = 4096
 
 
 class InvalidationClient(Protocol):
@@ -107,6 +116,38 @@ def signed_query(
     return f"{query.removeprefix('?')}&{HASH_ALGORITHM_PARAM}"
 
 
+class _Signatures:
+    """Recently made signed queries by (key, key pair id, resource, expiry), least recently used
+    dropped first; a warm function serves repeated reads of an upload without KMS."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str, str, int], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str, int], make: Callable[[], str]) -> str:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        query = make()
+        with self._lock:
+            self._entries[key] = query
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return query
+
+
+_signatures = _Signatures(SIGNATURE_CACHE_SIZE)
+
+
+def signed_expiry(now: datetime, ttl: int) -> datetime:
+    """`now + ttl` rounded down to the expiry grid (a step of ttl / EXPIRY_STEPS_PER_TTL)."""
+    step = max(1, ttl // EXPIRY_STEPS_PER_TTL)
+    epoch = int((now + timedelta(seconds=ttl)).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % step, tz=UTC)
+
+
 @dataclass
 class RecordUrls:
     """The URLs of one record's derivatives; private mode signs at most once, on first use."""
@@ -127,30 +168,40 @@ def record_urls(
 ) -> RecordUrls:
     """How the derivative URLs of `record` are made in this mode, on this stack."""
     ttl = settings.delivery_url_ttl_seconds
-    expires = now + timedelta(seconds=ttl)
     cdn = resources.cdn_domain
     if not cdn:
         # The emulator: no CloudFront, presigned GETs of the same lifetime.
         return RecordUrls(
             lambda key: signing.presign_get(s3, bucket=resources.bucket, key=key, ttl=ttl),
-            expires,
+            now + timedelta(seconds=ttl),
         )
     if settings.delivery_mode == PUBLIC:
         return RecordUrls(lambda key: object_url(cdn, key), None)
     for attr in ("delivery_key_arn", "delivery_key_pair_id"):
         if not getattr(resources, attr):
             raise SettingsError(resources.ENV[attr], "is required in private delivery mode")
+    expires = signed_expiry(now, ttl)
+    resource = policy_resource(cdn, upload_prefix(settings, record))
+    cache_key = (
+        resources.delivery_key_arn,
+        resources.delivery_key_pair_id,
+        resource,
+        int(expires.timestamp()),
+    )
     query: list[str] = []
 
     def url_for(key: str) -> str:
         if not query:
             query.append(
-                signed_query(
-                    kms(),
-                    key_arn=resources.delivery_key_arn,
-                    key_pair_id=resources.delivery_key_pair_id,
-                    resource=policy_resource(cdn, upload_prefix(settings, record)),
-                    expires=expires,
+                _signatures.get(
+                    cache_key,
+                    lambda: signed_query(
+                        kms(),
+                        key_arn=resources.delivery_key_arn,
+                        key_pair_id=resources.delivery_key_pair_id,
+                        resource=resource,
+                        expires=expires,
+                    ),
                 )
             )
         return f"{object_url(cdn, key)}?{query[0]}"

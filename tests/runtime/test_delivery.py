@@ -523,3 +523,44 @@ def test_policy_wildcard_is_only_the_trailing_one_whatever_the_tenant(
     assert resource.endswith(f"/{UPLOAD_ID}/*")
     assert "*" not in resource[:-1]
     assert "?" not in resource
+
+
+def test_reads_within_one_expiry_step_reuse_the_urls_and_the_signature(
+    pipeline: Pipeline, signing_key: tuple[str, rsa.RSAPublicKey]
+) -> None:
+    # GIVEN one upload read three times: twice within one step of the expiry grid, once later
+    key_arn, _ = signing_key
+    counting = CountingKms(aws.kms())
+    step = Settings().delivery_url_ttl_seconds // delivery.EXPIRY_STEPS_PER_TTL
+
+    def url_at(now: datetime) -> str:
+        urls = delivery.record_urls(
+            completed_record(),
+            settings=Settings(),
+            resources=private_resources(pipeline, key_arn),
+            s3=pipeline.s3,
+            kms=lambda: counting,  # type: ignore[arg-type,return-value]
+            now=now,
+        )
+        return urls.url_for(f"derivatives/tenant-a/{UPLOAD_ID}/thumb.jpeg")
+
+    first, again, later = (
+        url_at(NOW),
+        url_at(NOW + timedelta(seconds=10)),
+        url_at(NOW + timedelta(seconds=step)),
+    )
+    # THEN the first two are the same URL (a browser keeps its copy) from one KMS signature,
+    # and the read a step later gets a new one
+    assert first == again
+    assert later != first
+    assert counting.signs == 2
+
+
+@pytest.mark.parametrize("offset", [0, 1, 149, 150, 151, 3599, 86399])
+def test_signed_expiry_lives_between_eleven_twelfths_of_the_ttl_and_the_ttl(offset: int) -> None:
+    now = NOW + timedelta(seconds=offset, microseconds=123)
+    ttl = 1800
+    expires = delivery.signed_expiry(now, ttl)
+    lifetime = (expires - now).total_seconds()
+    assert ttl - ttl / delivery.EXPIRY_STEPS_PER_TTL < lifetime <= ttl
+    assert int(expires.timestamp()) % (ttl // delivery.EXPIRY_STEPS_PER_TTL) == 0
