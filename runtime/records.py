@@ -620,7 +620,8 @@ class Store:
                 "restored_by": by,
                 "updated_at": iso(now),
             },
-            remove=[TTL_ATTRIBUTE, "restore_version_id", "notified_at"],
+            # The derivative objects are gone until the processor renders them again.
+            remove=[TTL_ATTRIBUTE, "restore_version_id", "notified_at", "derivatives"],
         )
 
     def set_restore_version(

@@ -288,6 +288,7 @@ def test_restore_inside_the_window_rerenders_the_upload(pipeline: Pipeline, cloc
     # THEN the validated version is current again (as a new version: the copy), the record is
     # restoring, by whom, and the TTL is gone
     assert (status, restoring["status"], restoring["restored_by"]) == (202, "restoring", "tenant-a")
+    assert "derivatives" not in restoring  # their objects come back with the re-render
     head = pipeline.s3.head_object(Bucket=pipeline.resources.bucket, Key=key)
     assert head["VersionId"] != before["version_id"]
     record = pipeline.record(upload_id)
