@@ -343,7 +343,8 @@ class Settings:
         metadata=_meta(
             "deliveryUrlTtlSeconds",
             "Lifetime of the derivative URLs a record view returns (60..86400 s): CloudFront "
-            "signed URLs in private mode, presigned S3 GETs under mediakit dev.",
+            "signed URLs in private mode (expiring on a grid of 1/12 of it, so they live 11/12 "
+            "to all of it), presigned S3 GETs under mediakit dev.",
         ),
     )
     delivery_cache_seconds: int = field(
