@@ -564,3 +564,53 @@ def test_signed_expiry_lives_between_eleven_twelfths_of_the_ttl_and_the_ttl(offs
     lifetime = (expires - now).total_seconds()
     assert ttl - ttl / delivery.EXPIRY_STEPS_PER_TTL < lifetime <= ttl
     assert int(expires.timestamp()) % (ttl // delivery.EXPIRY_STEPS_PER_TTL) == 0
+
+
+def test_invalidation_request_is_valid_for_the_cloudfront_api(aws_env: None) -> None:
+    # GIVEN a real boto3 CloudFront client whose answers are stubbed (botocore's Stubber checks
+    # every request against the service model), refusing once, then accepting
+    from botocore.stub import ANY, Stubber
+
+    client = aws.cloudfront()
+    stubber = Stubber(client)
+    expected = {
+        "DistributionId": "E2QWRUHAPOMQZL",
+        "InvalidationBatch": {
+            "Paths": {
+                "Quantity": 2,
+                "Items": [
+                    f"/derivatives/a~2Fb%40c/{UPLOAD_ID}/medium.jpeg",
+                    f"/derivatives/a~2Fb%40c/{UPLOAD_ID}/thumb.jpeg",
+                ],
+            },
+            "CallerReference": ANY,
+        },
+    }
+    stubber.add_client_error(
+        "create_invalidation", "TooManyInvalidationsInProgress", http_status_code=400,
+        expected_params=expected,
+    )  # fmt: skip
+    stubber.add_response(
+        "create_invalidation",
+        {
+            "Location": "https://cloudfront.amazonaws.com/2020-05-31/distribution/E2QWRUHAPOMQZL/invalidation/I1",
+            "Invalidation": {
+                "Id": "I1",
+                "Status": "InProgress",
+                "CreateTime": NOW,
+                "InvalidationBatch": {
+                    "Paths": expected["InvalidationBatch"]["Paths"],
+                    "CallerReference": "x",
+                },
+            },
+        },
+        expected,
+    )
+    # WHEN a public-mode DELETE invalidates
+    with stubber:
+        invalidation = delivery.invalidate(
+            PUBLIC, public_resources(), DOOMED, lambda: client, sleep=lambda s: None
+        )
+    # THEN both requests were valid CreateInvalidation calls and the retry got the id
+    assert invalidation == "I1"
+    stubber.assert_no_pending_responses()
