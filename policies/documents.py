@@ -714,6 +714,32 @@ def allow_scan_results(queue_arn: str, rule_arn: str) -> list[Statement]:
     ]
 
 
+def dlq_policy(*, dlq_arn: str, scan_rule_arn: str) -> PolicyDocument:
+    """The DLQ keeps what EventBridge could not deliver from the scan-result rule (its target's
+    dead-letter queue), from that rule only; TLS only."""
+    return document(
+        [
+            statement(
+                "UndeliveredScanResults",
+                ["sqs:SendMessage"],
+                [dlq_arn],
+                principal=_service("events.amazonaws.com"),
+                condition={"ArnEquals": {"aws:SourceArn": scan_rule_arn}},
+            )
+        ],
+        [
+            statement(
+                "DenyInsecureTransport",
+                ["sqs:*"],
+                [dlq_arn],
+                effect="Deny",
+                principal="*",
+                condition={"Bool": {"aws:SecureTransport": "false"}},
+            )
+        ],
+    )
+
+
 def actions_of(doc: PolicyDocument, effect: str = "Allow") -> set[str]:
     """Every action a document grants (or denies), flattened; used by tests and reviews."""
     return {

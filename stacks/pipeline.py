@@ -107,6 +107,7 @@ class MediaPipeline(pulumi.ComponentResource):
                     bucket_arn=self.storage.bucket.arn,
                     key_arn=key_arn,
                     queue_arn=self.queues.queue.arn,
+                    dlq_arn=self.queues.dlq.arn,
                     originals_prefix=s.originals_prefix,
                     region=region,
                     account_id=identity.account_id,

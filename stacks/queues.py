@@ -95,6 +95,17 @@ class Queues(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        if args.scan_rule_arn is not None:
+            # A scan result EventBridge cannot deliver to the ingest queue (after its own 24 h of
+            # retries) lands on the DLQ instead of being dropped: `mediakit dlq` shows it.
+            aws.sqs.QueuePolicy(
+                f"{name}-dlq-policy",
+                queue_url=self.dlq.url,
+                policy=pulumi.Output.all(self.dlq.arn, args.scan_rule_arn).apply(
+                    lambda a: json.dumps(documents.dlq_policy(dlq_arn=a[0], scan_rule_arn=a[1]))
+                ),
+                opts=child,
+            )
         self.notification = aws.s3.BucketNotification(
             f"{name}-bucket-notification",
             bucket=args.bucket_id,
