@@ -614,3 +614,31 @@ def test_invalidation_request_is_valid_for_the_cloudfront_api(aws_env: None) -> 
     # THEN both requests were valid CreateInvalidation calls and the retry got the id
     assert invalidation == "I1"
     stubber.assert_no_pending_responses()
+
+
+def test_resources_read_the_delivery_variables_and_need_none_of_them() -> None:
+    # GIVEN the required names only (the emulator, a public stack) and then the stack's full set
+    base = {
+        "MEDIAKIT_BUCKET": "b",
+        "MEDIAKIT_TABLE": "t",
+        "MEDIAKIT_EVENT_BUS": "e",
+        "MEDIAKIT_KMS_KEY_ARN": "k",
+    }
+    bare = Resources.from_env(base)
+    full = Resources.from_env(
+        base
+        | {
+            "MEDIAKIT_CDN_DISTRIBUTION_ID": " E2QWRUHAPOMQZL ",
+            "MEDIAKIT_DELIVERY_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/s-1",
+            "MEDIAKIT_DELIVERY_KEY_PAIR_ID": KEY_PAIR_ID,
+        }
+    )
+    # THEN absent ones are empty (record_urls refuses to sign without them), present ones read
+    assert (bare.cdn_distribution_id, bare.delivery_key_arn, bare.delivery_key_pair_id) == (
+        "",
+        "",
+        "",
+    )
+    assert full.cdn_distribution_id == "E2QWRUHAPOMQZL"
+    assert full.delivery_key_pair_id == KEY_PAIR_ID
+    assert Resources.from_env(full.to_env()) == full
