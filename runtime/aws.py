@@ -140,6 +140,18 @@ def reset() -> None:
     config.reset()
 
 
+def _forget_after_fork() -> None:
+    """A forked child (runtime.sandbox's processing child) never uses its parent's clients: their
+    connection pools' sockets are shared with the parent, and a lock another thread held at the
+    fork would never be released. The child builds its own on first use."""
+    global _lock
+    _lock = threading.Lock()
+    _clients.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError, else ''."""
     response = getattr(exc, "response", None)

@@ -154,10 +154,30 @@ def parse_s3_notification(body: str) -> list[ObjectCreated]:
     return out
 
 
+# The probed facts an event carries (runtime.media.probe.MediaInfo, all technical).
+MEDIA_EVENT_FIELDS = (
+    "kind",
+    "container",
+    "duration_seconds",
+    "bit_rate",
+    "streams",
+    "video_codec",
+    "width",
+    "height",
+    "rotation",
+    "frame_rate",
+    "audio_codec",
+    "sample_rate",
+    "channels",
+)
+
+
 def detail(record: Mapping[str, Any], *, by: str | None = None) -> dict[str, Any]:
     """The thin `detail` of an upload event: ids, status, keys, codes, dimensions and the acting
-    subject; never the file name, metadata, EXIF/GPS, media facts or a URL (signed or not), so
-    neither subscribers nor the bus's archive ever hold personal data or a usable link."""
+    subject, and an audio/video upload's probed `media` facts (kind, duration, codecs,
+    dimensions: no tags or titles are ever probed); never the file name, metadata, EXIF/GPS or a
+    URL (signed or not), so neither subscribers nor the bus's archive ever hold personal data or
+    a usable link."""
     out: dict[str, Any] = {
         "version": DETAIL_VERSION,
         "upload_id": record["upload_id"],
@@ -181,6 +201,9 @@ def detail(record: Mapping[str, Any], *, by: str | None = None) -> dict[str, Any
             }
             for d in record.get("derivatives", [])
         ]
+        media = record.get("media")
+        if isinstance(media, Mapping) and media.get("kind"):
+            out["media"] = {k: media[k] for k in MEDIA_EVENT_FIELDS if k in media}
     error = record.get("error")
     if isinstance(error, Mapping) and error.get("code"):
         # The code only: messages may quote what the bytes said.

@@ -396,13 +396,14 @@ def _targets(
 
 
 def render_derivatives(
-    image: ImageFile.ImageFile,
+    image: Image.Image,
     specs: Sequence[DerivativeSpec],
     orientation: int = 1,
     *,
     max_pixels: int | None = None,
 ) -> list[RenderedDerivative]:
-    """Decode `image` once and encode one derivative per spec, in the order of `specs`.
+    """Decode `image` once and encode one derivative per spec, in the order of `specs` (a
+    decoded file, or a plain image such as a video's poster frame).
     `max_pixels` re-checks the decoded size of formats whose header only claims it."""
     targets = _targets(image.size, specs, orientation)
     largest = max(targets.values(), key=lambda s: s[0] * s[1])

@@ -31,13 +31,14 @@ from runtime.records import (
     Store,
     UploadRecord,
 )
-from runtime.settings import Resources, Settings
+from runtime.settings import Resources, Settings, kind_of
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
-    from runtime.imaging import ProcessedImage
+    from runtime.imaging import ProcessedImage, RenderedDerivative
+    from runtime.media.job import MediaJob, MediaOutcome
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ class ImageProcessor(Protocol):
     def __call__(
         self, data: bytes, declared_type: str, settings: Settings, *, include_gps: bool
     ) -> ProcessedImage: ...
+
+
+class MediaRunner(Protocol):
+    """Runs one audio/video job (`runtime.media.job.run`), normally in the processing child."""
+
+    def __call__(self, job: MediaJob) -> MediaOutcome: ...
 
 
 def _utcnow() -> datetime:
@@ -67,6 +74,9 @@ class Deps:
     clock: Callable[[], datetime] = field(default=_utcnow)
     # This invocation's metrics; None outside a handler (tests of the core).
     metrics: telemetry.Recorder | None = None
+    # The media function's: audio/video uploads (None in the image processor, which refuses
+    # them: they reach it only through a misrouted notification).
+    media: MediaRunner | None = None
 
 
 def default_deps() -> Deps:
@@ -109,6 +119,28 @@ def isolated(process: ImageProcessor, settings: Settings) -> ImageProcessor:
     return run
 
 
+def media_budget(settings: Settings) -> sandbox.Budget:
+    """The per-upload budgets of the media function (mediaProcessing*)."""
+    return sandbox.Budget(
+        cpu_seconds=settings.media_processing_cpu_seconds,
+        wall_seconds=settings.media_processing_timeout_seconds,
+        memory_mb=settings.media_processing_memory_mb,
+    )
+
+
+def isolated_media(settings: Settings) -> MediaRunner:
+    """`runtime.media.job.run` in the processing child under the media budgets; the child makes
+    its own S3 client (runtime.aws forgets the parent's at fork)."""
+    from runtime.media import job as media_job
+
+    budget = media_budget(settings)
+
+    def run(job: MediaJob) -> MediaOutcome:
+        return sandbox.run(media_job.run, job, budget=budget)
+
+    return run
+
+
 def handle_message(body: str, deps: Deps, *, last_attempt: bool = False) -> list[str]:
     """Process every object in one SQS message body; returns an outcome per object.
     Permanent faults end here (record failed); an exception means "retry this message".
@@ -118,6 +150,10 @@ def handle_message(body: str, deps: Deps, *, last_attempt: bool = False) -> list
     if scan_result is not None:
         # GuardDuty's scan results share the queue (malwareScanning): runtime/malware.py.
         return [_handle_scan_result(scan_result, deps)]
+    reprocess = reprocessing.request_payload(body)
+    if reprocess is not None:
+        # `mediakit reprocess` re-renders a completed upload: runtime/reprocessing.py.
+        return [reprocessing.handle(reprocess, deps)]
     try:
         created = events.parse_s3_notification(body)
     except MalformedEvent as exc:
@@ -310,7 +346,10 @@ def _process_bound(record: UploadRecord, ref: SourceRef, deps: Deps, last_attemp
     upload_id = record["upload_id"]
     try:
         try:
-            result = _render(record, ref, deps)
+            if kind_of(record["content_type"]) in MEDIA_ONLY_KINDS:
+                result = _render_media(record, ref, deps)
+            else:
+                result = _render(record, ref, deps)
         except sandbox.RetryableOverrun as overrun:
             if not last_attempt:
                 raise
@@ -373,7 +412,7 @@ def _read_original(ref: SourceRef, deps: Deps) -> bytes:
 
 def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
     """Validate and render, write derivatives; the completed-record fields come back."""
-    settings, resources = deps.settings, deps.resources
+    settings = deps.settings
     data = _read_original(ref, deps)
     if len(data) != record["size"]:
         raise PermanentFault(
@@ -391,8 +430,24 @@ def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
         settings,
         include_gps=settings.gps_allowed(record["tenant"]),
     )
+    return {
+        "width": image.width,
+        "height": image.height,
+        "format": image.format,
+        "bytes": image.bytes,
+        "sha256": digest,
+        "exif": dict(image.exif),
+        "derivatives": _write_derivatives(record, image.derivatives, deps),
+    }
+
+
+def _write_derivatives(
+    record: UploadRecord, rendered_list: list[RenderedDerivative], deps: Deps
+) -> list[DerivativeInfo]:
+    """PutObject each derivative under the upload's prefix; their record entries."""
+    settings, resources = deps.settings, deps.resources
     derivatives: list[DerivativeInfo] = []
-    for rendered in image.derivatives:
+    for rendered in rendered_list:
         key = keys.derivative_key(
             settings, record["tenant"], record["upload_id"], rendered.name, rendered.format
         )
@@ -417,23 +472,114 @@ def _render(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
                 "bytes": len(rendered.body),
             }
         )
-    return {
-        "width": image.width,
-        "height": image.height,
-        "format": image.format,
-        "bytes": image.bytes,
-        "sha256": digest,
-        "exif": dict(image.exif),
-        "derivatives": derivatives,
+    return derivatives
+
+
+MEDIA_ONLY_KINDS = ("audio", "video")
+
+
+def _render_media(record: UploadRecord, ref: SourceRef, deps: Deps) -> dict[str, Any]:
+    """An audio/video upload: never read whole. The size comes from HeadObject, the sha256 from
+    one streamed GET (bounded memory), and the probe and derivative from ranged GETs inside the
+    processing child (`runtime.media.job`), under the read budget."""
+    from runtime.media.faults import MediaLimits
+    from runtime.media.job import MediaJob
+    from runtime.media.ranged import Budget, sha256_object
+
+    settings = deps.settings
+    if deps.media is None:
+        raise PermanentFault(
+            "audio and video are processed by the media function, not this one",
+            code="unsupported_type",
+        )
+    content_type = record["content_type"]
+    limit = settings.max_bytes_for(content_type)
+    versioned = ref.version_id not in ("", "null")
+    version_id = ref.version_id if versioned else None
+    try:
+        # As for images: a delete leaves the version readable, so ask about the current object.
+        deps.s3.head_object(Bucket=ref.bucket, Key=ref.key)
+        pinned: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        head = deps.s3.head_object(Bucket=ref.bucket, Key=ref.key, **pinned)
+    except Exception as exc:
+        if is_not_found(exc):
+            raise PermanentFault(
+                "the object was removed before processing", code="object_missing"
+            ) from None
+        raise
+    size = int(head["ContentLength"])
+    if size > limit:
+        raise PermanentFault(
+            f"the object has {size} bytes, over the limit of {limit}", code="too_large"
+        )
+    if size != record["size"]:
+        raise PermanentFault(
+            f"the object has {size} bytes, {record['size']} were declared", code="size_mismatch"
+        )
+    digest = sha256_object(deps.s3, ref.bucket, ref.key, version_id=version_id)
+    if record.get("sha256") and digest.sha256 != record["sha256"]:
+        raise PermanentFault(
+            "the object does not match the declared sha256", code="checksum_mismatch"
+        )
+    longest = max(settings.max_audio_duration_seconds, settings.max_video_duration_seconds)
+    job = MediaJob(
+        bucket=ref.bucket,
+        key=ref.key,
+        version_id=version_id,
+        size=size,
+        declared_type=content_type,
+        limits=MediaLimits(
+            max_duration_seconds=float(longest),
+            max_frame_pixels=settings.max_video_frame_pixels,
+            max_streams=settings.max_media_streams,
+        ),
+        read_budget=Budget(settings.media_read_max_bytes, settings.media_read_max_requests),
+        max_audio_seconds=float(settings.max_audio_duration_seconds),
+        max_video_seconds=float(settings.max_video_duration_seconds),
+        specs=settings.derivatives,
+        max_pixels=settings.max_video_frame_pixels,
+    )
+    outcome = deps.media(job)
+    if deps.metrics is not None:
+        deps.metrics.add(telemetry.MEDIA_BYTES_READ, outcome.bytes_fetched, "Bytes")
+        deps.metrics.add(telemetry.MEDIA_READ_REQUESTS, outcome.requests)
+    log.info(
+        "media %s: %d bytes of %d in %d ranged GETs",
+        record["upload_id"],
+        outcome.bytes_fetched,
+        size,
+        outcome.requests,
+    )
+    info = outcome.info
+    media: dict[str, Any] = {
+        k: v for k, v in info.items() if v is not None and k not in ("content_type",)
     }
+    if outcome.poster_seconds is not None:
+        media["poster_seconds"] = outcome.poster_seconds
+    result: dict[str, Any] = {
+        "format": info["container"],
+        "bytes": size,
+        "sha256": digest.sha256,
+        "media": media,
+        "derivatives": _write_derivatives(record, outcome.derivatives, deps),
+    }
+    if info["width"] is not None and info["height"] is not None:
+        result |= {"width": info["width"], "height": info["height"]}
+    return result
 
 
 def _derivative_keys(record: UploadRecord, settings: Settings) -> list[str]:
     """Every derivative key the upload can have, recorded or not."""
-    return [
+    out = [
         keys.derivative_key(settings, record["tenant"], record["upload_id"], s.name, s.format)
         for s in settings.derivatives
     ]
+    if kind_of(record.get("content_type", "")) in MEDIA_ONLY_KINDS:
+        # An audio upload's waveform (a video's poster renders to the specs above).
+        out.append(
+            keys.derivative_key(settings, record["tenant"], record["upload_id"], "waveform", "png")
+        )
+    return out
 
 
 def _delete_keys(doomed: list[str], deps: Deps) -> None:

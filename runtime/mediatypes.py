@@ -25,6 +25,28 @@ ALIASES: dict[str, str] = {
     "image/x-heif": "image/heif",
     "image/avif-sequence": "image/avif",
     "image/x-tiff": "image/tiff",
+    # Audio and video (`runtime.media.containers.MEDIA_TYPES` says which containers each
+    # canonical type may be).
+    "audio/mp3": "audio/mpeg",
+    "audio/x-mp3": "audio/mpeg",
+    "audio/mpeg3": "audio/mpeg",
+    "audio/x-mpeg": "audio/mpeg",
+    "audio/x-mpeg-3": "audio/mpeg",
+    "audio/mpg": "audio/mpeg",
+    "audio/x-m4a": "audio/mp4",
+    "audio/m4a": "audio/mp4",
+    "audio/x-aac": "audio/aac",
+    "audio/aacp": "audio/aac",
+    "audio/x-wav": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/x-pn-wav": "audio/wav",
+    "audio/x-flac": "audio/flac",
+    "audio/opus": "audio/ogg",
+    "application/ogg": "audio/ogg",
+    "video/x-m4v": "video/mp4",
+    "video/mkv": "video/x-matroska",
+    "video/x-mkv": "video/x-matroska",
 }
 # Canonical types that name the same container family (checked against each other, and an
 # allow-list entry for one admits the other's files when that is what was declared).

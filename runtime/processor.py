@@ -21,6 +21,8 @@ def process_batch(
     event: Mapping[str, Any],
     deps: ingest.Deps,
     remaining_ms: Callable[[], int] | None = None,
+    *,
+    seconds_per_message: int | None = None,
 ) -> BatchResponse:
     """Handle each message on its own; only the ones worth retrying are reported back.
 
@@ -31,7 +33,9 @@ def process_batch(
     """
     failures: list[BatchItemFailure] = []
     settings = deps.settings
-    needed_ms = (settings.processing_timeout_seconds + PER_MESSAGE_MARGIN_SECONDS) * 1000
+    # The media function passes its own (mediaProcessingTimeoutSeconds + the streamed hash).
+    budget = seconds_per_message or settings.processing_timeout_seconds
+    needed_ms = (budget + PER_MESSAGE_MARGIN_SECONDS) * 1000
     for message in sqs_messages(event):
         if remaining_ms is not None and remaining_ms() < needed_ms:
             log.warning("message %s returned unstarted: too little time left", message.message_id)

@@ -27,7 +27,33 @@ KNOWN_TYPES: dict[str, str] = {
     "image/heic": "heic",
     "image/heif": "heif",
     "image/avif": "avif",
+    # Audio and video (runtime/media): processed by the media function, when their kind is on.
+    # Each has its own extension, so a key's suffix names its kind (the stack's notification
+    # filters route by it: stacks/queues.py).
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/wav": "wav",
+    "audio/ogg": "ogg",
+    "audio/webm": "weba",
+    "audio/flac": "flac",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
 }
+MEDIA_KINDS = ("image", "audio", "video")
+
+
+def kind_of(content_type: str) -> str:
+    """`image`, `audio` or `video`: the kind a canonical content type announces."""
+    return content_type.split("/", 1)[0]
+
+
+def types_of_kind(kind: str) -> tuple[str, ...]:
+    """Every known canonical type of one kind, in KNOWN_TYPES order."""
+    return tuple(t for t in KNOWN_TYPES if kind_of(t) == kind)
+
 DERIVATIVE_FORMATS = ("jpeg", "webp", "png", "avif")
 # AVIF encoder speed (libavif/aom, 0 slowest .. 10 fastest) when a spec names none. Measured on
 # a 2 CPU machine for one 2048x1536 derivative of a photo: speed 6 takes 1.4 CPU-s, 7 0.8 s,
@@ -83,15 +109,148 @@ class Settings:
             "image/heic",
             "image/heif",
             "image/avif",
+            *(t for t in KNOWN_TYPES if kind_of(t) in ("audio", "video")),
         ),
         metadata=_meta(
             "allowedTypes",
             "Content types clients may declare (subset of image/jpeg, image/png, image/webp, "
-            "image/gif, image/tiff, image/heic, image/heif, image/avif). Declared aliases are "
-            "read as their canonical type (image/jpg, image/pjpeg -> image/jpeg; "
-            "image/heic-sequence -> image/heic; image/heif-sequence -> image/heif; ...); "
-            "image/heic and image/heif are one family: either admits the other's files when "
-            "declared. GIF and TIFF are off by default (rarely uploaded, large decoder surface).",
+            "image/gif, image/tiff, image/heic, image/heif, image/avif, audio/mpeg, audio/mp4, "
+            "audio/aac, audio/wav, audio/ogg, audio/webm, audio/flac, video/mp4, "
+            "video/quicktime, video/webm, video/x-matroska); a type is accepted only while its "
+            "kind is in mediaKinds (the audio and video types listed by default are refused "
+            "until then). Declared aliases are read as their canonical type (image/jpg, "
+            "image/pjpeg -> image/jpeg; image/heic-sequence -> image/heic; audio/x-m4a -> "
+            "audio/mp4; audio/x-wav -> audio/wav; audio/mp3 -> audio/mpeg; video/x-m4v -> "
+            "video/mp4; ...; parameters such as ;codecs=opus are ignored); image/heic and "
+            "image/heif are one family: either admits the other's files when declared. GIF and "
+            "TIFF are off by default (rarely uploaded, large decoder surface).",
+        ),
+    )
+    media_kinds: tuple[str, ...] = field(
+        default=("image",),
+        metadata=_meta(
+            "mediaKinds",
+            "Kinds of media this stack accepts: any of image, audio, video (at least one). "
+            "image is processed by the processor function; audio and video (opt-in) by their "
+            "own media function and queue, with the media* budgets below; turning either on "
+            "adds that function, its queue and DLQ, and an artifacts bucket to the stack.",
+        ),
+    )
+    max_audio_upload_bytes: int = field(
+        default=200 * MIB,
+        metadata=_meta(
+            "maxAudioUploadBytes",
+            "Largest accepted audio upload, in bytes (1..5 TiB; maxUploadBytes is the "
+            "images'). At or above multipartThresholdBytes it goes multipart, in at most "
+            "10,000 parts of multipartPartBytes.",
+        ),
+    )
+    max_video_upload_bytes: int = field(
+        default=5 * 1024 * MIB,
+        metadata=_meta(
+            "maxVideoUploadBytes",
+            "Largest accepted video upload, in bytes (1..5 TiB), multipart above "
+            "multipartThresholdBytes like the others. The media function reads it through "
+            "ranged GETs (mediaReadMaxBytes) and hashes it in one streamed GET, which "
+            "mediaProcessorTimeoutSeconds must fit (at 50 MB/s).",
+        ),
+    )
+    max_audio_duration_seconds: int = field(
+        default=4 * 3600,
+        metadata=_meta(
+            "maxAudioDurationSeconds",
+            "Longest accepted audio, in seconds (1..86400); longer fails duration_too_long.",
+        ),
+    )
+    max_video_duration_seconds: int = field(
+        default=4 * 3600,
+        metadata=_meta(
+            "maxVideoDurationSeconds",
+            "Longest accepted video, in seconds (1..86400); longer fails duration_too_long.",
+        ),
+    )
+    max_video_frame_pixels: int = field(
+        default=8192 * 4320,
+        metadata=_meta(
+            "maxVideoFramePixels",
+            "Largest video frame, width x height (1..268435456, i.e. 16384x16384; default "
+            "8K UHD); checked from the container and set as every decoder's max_pixels; a "
+            "larger frame fails frame_too_large. x 8 bytes must fit mediaProcessingMemoryMb.",
+        ),
+    )
+    max_media_streams: int = field(
+        default=16,
+        metadata=_meta(
+            "maxMediaStreams",
+            "Streams of any type an audio/video container may hold (1..64; phones write 2-5); "
+            "more fail too_many_streams.",
+        ),
+    )
+    media_read_max_bytes: int = field(
+        default=64 * MIB,
+        metadata=_meta(
+            "mediaReadMaxBytes",
+            "Bytes one audio/video upload's probe, poster or waveform may fetch through ranged "
+            "GETs (1 MiB..4 GiB; the streamed sha256 is not counted); over it fails "
+            "read_budget_exceeded. A 30 s 1080p poster measured 1.4 MB.",
+        ),
+    )
+    media_read_max_requests: int = field(
+        default=200,
+        metadata=_meta(
+            "mediaReadMaxRequests",
+            "Ranged GETs one audio/video upload may make (4..10000); over it fails "
+            "read_budget_exceeded.",
+        ),
+    )
+    media_processor_memory_mb: int = field(
+        default=3008,
+        metadata=_meta("mediaProcessorMemoryMb", "Media Lambda memory (512..10240 MB)."),
+    )
+    media_processor_timeout_seconds: int = field(
+        default=900,
+        metadata=_meta(
+            "mediaProcessorTimeoutSeconds",
+            "Media Lambda timeout (60..900 s, Lambda's maximum); at least "
+            "mediaProcessorBatchSize x (mediaProcessingTimeoutSeconds + the streamed hash of "
+            "the largest audio/video upload at 50 MB/s) + 10.",
+        ),
+    )
+    media_processing_timeout_seconds: int = field(
+        default=300,
+        metadata=_meta(
+            "mediaProcessingTimeoutSeconds",
+            "Wall-time budget of one audio/video upload's probe and derivative (1..900 s).",
+        ),
+    )
+    media_processing_cpu_seconds: int = field(
+        default=240,
+        metadata=_meta(
+            "mediaProcessingCpuSeconds",
+            "CPU-time budget of one audio/video upload (1..mediaProcessingTimeoutSeconds s); "
+            "over it fails processing_limit.",
+        ),
+    )
+    media_processing_memory_mb: int = field(
+        default=2048,
+        metadata=_meta(
+            "mediaProcessingMemoryMb",
+            "Memory budget of one audio/video upload's processing child "
+            "(64..mediaProcessorMemoryMb - 256 MB); over it fails processing_limit.",
+        ),
+    )
+    media_processor_batch_size: int = field(
+        default=1,
+        metadata=_meta(
+            "mediaProcessorBatchSize",
+            "SQS messages per media invocation (1..10): a video's budget is minutes, so one.",
+        ),
+    )
+    media_processor_max_concurrency: int = field(
+        default=5,
+        metadata=_meta(
+            "mediaProcessorMaxConcurrency",
+            "Media event source mapping MaximumConcurrency (2..1000).",
         ),
     )
     presign_ttl_seconds: int = field(
@@ -176,7 +335,20 @@ class Settings:
         ),
     )
     list_page_size: int = field(
-        default=50, metadata=_meta("listPageSize", "Page size of GET /v1/uploads (1..100).")
+        default=50,
+        metadata=_meta(
+            "listPageSize",
+            "Default page size of GET /v1/uploads (1..100; a request's limit= may ask for "
+            "1..100).",
+        ),
+    )
+    idempotency_window_seconds: int = field(
+        default=86400,
+        metadata=_meta(
+            "idempotencyWindowSeconds",
+            "How long an Idempotency-Key of POST /v1/uploads answers with the same upload "
+            "(60..pendingTtlSeconds s); after it the key creates a new upload.",
+        ),
     )
     originals_prefix: str = field(
         default="originals/",
@@ -372,6 +544,60 @@ class Settings:
         ),
     )
 
+    # -- per-tenant limits and health (runtime/limits.py, runtime/health.py) --
+    max_presigns_per_minute: int = field(
+        default=100,
+        metadata=_meta(
+            "maxPresignsPerMinute",
+            "Uploads (POST /v1/uploads) a tenant may create per clock minute (0 = no limit; "
+            "0..100000); the next one is 429 rate_limited with Retry-After until the minute "
+            "ends. 100 is the replaced system's documented limit.",
+        ),
+    )
+    max_pending_uploads: int = field(
+        default=1000,
+        metadata=_meta(
+            "maxPendingUploads",
+            "Uploads a tenant may hold in pending_upload at once (0 = no limit; 0..10000); the "
+            "next create is 429 too_many_pending with Retry-After. A pending upload stops "
+            "counting once its bytes arrive, it is aborted (DELETE) or its record expires.",
+        ),
+    )
+    storage_quota_bytes: int = field(
+        default=0,
+        metadata=_meta(
+            "storageQuotaBytes",
+            "Bytes of originals a tenant may store, pending uploads included (0 = no quota; "
+            "0..10^15); a create that would pass it is 413 quota_exceeded. GET /v1/usage "
+            "reports a tenant's bytes and objects either way.",
+        ),
+    )
+    min_upload_bytes: int = field(
+        default=1,
+        metadata=_meta(
+            "minUploadBytes",
+            "Smallest accepted upload, in bytes (1..maxUploadBytes; the photo service used "
+            "1024); a smaller declared size is 400 too_small.",
+        ),
+    )
+    operator_scope: str = field(
+        default="media:operator",
+        metadata=_meta(
+            "operatorScope",
+            "Scope (in the scopeClaim) that lifts the per-tenant limits (maxPresignsPerMinute, "
+            "maxPendingUploads, storageQuotaBytes) for migrations such as mediakit import; a "
+            "scope as in operationScopes. It never reaches across tenants.",
+        ),
+    )
+    health_cache_seconds: int = field(
+        default=5,
+        metadata=_meta(
+            "healthCacheSeconds",
+            "How long one function instance reuses its GET /v1/health result (1..60 s), so a "
+            "flood of health calls never fans out to DynamoDB and S3.",
+        ),
+    )
+
     def __post_init__(self) -> None:
         _validate(self)
 
@@ -435,6 +661,34 @@ class Settings:
                     return scope
         return ""
 
+    def kind_enabled(self, kind: str) -> bool:
+        return kind in self.media_kinds
+
+    @property
+    def accepted_types(self) -> tuple[str, ...]:
+        """The allowed types whose kind is on: what the API accepts."""
+        return tuple(t for t in self.allowed_types if kind_of(t) in self.media_kinds)
+
+    @property
+    def media_enabled(self) -> bool:
+        """Audio or video on: the stack carries the media function and its queue."""
+        return any(k in self.media_kinds for k in ("audio", "video"))
+
+    def max_bytes_for(self, content_type: str) -> int:
+        """The size limit of a canonical type's kind."""
+        kind = kind_of(content_type)
+        if kind == "audio":
+            return self.max_audio_upload_bytes
+        if kind == "video":
+            return self.max_video_upload_bytes
+        return self.max_upload_bytes
+
+    @property
+    def max_media_bytes(self) -> int:
+        """The largest audio/video upload an enabled kind accepts (0 with both off)."""
+        sizes = [self.max_bytes_for(f"{k}/x") for k in ("audio", "video") if k in self.media_kinds]
+        return max(sizes, default=0)
+
     def gps_allowed(self, tenant: str) -> bool:
         return "*" in self.gps_allowed_tenants or tenant in self.gps_allowed_tenants
 
@@ -476,7 +730,7 @@ def describe() -> list[dict[str, Any]]:
 # --- parsing and validation ----------------------------------------------------------------------
 
 _INT_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("int", int)}
-_LIST_FIELDS = {"allowed_types", "gps_allowed_tenants", "operation_scopes"}
+_LIST_FIELDS = {"allowed_types", "gps_allowed_tenants", "operation_scopes", "media_kinds"}
 _BOOL_FIELDS = {f.name for f in dataclasses.fields(Settings) if f.type in ("bool", bool)}
 
 
@@ -568,7 +822,6 @@ def _check_range(name: str, value: int, lo: int, hi: int) -> None:
 
 
 def _validate(s: Settings) -> None:
-    _check_range("max_upload_bytes", s.max_upload_bytes, 1, 5 * 1024**4)
     _check_range("presign_ttl_seconds", s.presign_ttl_seconds, 60, 43200)
     # S3 takes at most 5 GiB in one PUT or POST: anything larger has to go multipart.
     _check_range("multipart_threshold_bytes", s.multipart_threshold_bytes, 5 * MIB, 5 * 1024**3)
@@ -576,6 +829,12 @@ def _validate(s: Settings) -> None:
     _check_range("pending_ttl_seconds", s.pending_ttl_seconds, 300, 90 * 86400)
     _check_range("max_pixels", s.max_pixels, 1, 1_000_000_000)
     _check_range("list_page_size", s.list_page_size, 1, 100)
+    # A replay past the pending record's TTL would find no upload to answer with.
+    _check_range("idempotency_window_seconds", s.idempotency_window_seconds, 60, 90 * 86400)
+    if s.idempotency_window_seconds > s.pending_ttl_seconds:
+        raise SettingsError(
+            "idempotency_window_seconds", "must be at most pending_ttl_seconds"
+        )
     _check_range("ia_transition_days", s.ia_transition_days, 30, 3650)
     _check_range("glacier_transition_days", s.glacier_transition_days, 1, 36500)
     # S3 refuses a lifecycle rule whose next transition comes less than 30 days after the
@@ -603,6 +862,8 @@ def _validate(s: Settings) -> None:
     _check_range("max_animation_pixels", s.max_animation_pixels, 1, 10**11)
     _validate_budgets(s)
     _validate_delivery(s)
+    _validate_media(s)
+    _validate_limits(s)
 
     if not s.allowed_types:
         raise SettingsError("allowed_types", "must name at least one content type")
@@ -643,6 +904,107 @@ def _validate(s: Settings) -> None:
             raise SettingsError(name, f"{prefix!r} must be one lowercase segment ending in '/'")
     if s.originals_prefix == s.derivatives_prefix:
         raise SettingsError("derivatives_prefix", "must differ from originals_prefix")
+
+
+def _validate_limits(s: Settings) -> None:
+    """Per-tenant limits, the smallest upload, the operator scope and the health cache."""
+    _check_range("max_presigns_per_minute", s.max_presigns_per_minute, 0, 100_000)
+    _check_range("max_pending_uploads", s.max_pending_uploads, 0, 10_000)
+    _check_range("storage_quota_bytes", s.storage_quota_bytes, 0, 10**15)
+    _check_range("min_upload_bytes", s.min_upload_bytes, 1, s.max_upload_bytes)
+    _check_range("health_cache_seconds", s.health_cache_seconds, 1, 60)
+    if not SETTING_SCOPE.fullmatch(s.operator_scope):
+        raise SettingsError(
+            "operator_scope",
+            f"{s.operator_scope!r} is not a scope (1..256 printable ASCII characters without "
+            'space, ", \\, comma, [ or ])',
+        )
+
+
+# Throughput assumed for the media function's streamed sha256 of an original (one GET): the
+# function timeout must fit the largest upload's hash beside its processing budget.
+HASH_BYTES_PER_SECOND = 50_000_000
+MAX_PARTS = 10_000
+
+
+def _validate_media(s: Settings) -> None:
+    """Media kinds, per-kind limits, and the media function's budgets against each other."""
+    if not s.media_kinds:
+        raise SettingsError("media_kinds", "must name at least one kind")
+    for kind in s.media_kinds:
+        if kind not in MEDIA_KINDS:
+            raise SettingsError(
+                "media_kinds", f"unknown kind {kind!r} (known: {', '.join(MEDIA_KINDS)})"
+            )
+    if len(set(s.media_kinds)) != len(s.media_kinds):
+        raise SettingsError("media_kinds", "names a kind twice")
+    for kind in s.media_kinds:
+        if not any(kind_of(t) == kind for t in s.allowed_types):
+            raise SettingsError(
+                "allowed_types", f"names no {kind} type, but mediaKinds turns {kind} on"
+            )
+    for name in ("max_upload_bytes", "max_audio_upload_bytes", "max_video_upload_bytes"):
+        value = getattr(s, name)
+        _check_range(name, value, 1, 5 * 1024**4)
+        if value >= s.multipart_threshold_bytes and -(-value // s.multipart_part_bytes) > MAX_PARTS:
+            raise SettingsError(
+                name,
+                f"{value} bytes need more than {MAX_PARTS} parts of multipartPartBytes "
+                f"({s.multipart_part_bytes}): raise multipartPartBytes",
+            )
+    _check_range("max_audio_duration_seconds", s.max_audio_duration_seconds, 1, 86400)
+    _check_range("max_video_duration_seconds", s.max_video_duration_seconds, 1, 86400)
+    _check_range("max_video_frame_pixels", s.max_video_frame_pixels, 1, 16384 * 16384)
+    _check_range("max_media_streams", s.max_media_streams, 1, 64)
+    _check_range("media_read_max_bytes", s.media_read_max_bytes, MIB, 4 * 1024 * MIB)
+    _check_range("media_read_max_requests", s.media_read_max_requests, 4, 10000)
+    _check_range("media_processor_memory_mb", s.media_processor_memory_mb, 512, 10240)
+    _check_range("media_processor_timeout_seconds", s.media_processor_timeout_seconds, 60, 900)
+    _check_range("media_processing_timeout_seconds", s.media_processing_timeout_seconds, 1, 900)
+    _check_range("media_processing_cpu_seconds", s.media_processing_cpu_seconds, 1, 900)
+    _check_range("media_processing_memory_mb", s.media_processing_memory_mb, 64, 10240)
+    _check_range("media_processor_batch_size", s.media_processor_batch_size, 1, 10)
+    _check_range(
+        "media_processor_max_concurrency", s.media_processor_max_concurrency, 2, 1000
+    )
+    if s.media_processing_cpu_seconds > s.media_processing_timeout_seconds:
+        raise SettingsError(
+            "media_processing_cpu_seconds",
+            f"must not exceed mediaProcessingTimeoutSeconds "
+            f"({s.media_processing_timeout_seconds}), got {s.media_processing_cpu_seconds}",
+        )
+    if s.media_processing_memory_mb + PARENT_RESERVE_MB > s.media_processor_memory_mb:
+        raise SettingsError(
+            "media_processing_memory_mb",
+            f"must leave {PARENT_RESERVE_MB} MB of mediaProcessorMemoryMb "
+            f"({s.media_processor_memory_mb}) to the function, got {s.media_processing_memory_mb}",
+        )
+    frame_mb = s.max_video_frame_pixels * DECODE_BYTES_PER_PIXEL // MIB
+    if frame_mb > s.media_processing_memory_mb:
+        raise SettingsError(
+            "max_video_frame_pixels",
+            f"{s.max_video_frame_pixels} pixels need about {frame_mb} MB to decode and render, "
+            f"more than mediaProcessingMemoryMb ({s.media_processing_memory_mb})",
+        )
+    needed = media_seconds_per_message(s) * s.media_processor_batch_size + BATCH_MARGIN_SECONDS
+    if s.media_enabled and s.media_processor_timeout_seconds < needed:
+        raise SettingsError(
+            "media_processor_timeout_seconds",
+            f"must fit a batch: mediaProcessorBatchSize ({s.media_processor_batch_size}) x "
+            f"(mediaProcessingTimeoutSeconds ({s.media_processing_timeout_seconds}) + "
+            f"{media_hash_seconds(s)} s to hash {s.max_media_bytes} bytes) + "
+            f"{BATCH_MARGIN_SECONDS} s = {needed}, got {s.media_processor_timeout_seconds}",
+        )
+
+
+def media_hash_seconds(s: Settings) -> int:
+    """Seconds the streamed sha256 of the largest enabled audio/video upload may take."""
+    return -(-s.max_media_bytes // HASH_BYTES_PER_SECOND)
+
+
+def media_seconds_per_message(s: Settings) -> int:
+    """What one audio/video message needs: its hash, then its processing budget."""
+    return s.media_processing_timeout_seconds + media_hash_seconds(s)
 
 
 DELIVERY_MODES = ("private", "public")

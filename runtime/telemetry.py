@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 NAMESPACE = "mediakit"
 PROCESSOR = "processor"
 PRESIGN = "presign"
+MEDIA = "media"  # the audio/video function: the processor's metrics, plus its reads
 
 # processor
 UPLOADS_COMPLETED = "UploadsCompleted"
@@ -38,6 +39,9 @@ PROCESSING_RETRIES = "ProcessingRetries"  # messages returned for another delive
 PROCESSING_TIME = "ProcessingTime"  # milliseconds per upload that reached a terminal status
 PROCESSED_BYTES = "ProcessedBytes"
 ORIGINALS_REMOVED = "OriginalsRemoved"  # per `reason`: no_record (orphans), replay (write once)
+# media: what the ranged reader fetched per upload (bounded by mediaReadMaxBytes/-Requests)
+MEDIA_BYTES_READ = "MediaBytesRead"
+MEDIA_READ_REQUESTS = "MediaReadRequests"
 # presign
 PRESIGNS = "Presigns"  # per `method`
 CLIENT_ERRORS = "ClientErrors"  # 4xx answers, total and per `code`

@@ -12,7 +12,7 @@ from typing import Any
 
 from runtime import mediatypes
 from runtime.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from runtime.settings import Settings
+from runtime.settings import Settings, kind_of
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 255
@@ -20,11 +20,18 @@ MAX_METADATA_KEYS = 10
 MAX_METADATA_VALUE_CHARS = 256
 MAX_METADATA_BYTES = 2048
 MAX_PARTS = 10_000
+MIN_PART_BYTES = 5 * 1024 * 1024
+MAX_PART_BYTES = 5 * 1024**3
+# Declared part hashes travel in the create body (64 KB): 800 hex digests fit beside the rest.
+# A client hashing parts chooses `part_size` so that its parts number at most this many.
+MAX_DECLARED_PART_HASHES = 800
 METHODS = ("PUT", "POST", "MULTIPART")
 _METADATA_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CREATE_FIELDS = frozenset({"filename", "content_type", "size", "sha256", "metadata", "method"})
+_CREATE_FIELDS = frozenset(
+    {"filename", "content_type", "size", "sha256", "metadata", "method", "part_size", "part_sha256"}
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,10 @@ class CreateUpload:
     method: str
     sha256: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Multipart only: the client's part size (None: the stack's plan) and, when it declares
+    # per-part hashes, one SHA-256 (hex) per part, in part order.
+    part_size: int | None = None
+    part_sha256: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,13 +137,23 @@ def validate_create(body: Mapping[str, Any], settings: Settings) -> CreateUpload
     size = body.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise _invalid("size", "must be a positive integer (bytes)")
-    if content_type not in settings.allowed_types:
+    # Only the allowed types of the kinds this stack turned on (mediaKinds): audio and video
+    # need their media function, which exists only then.
+    if content_type not in settings.accepted_types:
         raise UnsupportedMediaType(
             f"content type {content_type!r} is not allowed "
-            f"(allowed: {', '.join(settings.allowed_types)})"
+            f"(allowed: {', '.join(settings.accepted_types)})"
         )
-    if size > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"size {size} exceeds the limit of {settings.max_upload_bytes}")
+    limit = settings.max_bytes_for(content_type)
+    if size > limit:
+        raise PayloadTooLarge(
+            f"size {size} exceeds the {kind_of(content_type)} limit of {limit}"
+        )
+    if size < settings.min_upload_bytes:
+        raise BadRequest(
+            f"size {size} is below the minimum of {settings.min_upload_bytes} bytes",
+            code="too_small",
+        )
     sha256 = body.get("sha256")
     if sha256 is not None:
         if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
@@ -145,6 +166,7 @@ def validate_create(body: Mapping[str, Any], settings: Settings) -> CreateUpload
     # A single request tops out at 5 GiB and is one long retry unit: big files go multipart.
     if size >= settings.multipart_threshold_bytes:
         method = "MULTIPART"
+    part_size, part_sha256 = _validate_part_plan(body, size, method)
     return CreateUpload(
         filename=filename,
         content_type=content_type,
@@ -152,7 +174,45 @@ def validate_create(body: Mapping[str, Any], settings: Settings) -> CreateUpload
         method=method,
         sha256=sha256,
         metadata=validate_metadata(body.get("metadata")),
+        part_size=part_size,
+        part_sha256=part_sha256,
     )
+
+
+def _validate_part_plan(
+    body: Mapping[str, Any], size: int, method: str
+) -> tuple[int | None, tuple[str, ...]]:
+    """`part_size` (5 MiB..5 GiB, at most 10,000 parts) and `part_sha256` (one hex SHA-256 per
+    part; needs `part_size`, so client and API agree on where parts start), multipart only."""
+    part_size, hashes = body.get("part_size"), body.get("part_sha256")
+    if part_size is None and hashes is None:
+        return None, ()
+    if method != "MULTIPART":
+        raise _invalid("part_size", "part_size and part_sha256 are for MULTIPART uploads only")
+    if part_size is None:
+        raise _invalid("part_size", "required with part_sha256 (the parts the hashes cover)")
+    if (
+        isinstance(part_size, bool)
+        or not isinstance(part_size, int)
+        or not MIN_PART_BYTES <= part_size <= MAX_PART_BYTES
+    ):
+        raise _invalid("part_size", f"must be an integer {MIN_PART_BYTES}..{MAX_PART_BYTES}")
+    count = -(-size // part_size)
+    if count > MAX_PARTS:
+        raise _invalid("part_size", f"{count} parts: S3 takes at most {MAX_PARTS}")
+    if hashes is None:
+        return part_size, ()
+    if not isinstance(hashes, list) or len(hashes) != count:
+        raise _invalid("part_sha256", f"must list one SHA-256 per part ({count} parts)")
+    if count > MAX_DECLARED_PART_HASHES:
+        raise _invalid(
+            "part_sha256",
+            f"at most {MAX_DECLARED_PART_HASHES} part hashes: choose a larger part_size",
+        )
+    for i, item in enumerate(hashes):
+        if not isinstance(item, str) or not _SHA256_HEX.fullmatch(item):
+            raise _invalid(f"part_sha256[{i}]", "must be 64 hexadecimal characters")
+    return part_size, tuple(h.lower() for h in hashes)
 
 
 def validate_complete(body: Mapping[str, Any]) -> list[CompletedPart]:

@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from runtime import mediatypes
 from runtime.media.faults import (
     NO_MEDIA_STREAMS,
     NOT_MEDIA,
@@ -74,28 +75,10 @@ MEDIA_TYPES: dict[str, MediaType] = {
     "video/webm": _type(VIDEO, "webm"),
     "video/x-matroska": _type(VIDEO, "matroska", "webm"),
 }
-# What browsers, phones and upload widgets declare instead (lower case, no parameters).
+# What browsers, phones and upload widgets declare instead: the audio/video part of the one alias
+# table (`runtime.mediatypes.ALIASES`, which also holds the images').
 ALIASES: dict[str, str] = {
-    "audio/mp3": "audio/mpeg",
-    "audio/x-mp3": "audio/mpeg",
-    "audio/mpeg3": "audio/mpeg",
-    "audio/x-mpeg": "audio/mpeg",
-    "audio/x-mpeg-3": "audio/mpeg",
-    "audio/mpg": "audio/mpeg",
-    "audio/x-m4a": "audio/mp4",
-    "audio/m4a": "audio/mp4",
-    "audio/x-aac": "audio/aac",
-    "audio/aacp": "audio/aac",
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "audio/vnd.wave": "audio/wav",
-    "audio/x-pn-wav": "audio/wav",
-    "audio/x-flac": "audio/flac",
-    "audio/opus": "audio/ogg",
-    "application/ogg": "audio/ogg",
-    "video/x-m4v": "video/mp4",
-    "video/mkv": "video/x-matroska",
-    "video/x-mkv": "video/x-matroska",
+    alias: target for alias, target in mediatypes.ALIASES.items() if target in MEDIA_TYPES
 }
 
 # ISO BMFF brands of still images (HEIF/AVIF): the image path's, never media.
