@@ -18,9 +18,13 @@ VERSION = "2012-10-17"
 
 # --- actions: one tuple per concern, each sorted ------------------------------------------------
 
-# Presign role. Multipart create/upload-part/complete all authorise as s3:PutObject; the client
-# sends the part ETags, so no ListMultipartUploadParts.
-PRESIGN_UPLOAD_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
+# Presign role. Multipart create/upload-part/complete all authorise as s3:PutObject; resuming
+# (GET /v1/uploads/{id}/parts) lists the parts S3 holds (ListParts).
+PRESIGN_UPLOAD_ACTIONS = (
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+)
 # DELETE /v1/uploads/{id} removes the original and every derivative (DeleteObjects).
 PRESIGN_DELETE_ACTIONS = ("s3:DeleteObject",)
 # DELETE lists the upload's derivative prefix (every derivative whatever spec wrote it); the

@@ -8,7 +8,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runtime import aws, claims, delivery, downloads, events, keys, malware, scopes, signing
+from runtime import (
+    aws,
+    claims,
+    delivery,
+    downloads,
+    events,
+    health,
+    idempotency,
+    keys,
+    limits,
+    malware,
+    scopes,
+    signing,
+)
 from runtime.aws import error_code, is_not_found
 from runtime.errors import (
     BadRequest,
@@ -35,7 +48,7 @@ from runtime.records import (
     window_open,
 )
 from runtime.settings import Resources, Settings
-from runtime.validation import parse_json_body, validate_complete, validate_create
+from runtime.validation import CreateUpload, parse_json_body, validate_complete, validate_create
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -112,6 +125,9 @@ class Route:
     operation: str
     handler: RouteHandler
     decides_scope: bool = False
+    # No token (API Gateway route without the JWT authorizer): no tenant, no scope, and the
+    # handler's answer names no resource (`GET /v1/health`). The tenant argument is "".
+    public: bool = False
 
 
 def _path(template: str) -> re.Pattern[str]:
@@ -119,7 +135,7 @@ def _path(template: str) -> re.Pattern[str]:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", _path("/v1/uploads"), "create", lambda d, r, t, m: (201, create_upload(d, r, t))),
+    Route("POST", _path("/v1/uploads"), "create", lambda d, r, t, m: create_upload(d, r, t)),
     Route(
         "GET",
         _path("/v1/uploads"),
@@ -147,6 +163,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        _path("/v1/uploads/{id}/parts"),
+        "parts",
+        lambda d, r, t, m: (200, upload_parts(d, r, t, m["id"])),
+    ),
+    Route(
+        "GET",
         _path("/v1/uploads/{id}/download"),
         "download",
         lambda d, r, t, m: (200, download_upload(d, r, t, m["id"])),
@@ -157,6 +179,8 @@ ROUTES: tuple[Route, ...] = (
         "restore",
         lambda d, r, t, m: (202, restore_upload(d, r, t, m["id"])),
     ),
+    Route("GET", _path("/v1/usage"), "usage", lambda d, r, t, m: (200, tenant_usage(d, t))),
+    Route("GET", _path("/v1/health"), "health", lambda d, r, t, m: check_health(d), public=True),
 )
 
 
@@ -169,8 +193,10 @@ def route(request: Request, deps: Deps) -> tuple[int, Any]:
     if not chosen:
         allowed = tuple(r.method for r, _ in matches)
         raise MethodNotAllowed(f"{request.method} is not allowed here (allowed: {allowed})")
-    tenant = tenant_of(request, deps.settings)
     found, match = chosen[0]
+    if found.public:
+        return found.handler(deps, request, "", match)
+    tenant = tenant_of(request, deps.settings)
     if not found.decides_scope:
         scopes.require(request, deps.settings, found.operation)
     return found.handler(deps, request, tenant, match)
@@ -227,12 +253,149 @@ def acting_subject(request: Request) -> str:
     return found
 
 
-def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
-    """Validate, presign (PUT, POST or multipart) and store a pending record."""
+def create_upload(deps: Deps, request: Request, tenant: str) -> tuple[int, dict[str, Any]]:
+    """Validate and create an upload (201); with an `Idempotency-Key`, the upload the key
+    already made is answered instead (`create_idempotent`)."""
+    idempotency_key = idempotency.key_from(request.headers)
+    wanted = validate_create(
+        parse_json_body(request.body, is_base64=request.is_base64), deps.settings
+    )
+    if idempotency_key is None:
+        return 201, new_upload(deps, request, tenant, wanted, deps.new_id())
+    return create_idempotent(deps, request, tenant, wanted, idempotency_key)
+
+
+def create_idempotent(
+    deps: Deps, request: Request, tenant: str, wanted: CreateUpload, idempotency_key: str
+) -> tuple[int, dict[str, Any]]:
+    """Create once per (tenant, key) within `idempotencyWindowSeconds` (runtime/idempotency.py):
+    the first request creates (201); a retry with the same request gets the same upload, with
+    freshly signed upload URLs while it is still pending_upload (201) and, once the bytes
+    arrived, the record without any upload URL (200: a new write grant would break write-once).
+    409 `idempotency_conflict` for a different request under the key, 409
+    `idempotency_in_progress` (Retry-After) while the first request is still creating it.
+    A replay is not a new presign: the per-tenant limits are not counted again."""
+    store = idempotency.Keys(deps.store.ddb, deps.store.table)
+    request_hash = idempotency.fingerprint(wanted)
+    for _ in range(2):
+        claim = store.claim(
+            tenant=tenant,
+            key=idempotency_key,
+            request_hash=request_hash,
+            upload_id=deps.new_id(),
+            now=deps.clock(),
+            window_seconds=deps.settings.idempotency_window_seconds,
+        )
+        # A claim taken over from a request that died may find its record already written.
+        existing = deps.store.get(claim.upload_id)
+        if claim.create and existing is None:
+            try:
+                made = new_upload(
+                    deps, request, tenant, wanted, claim.upload_id, idempotency_item=claim.item
+                )
+            except Exception as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    store.release(claim)
+                    raise
+                existing = deps.store.get(claim.upload_id)
+            else:
+                store.created(claim)
+                return 201, made
+        if claim.create:
+            store.created(claim)
+        if existing is not None and existing.get("tenant") == tenant:
+            return replay(deps, request, settle(deps, existing))
+        # The upload the key named is gone (erased, or expired by TTL): the key is free again.
+        store.forget(claim.item, claim.upload_id)
+    raise TransientFault("the Idempotency-Key kept changing; retry")
+
+
+def replay(deps: Deps, request: Request, record: UploadRecord) -> tuple[int, dict[str, Any]]:
+    """The answer to a repeated create: fresh upload URLs for a pending upload, else the record."""
+    status_url = f"{request.base_url}/v1/uploads/{record['upload_id']}"
+    if record["status"] == PENDING and not record.get("multipart_completed_at"):
+        return 201, upload_grant(deps, record, status_url)
+    return 200, {**deps.view(record), "status_url": status_url}
+
+
+def upload_grant(deps: Deps, record: UploadRecord, status_url: str) -> dict[str, Any]:
+    """Freshly signed URLs (the full presignTtlSeconds) for a pending upload's existing key, in
+    the shape `new_upload` answers (a multipart upload: its first page of part URLs)."""
     settings, resources = deps.settings, deps.resources
-    wanted = validate_create(parse_json_body(request.body, is_base64=request.is_base64), settings)
+    ttl = settings.presign_ttl_seconds
+    response: dict[str, Any] = {
+        "upload_id": record["upload_id"],
+        "key": record["key"],
+        "method": record["method"],
+        "expires_at": iso(deps.clock() + timedelta(seconds=ttl)),
+        "status_url": status_url,
+    }
+    common = {
+        "bucket": resources.bucket,
+        "key": record["key"],
+        "content_type": record["content_type"],
+        "kms_key_arn": resources.kms_key_arn,
+    }
+    if record["method"] == "PUT":
+        put = signing.presign_put(
+            deps.s3, **common, size=record["size"], ttl=ttl, sha256_hex=record.get("sha256")
+        )
+        response.update(url=put.url, headers=put.headers)
+    elif record["method"] == "POST":
+        post = signing.presign_post(deps.s3, **common, size=record["size"], ttl=ttl)
+        response.update(url=post.url, fields=post.fields)
+    else:
+        part_size = record.get("part_size") or signing.part_size_for(
+            record["size"], settings.multipart_part_bytes
+        )
+        sizes = signing.part_plan(record["size"], part_size)
+        checksums = record.get("part_sha256") or None
+        first = list(range(1, min(len(sizes), signing.PARTS_PAGE_SIZE) + 1))
+        parts = signing.presign_parts(
+            deps.s3,
+            bucket=resources.bucket,
+            key=record["key"],
+            multipart_id=record["multipart_upload_id"],
+            sizes=sizes,
+            ttl=ttl,
+            numbers=first,
+            checksums=checksums,
+        )
+        response.update(
+            url=f"{status_url}/complete",
+            part_size=part_size,
+            part_count=len(sizes),
+            parts=[p.to_json() for p in parts],
+            parts_url=f"{status_url}/parts",
+            next_cursor=str(first[-1]) if first[-1] < len(sizes) else None,
+        )
+        if checksums:
+            response["checksum_algorithm"] = "SHA256"
+    return response
+
+
+def new_upload(
+    deps: Deps,
+    request: Request,
+    tenant: str,
+    wanted: CreateUpload,
+    upload_id: str,
+    *,
+    idempotency_item: str | None = None,
+) -> dict[str, Any]:
+    """Presign (PUT, POST or multipart) and store a pending record `upload_id`."""
+    settings, resources = deps.settings, deps.resources
     now = deps.clock()
-    upload_id = deps.new_id()
+    # Per-tenant limits (429 with Retry-After, 413 quota_exceeded), lifted by the operator scope.
+    limits.admit_create(
+        deps.store.ddb,
+        deps.store.table,
+        settings,
+        request,
+        tenant=tenant,
+        size=wanted.size,
+        now=now,
+    )
     key = keys.original_key(settings, tenant, upload_id, wanted.content_type, now)
     ttl = settings.presign_ttl_seconds
     status_url = f"{request.base_url}/v1/uploads/{upload_id}"
@@ -253,8 +416,14 @@ def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
         # Outlive the URL, so an upload made at the last second still finds its record.
         "ttl": epoch(now) + max(settings.pending_ttl_seconds, ttl + 3600),
     }
+    # Counted among the tenant's pending uploads until it leaves pending_upload or expires.
+    record["item_tenant"] = tenant
+    record["item_sort"] = limits.pending_sort(record["ttl"])
     if wanted.sha256:
         record["sha256"] = wanted.sha256
+    if idempotency_item:
+        # A purge of the upload forgets its Idempotency-Key too.
+        record["idempotency_item"] = idempotency_item
     response: dict[str, Any] = {
         "upload_id": upload_id,
         "key": key,
@@ -277,9 +446,17 @@ def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
         post = signing.presign_post(deps.s3, **common, size=wanted.size, ttl=ttl)
         response.update(url=post.url, fields=post.fields)
     else:
-        multipart_id = signing.start_multipart(deps.s3, **common)
-        record["multipart_upload_id"] = multipart_id
-        sizes = signing.part_plan(wanted.size, settings.multipart_part_bytes)
+        checksums = [signing.sha256_base64(h) for h in wanted.part_sha256]
+        multipart_id = signing.start_multipart(deps.s3, **common, checksum_sha256=bool(checksums))
+        part_size = wanted.part_size or signing.part_size_for(
+            wanted.size, settings.multipart_part_bytes
+        )
+        sizes = signing.part_plan(wanted.size, part_size)
+        record.update(multipart_upload_id=multipart_id, part_size=part_size, part_count=len(sizes))
+        if checksums:
+            record["part_sha256"] = checksums
+        # The first page of part URLs; GET .../parts?cursor=next_cursor has the rest.
+        first = list(range(1, min(len(sizes), signing.PARTS_PAGE_SIZE) + 1))
         parts = signing.presign_parts(
             deps.s3,
             bucket=resources.bucket,
@@ -287,14 +464,41 @@ def create_upload(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
             multipart_id=multipart_id,
             sizes=sizes,
             ttl=ttl,
+            numbers=first,
+            checksums=checksums or None,
         )
         response.update(
             url=f"{status_url}/complete",
-            part_size=sizes[0],
+            part_size=part_size,
+            part_count=len(sizes),
             parts=[p.to_json() for p in parts],
+            parts_url=f"{status_url}/parts",
+            next_cursor=str(first[-1]) if first[-1] < len(sizes) else None,
         )
+        if checksums:
+            response["checksum_algorithm"] = "SHA256"
     deps.store.create(record)
     return response
+
+
+def tenant_usage(deps: Deps, tenant: str) -> dict[str, Any]:
+    """`GET /v1/usage`: the tenant's stored originals (bytes, objects), its pending uploads and
+    the quota (null when off), computed from its records now (`runtime.limits.usage`)."""
+    found = limits.usage(deps.store.ddb, deps.store.table, tenant, now=deps.clock())
+    return found.to_json(deps.settings.storage_quota_bytes)
+
+
+def check_health(deps: Deps) -> tuple[int, Any]:
+    """`GET /v1/health`: 200 `{status: ok, checks}` or 503 naming the failing component
+    (`runtime.health`; cached per instance for `healthCacheSeconds`)."""
+    result = health.health(
+        deps.store.ddb,
+        deps.store.table,
+        deps.s3,
+        deps.resources.bucket,
+        cache_seconds=deps.settings.health_cache_seconds,
+    )
+    return result.status, result.body
 
 
 def list_uploads(deps: Deps, tenant: str, cursor: str | None) -> dict[str, Any]:
@@ -311,6 +515,10 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
     if record["status"] != PENDING or record.get("multipart_completed_at"):
         raise Conflict(f"the upload is {record['status']}, not pending", code="not_pending")
     parts = validate_complete(parse_json_body(request.body, is_base64=request.is_base64))
+    count = record.get("part_count")
+    if count and [p.part_number for p in parts] != list(range(1, count + 1)):
+        # Fewer parts would assemble a shorter object than was declared; S3 would take it.
+        raise BadRequest(f"complete needs every part 1..{count} exactly once", code="invalid_parts")
     try:
         signing.complete_multipart(
             deps.s3,
@@ -318,10 +526,18 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
             key=record["key"],
             multipart_id=multipart_id,
             parts=parts,
+            checksums=record.get("part_sha256"),
         )
     except Exception as exc:
         code = error_code(exc)
-        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML"}:
+        if code in {
+            "InvalidPart",
+            "InvalidPartOrder",
+            "EntityTooSmall",
+            "MalformedXML",
+            "InvalidRequest",
+            "BadDigest",
+        }:
             raise BadRequest(f"S3 rejected the parts: {code}", code="invalid_parts") from None
         if code == "NoSuchUpload":
             raise Conflict("the multipart upload is no longer open", code="not_pending") from None
@@ -337,6 +553,80 @@ def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -
             raise Conflict("the upload was completed concurrently", code="not_pending")
         return deps.view(fresh)
     return deps.view(updated)
+
+
+def _part_window(request: Request, count: int) -> tuple[int, int]:
+    """The page of part numbers asked for: after `cursor` (a part number, default 0), at most
+    `limit` (1..PARTS_PAGE_SIZE, default the most)."""
+    cursor, limit = request.query.get("cursor"), request.query.get("limit")
+    after = 0
+    if cursor is not None:
+        if not re.fullmatch(r"\d{1,5}", cursor) or int(cursor) > count:
+            raise BadRequest(f"cursor must be a part number 0..{count}", code="invalid_cursor")
+        after = int(cursor)
+    size = signing.PARTS_PAGE_SIZE
+    if limit is not None:
+        if not re.fullmatch(r"\d{1,4}", limit) or not 1 <= int(limit) <= size:
+            raise BadRequest(f"limit must be an integer 1..{size}", code="invalid_field")
+        size = int(limit)
+    return after, min(count, after + size)
+
+
+def upload_parts(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
+    """Resume a multipart upload: the parts S3 already holds in one page of part numbers, and
+    fresh URLs (the full presign TTL) for the missing ones. Owner only, while pending_upload."""
+    record = owned_record(deps, tenant, upload_id)
+    multipart_id = record.get("multipart_upload_id")
+    if not multipart_id:
+        raise Conflict("this upload is not a multipart upload", code="not_multipart")
+    if record["status"] != PENDING or record.get("multipart_completed_at"):
+        raise Conflict(f"the upload is {record['status']}, not pending", code="not_pending")
+    part_size = record.get("part_size") or signing.part_size_for(
+        record["size"], deps.settings.multipart_part_bytes
+    )
+    sizes = signing.part_plan(record["size"], part_size)
+    after, up_to = _part_window(request, len(sizes))
+    checksums = record.get("part_sha256") or None
+    bucket = deps.resources.bucket
+    try:
+        stored = signing.list_parts(
+            deps.s3, bucket=bucket, key=record["key"], multipart_id=multipart_id,
+            after=after, up_to=up_to,
+        )  # fmt: skip
+    except Exception as exc:
+        if error_code(exc) == "NoSuchUpload":
+            raise Conflict("the multipart upload is no longer open", code="not_pending") from None
+        raise
+    # A part whose size is not the plan's (none can be: each URL signs its length) is resent.
+    held = {p.part_number: p for p in stored if p.size == sizes[p.part_number - 1]}
+    missing = [n for n in range(after + 1, up_to + 1) if n not in held]
+    ttl = deps.settings.presign_ttl_seconds
+    urls = signing.presign_parts(
+        deps.s3, bucket=bucket, key=record["key"], multipart_id=multipart_id, sizes=sizes,
+        ttl=ttl, numbers=missing, checksums=checksums,
+    )  # fmt: skip
+    uploaded = []
+    for number in sorted(held):
+        part = held[number]
+        entry: dict[str, Any] = {"part_number": number, "etag": part.etag, "size": part.size}
+        checksum = part.checksum_sha256 or (checksums[number - 1] if checksums else None)
+        if checksum:
+            entry["sha256"] = signing.sha256_hex_of(checksum)
+        uploaded.append(entry)
+    answer: dict[str, Any] = {
+        "upload_id": upload_id,
+        "status": record["status"],
+        "part_size": part_size,
+        "part_count": len(sizes),
+        "uploaded": uploaded,
+        "parts": [p.to_json() for p in urls],
+        "expires_at": iso(deps.clock() + timedelta(seconds=ttl)),
+        "next_cursor": str(up_to) if up_to < len(sizes) else None,
+        "url": f"{request.base_url}/v1/uploads/{upload_id}/complete",
+    }
+    if checksums:
+        answer["checksum_algorithm"] = "SHA256"
+    return answer
 
 
 def download_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:
@@ -421,6 +711,10 @@ def purge_upload(deps: Deps, record: UploadRecord, by: str) -> dict[str, Any]:
     if purged is None:
         raise TransientFault(f"upload {record['upload_id']} kept changing; retry the purge")
     _remove_versions(deps, record)
+    if record.get("idempotency_item"):
+        # A retried create must not answer with (or count as) the purged upload.
+        keys_store = idempotency.Keys(deps.store.ddb, deps.store.table)
+        keys_store.forget(record["idempotency_item"], record["upload_id"])
     delivery.invalidate_upload(deps.settings, deps.resources, record, deps.cloudfront)
     _announce(deps, events.PURGED, purged, by)
     return deps.view(purged)

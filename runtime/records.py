@@ -49,6 +49,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 TENANT_INDEX = "by_tenant"
+# The sparse index of a tenant's bookkeeping items (runtime/limits.py): pending uploads (while
+# pending_upload), per-minute rate windows. Its key attributes; records lose them when they
+# leave pending_upload.
+TENANT_ITEMS_INDEX = "tenant_items"
+ITEM_TENANT = "item_tenant"
+ITEM_SORT = "item_sort"
+PENDING_INDEX_FIELDS = (ITEM_TENANT, ITEM_SORT)
 # DynamoDB TTL attribute (epoch seconds): pending records (abandoned uploads) and deleted ones
 # (the close of the restore window) carry it. TTL deletes late: no decision reads it.
 TTL_ATTRIBUTE = "ttl"
@@ -188,6 +195,25 @@ class UploadRecord(TypedDict, total=False):
     notified_at: str
     multipart_upload_id: str
     multipart_completed_at: str
+    # The Idempotency-Key item that names this upload (runtime/idempotency.py), if any.
+    idempotency_item: str
+    # While pending_upload only: the tenant's pending-count entry (runtime/limits.py).
+    item_tenant: str
+    item_sort: str
+    # Multipart plan: part size and count, and the declared SHA-256 of each part (base64, as
+    # S3 wants it) when the client declared them (the upload then uses ChecksumAlgorithm=SHA256).
+    part_size: int
+    part_count: int
+    part_sha256: list[str]
+    # Reprocessing (runtime/reprocessing.py): `rendered_specs` is "{version_id}:{spec hash}" of
+    # the last re-render, the claim and its lease keep a duplicate message from working twice,
+    # `stale_derivatives` are keys the re-render dropped, kept until their objects are gone.
+    rendered_specs: str
+    reprocess_claim: str
+    reprocess_lease_until: int
+    reprocessed_at: str
+    reprocess_error: dict[str, str]
+    stale_derivatives: list[str]
     ttl: int
 
 
@@ -239,6 +265,8 @@ def table_spec(name: str) -> dict[str, Any]:
             {"AttributeName": "upload_id", "AttributeType": "S"},
             {"AttributeName": "tenant", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": ITEM_TENANT, "AttributeType": "S"},
+            {"AttributeName": ITEM_SORT, "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": "upload_id", "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -249,7 +277,15 @@ def table_spec(name: str) -> dict[str, Any]:
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": TENANT_ITEMS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ITEM_TENANT, "KeyType": "HASH"},
+                    {"AttributeName": ITEM_SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
         ],
     }
 
@@ -407,6 +443,10 @@ class Store:
             attr_values[f":set{i}"] = to_attr(value)
             assignments.append(f"#{name} = :set{i}")
         removed = list(remove)
+        if set_.get("status") not in (None, PENDING):
+            # Leaving pending_upload leaves the tenant's pending count (runtime/limits.py).
+            removed.extend(PENDING_INDEX_FIELDS)
+        removed = list(dict.fromkeys(removed))
         for name in removed:
             names[f"#{name}"] = name
         for name in re.findall(r"#(\w+)", condition):
@@ -741,6 +781,86 @@ class Store:
             values={":tenant": tenant, ":completed": COMPLETED},
             set_={"last_download_at": iso(now), "last_download_by": by},
         )
+
+    # -- reprocessing (runtime/reprocessing.py): the record stays completed throughout --------
+
+    def claim_reprocess(
+        self, record: UploadRecord, rendered: str, token: str, now: datetime, lease_seconds: int
+    ) -> UploadRecord | None:
+        """Take a completed record for a re-render under the current specs (`rendered`): not
+        when it already has them, changed status or validated version, or another run holds a
+        live claim."""
+        return self._update(
+            record["upload_id"],
+            condition=(
+                "#status = :completed AND #version_id = :version AND #tenant = :tenant "
+                "AND (attribute_not_exists(#rendered_specs) OR #rendered_specs <> :rendered) "
+                "AND (attribute_not_exists(#reprocess_lease_until) "
+                "OR #reprocess_lease_until < :now)"
+            ),
+            values={
+                ":completed": COMPLETED,
+                ":version": record.get("version_id", ""),
+                ":tenant": record["tenant"],
+                ":rendered": rendered,
+                ":now": epoch(now),
+            },
+            set_={"reprocess_claim": token, "reprocess_lease_until": epoch(now) + lease_seconds},
+        )
+
+    def finish_reprocess(
+        self,
+        upload_id: str,
+        token: str,
+        rendered: str,
+        derivatives: list[DerivativeInfo],
+        stale: list[str],
+        now: datetime,
+    ) -> UploadRecord | None:
+        """The re-render's derivatives replace the record's, while it is still completed under
+        our claim; the keys it no longer lists are remembered until they are deleted."""
+        set_: dict[str, Any] = {
+            "derivatives": derivatives,
+            "rendered_specs": rendered,
+            "reprocessed_at": iso(now),
+            "updated_at": iso(now),
+        }
+        if stale:
+            set_["stale_derivatives"] = stale
+        return self._update(
+            upload_id,
+            condition="#status = :completed AND #reprocess_claim = :token",
+            values={":completed": COMPLETED, ":token": token},
+            set_=set_,
+            remove=["reprocess_claim", "reprocess_lease_until", "reprocess_error"],
+        )
+
+    def release_reprocess(
+        self, upload_id: str, token: str, error: ErrorInfo, now: datetime
+    ) -> UploadRecord | None:
+        """A re-render that could not finish gives its claim back (the record is untouched)."""
+        return self._update(
+            upload_id,
+            condition="#reprocess_claim = :token",
+            values={":token": token},
+            set_={"reprocess_error": {**error, "at": iso(now)}},
+            remove=["reprocess_claim", "reprocess_lease_until"],
+        )
+
+    def clear_stale_derivatives(self, upload_id: str, stale: list[str]) -> None:
+        """The dropped derivatives' objects are gone: forget them (unless they changed)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"upload_id": {"S": upload_id}},
+                UpdateExpression="REMOVE #stale",
+                ConditionExpression="#stale = :seen",
+                ExpressionAttributeNames={"#stale": "stale_derivatives"},
+                ExpressionAttributeValues={":seen": to_attr(stale)},
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
 
 def parse_iso(text: str) -> datetime:

@@ -31,11 +31,13 @@ OPERATIONS: tuple[str, ...] = (
     "list",
     "get",
     "complete",
+    "parts",
     "download",
     "abort",
     "delete",
     "restore",
     "purge",
+    "usage",
 )
 ADMIN_SCOPE = "media:admin"
 # `operation=scope` entries; an operation not listed needs no scope beyond a valid tenant.
@@ -54,8 +56,10 @@ ROUTE_OPERATIONS: Mapping[str, tuple[str, ...]] = {
     "GET /v1/uploads/{id}": ("get",),
     "DELETE /v1/uploads/{id}": ("abort", "delete", "purge"),
     "POST /v1/uploads/{id}/complete": ("complete",),
+    "GET /v1/uploads/{id}/parts": ("parts",),
     "GET /v1/uploads/{id}/download": ("download",),
     "POST /v1/uploads/{id}/restore": ("restore",),
+    "GET /v1/usage": ("usage",),
 }
 
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), space-delimited.

@@ -18,9 +18,16 @@ ROUTES = (
     "GET /v1/uploads/{id}",
     "DELETE /v1/uploads/{id}",
     "POST /v1/uploads/{id}/complete",
+    "GET /v1/uploads/{id}/parts",
     "GET /v1/uploads/{id}/download",
     "POST /v1/uploads/{id}/restore",
+    "GET /v1/usage",
 )
+# Routes without the JWT authorizer: `GET /v1/health` (runtime/health.py answers with component
+# names only), throttled on its own at the stage so an open route cannot eat the API's budget.
+PUBLIC_ROUTES = ("GET /v1/health",)
+HEALTH_THROTTLE_RATE_LIMIT = 10
+HEALTH_THROTTLE_BURST_LIMIT = 20
 CORS_METHODS = ("DELETE", "GET", "OPTIONS", "POST")
 CORS_HEADERS = ("authorization", "content-type")
 # One JSON line per request; fields documented for HTTP APIs ($context variables).
@@ -128,6 +135,17 @@ class Api(pulumi.ComponentResource):
                 authorization_scopes=list(args.route_scopes.get(route_key, ())) or None,
                 opts=child,
             )
+        public_routes = [
+            aws.apigatewayv2.Route(
+                f"{name}-route-{_slug(route_key)}",
+                api_id=self.api.id,
+                route_key=route_key,
+                target=integration.id.apply(lambda i: f"integrations/{i}"),
+                authorization_type="NONE",
+                opts=child,
+            )
+            for route_key in PUBLIC_ROUTES
+        ]
         key_policy = [args.key_policy] if args.key_policy is not None else []
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
@@ -151,8 +169,22 @@ class Api(pulumi.ComponentResource):
                 "throttling_burst_limit": args.throttle_burst_limit,
                 "detailed_metrics_enabled": True,
             },
+            route_settings=[
+                {
+                    "route_key": route_key,
+                    "throttling_rate_limit": min(
+                        HEALTH_THROTTLE_RATE_LIMIT, args.throttle_rate_limit
+                    ),
+                    "throttling_burst_limit": min(
+                        HEALTH_THROTTLE_BURST_LIMIT, args.throttle_burst_limit
+                    ),
+                    "detailed_metrics_enabled": True,
+                }
+                for route_key in PUBLIC_ROUTES
+            ],
             tags=tags,
-            opts=child,
+            # A stage's route settings must name routes that exist.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=public_routes),
         )
         aws.lambda_.Permission(
             f"{name}-invoke-presign",

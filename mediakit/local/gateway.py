@@ -44,8 +44,10 @@ ROUTES: tuple[str, ...] = (
     "GET /v1/uploads/{id}",
     "DELETE /v1/uploads/{id}",
     "POST /v1/uploads/{id}/complete",
+    "GET /v1/uploads/{id}/parts",
     "GET /v1/uploads/{id}/download",
     "POST /v1/uploads/{id}/restore",
+    "GET /v1/usage",
 )
 # API Gateway's own payload limit for HTTP APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -129,20 +131,27 @@ class Route:
     pattern: re.Pattern[str]
     params: tuple[str, ...]
     scopes: tuple[str, ...] = ()
+    # authorization_type NONE: no authorizer runs and the event carries no claims.
+    public: bool = False
 
 
 def compile_routes(
-    keys: Sequence[str], scopes: Mapping[str, Sequence[str]] | None = None
+    keys: Sequence[str],
+    scopes: Mapping[str, Sequence[str]] | None = None,
+    public: Collection[str] = (),
 ) -> list[Route]:
     """Turn `METHOD /path/{param}` route keys into matchers (one path segment per param), each
-    with its authorization scopes from `scopes` (none by default)."""
+    with its authorization scopes from `scopes` (none by default); the keys in `public` (which
+    join `keys`) have no authorizer."""
     routes = []
-    for key in keys:
+    for key in [*keys, *(k for k in public if k not in keys)]:
         method, path = key.split(" ", 1)
         params = tuple(re.findall(r"\{(\w+)\}", path))
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
         route_scopes = tuple((scopes or {}).get(key, ()))
-        routes.append(Route(key, method, re.compile(f"^{regex}$"), params, route_scopes))
+        routes.append(
+            Route(key, method, re.compile(f"^{regex}$"), params, route_scopes, key in public)
+        )
     return routes
 
 
@@ -254,6 +263,12 @@ class Gateway:
         route, params = found
         if len(body) > MAX_BODY_BYTES:
             return _error(PayloadTooLarge("request body exceeds 10 MB"), base)
+        if route.public:
+            event = self.event(
+                route, params, method, split.path, split.query, headers, body, {},
+                request_id=request_id, host=host, source_ip=source_ip, authorized=False,
+            )  # fmt: skip
+            return self._invoke(event, base)
         try:
             claims = self.authorizer.authorize(headers.get("authorization"))
             scopes = check_scopes(claims, route.scopes)
@@ -284,6 +299,7 @@ class Gateway:
         host: str,
         source_ip: str,
         scopes: list[str] | None = None,
+        authorized: bool = True,
     ) -> dict[str, Any]:
         """The payload format 2.0 event API Gateway builds for this request. The headers keep
         `authorization`: the runtime reads the tenant claim's JSON type from the token."""
@@ -326,6 +342,9 @@ class Gateway:
             },
             "isBase64Encoded": False,
         }
+        if not authorized:
+            # A route without an authorizer: API Gateway's event has no authorizer block.
+            del event["requestContext"]["authorizer"]
         if "cookie" in headers:
             event["cookies"] = [c.strip() for c in headers["cookie"].split(";") if c.strip()]
         if query_params:

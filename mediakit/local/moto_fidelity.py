@@ -46,7 +46,26 @@ def install() -> None:
             return event
 
         notifications._get_s3_event = get_s3_event
+        _install_list_parts()
         _installed = True
+
+
+def _install_list_parts() -> None:
+    """ListParts as S3 pages it: moto 5.2 reads PartNumberMarker as an index into the sorted
+    part list and calls a page truncated by counting parts, so once a part is missing (what a
+    resumed upload looks like) a page skips parts or claims to be the last."""
+    from moto.s3.models import FakeMultipart, S3Backend
+
+    def list_parts(self: Any, part_number_marker: int, max_parts: int) -> Any:
+        after = [n for n in self.partlist if n > part_number_marker][:max_parts]
+        return iter([self.parts[n] for n in after])
+
+    def is_truncated(self: Any, bucket_name: str, multipart_id: str, marker: int) -> bool:
+        multipart = self.get_bucket(bucket_name).multiparts[multipart_id]
+        return any(n > int(marker) for n in multipart.partlist)
+
+    FakeMultipart.list_parts = list_parts  # type: ignore[method-assign]
+    S3Backend.is_truncated = is_truncated  # type: ignore[method-assign]
 
 
 def read_body(environ: dict[str, Any]) -> bytes:

@@ -338,6 +338,9 @@ def run_flows(
     ids["invalid"] = flows.upload(b"this is not an image, whatever it claims", "PUT")["upload_id"]
     abandoned = flows.create(image_bytes((9, 9, 9)), "MULTIPART")
     ids["abandoned"] = abandoned["upload_id"]
+    # Resuming it lists the parts S3 holds (ListParts) and presigns the missing ones.
+    status, resumed = flows.api("GET", f"/v1/uploads/{ids['abandoned']}/parts")
+    assert status == 200 and resumed["uploaded"] == [], resumed
     assert flows.api("DELETE", f"/v1/uploads/{ids['abandoned']}")[0] == 200
     flows.drain()
 

@@ -42,6 +42,8 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
     assert _grants(stack, "media-compute-presign-policy") == {
         ("s3:PutObject", originals),
         ("s3:AbortMultipartUpload", originals),
+        # GET /v1/uploads/{id}/parts lists the parts S3 holds (resume)
+        ("s3:ListMultipartUploadParts", originals),
         ("s3:DeleteObject", originals),
         ("s3:DeleteObject", derivatives),
         # delete lists the derivative prefix, purge lists and removes versions (the list
@@ -257,6 +259,7 @@ def test_api_routes_all_jwt_authorised_to_presign_proxy_v2(stack: StackGraph) ->
         "GET /v1/uploads/{id}",
         "DELETE /v1/uploads/{id}",
         "POST /v1/uploads/{id}/complete",
+        "GET /v1/uploads/{id}/parts",
         "GET /v1/uploads/{id}/download",
         "POST /v1/uploads/{id}/restore",
     }
