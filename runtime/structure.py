@@ -27,7 +27,9 @@ What counts (the contract behind the settings of the same names):
 HEIC/HEIF/AVIF (ISOBMFF boxes): every box is a segment and its payload metadata bytes, except
 the coded image data (`mdat`, `idat`), whose bytes are the decoder's business; boxes may nest at
 most MAX_BOX_DEPTH deep; a box must fit in its parent (a 64-bit size beyond the file is cut off,
-`truncated`); an `iinf` may not claim more items than its bytes could hold. Every image
+`truncated`); an `iinf` may not claim more items than its bytes could hold, and each item's
+type must be a four-character code and its strings UTF-8 (pi-heif crashes on anything else).
+Every image
 spatial extent (`ispe`: the primary image, each grid tile, thumbnails, alpha and depth planes)
 is checked against the pixel budget before libheif or libavif sees the file: a bogus ispe is a
 `decompression_bomb` from its 20 bytes. libheif's own security limits (items, children per box,
@@ -547,7 +549,9 @@ def _iso_boxes(
             _iso_boxes(data, min(body + skip, box_end), box_end, depth + 1, tally, facts)
         else:
             tally.segment(box_end - body)
-            if kind == b"ispe" and box_end - body >= 12:
+            if kind == b"infe":
+                _iso_item_entry(data, body, box_end)
+            elif kind == b"ispe" and box_end - body >= 12:
                 width, height = struct.unpack_from(">II", data, body + 4)
                 if width * height > facts.largest_extent[0] * facts.largest_extent[1]:
                     facts.largest_extent = (width, height)
@@ -568,6 +572,28 @@ def _iso_item_info(
         raise _corrupt(f"the iinf box claims {count} items in {end - first} bytes")
     tally.segment(4 + width)
     _iso_boxes(data, first, end, depth + 1, tally, facts)
+
+
+def _iso_item_entry(data: bytes, body: int, end: int) -> None:
+    """`infe`: the item type must be a printable four-character code and every string (name,
+    content type, encoding, URI type) UTF-8. pi-heif 1.4.0 hands these to Python without
+    checking the decode and crashes the process on anything else (a one-bit flip in "Exif" is
+    enough), so they are refused here, before it parses the file."""
+    version = data[body] if body < end else 0
+    pos = body + 4
+    if version >= 2:
+        pos += (4 if version >= 3 else 2) + 2  # item ID, protection index
+        item_type = data[pos : pos + 4]
+        if len(item_type) < 4 or not all(0x20 <= b < 0x7F for b in item_type):
+            raise _corrupt(f"an item's type {item_type!r} is not a four-character code")
+        pos += 4
+    else:
+        pos += 4  # item ID, protection index; then name, content type, encoding
+    for text in data[pos:end].split(b"\x00"):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _corrupt("an item's name or content type is not UTF-8 text") from None
 
 
 _WALKS = {

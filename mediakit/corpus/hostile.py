@@ -402,6 +402,25 @@ def iinf_overclaim_heic() -> bytes:
     return bytes(data)
 
 
+def bad_item_type_heic() -> bytes:
+    """The EXIF HEIC with its Exif item's type made non-ASCII ("E\\xc7if"): the long mutation
+    fuzz found a one-bit flip there ("E\\xf8if") that segfaults pi-heif 1.4.0 as it opens the
+    file."""
+    data = bytearray(heic_bytes(pattern((64, 48)), quality=60, exif=camera_exif()))
+    at = data.index(b"Exif")  # the infe's item type comes before the payload's Exif header
+    data[at + 1] ^= 0xBF
+    return bytes(data)
+
+
+def bad_content_type_heic() -> bytes:
+    """A HEIC with XMP whose item content type holds a byte that is not UTF-8 (a crash too)."""
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>'
+    data = bytearray(heic_bytes(pattern((64, 48)), quality=60, xmp=xmp))
+    at = data.index(b"application/rdf+xml")
+    data[at + 3] = 0xF8
+    return bytes(data)
+
+
 def heif_sequence_without_still() -> bytes:
     """A HEIF image sequence (msf1/hevs brands) with a movie box and no still image (no meta)."""
     ftyp = iso_box(b"ftyp", b"msf1" + b"\x00" * 4 + b"msf1iso8hevs")
@@ -532,6 +551,12 @@ CORPUS: tuple[HostileFile, ...] = (
                 "valid AVIF with a trailing box whose 64-bit size claims 4 EiB"),
     HostileFile("iinf-overclaim.heic", iinf_overclaim_heic, "image/heic", FAILED,
                 "corrupt_image", "HEIC whose iinf claims 65535 items in its few bytes"),
+    HostileFile("bad-item-type.heic", bad_item_type_heic, "image/heic", FAILED, "corrupt_image",
+                "Exif item type with one bit flipped (not a four-character code): crashes "
+                "pi-heif 1.4.0, refused from the boxes"),
+    HostileFile("bad-content-type.heic", bad_content_type_heic, "image/heic", FAILED,
+                "corrupt_image", "XMP item whose content type is not UTF-8: crashes pi-heif "
+                "1.4.0, refused from the boxes"),
     HostileFile("sequence-no-still.heif", heif_sequence_without_still, "image/heif-sequence",
                 FAILED, "unsupported_type", "HEIF image sequence (moov) without a still image"),
     HostileFile("heic-as-avif.avif", small_heic, "image/avif", FAILED, "type_mismatch",

@@ -165,7 +165,13 @@ def camera_photo_avif(quality: int = 60) -> bytes:
     return avif_bytes(stored, quality=quality, exif=camera_exif(6), keep_exif_orientation=True)
 
 
-def heic_bytes(image: Image.Image, *, quality: int = 80, exif: Image.Exif | None = None) -> bytes:
+def heic_bytes(
+    image: Image.Image,
+    *,
+    quality: int = 80,
+    exif: Image.Exif | None = None,
+    xmp: bytes | None = None,
+) -> bytes:
     """`image` encoded as HEIC by pillow-heif; an EXIF Orientation becomes an irot/imir box and
     stays in the EXIF too (as phones write it)."""
     try:
@@ -178,6 +184,8 @@ def heic_bytes(image: Image.Image, *, quality: int = 80, exif: Image.Exif | None
     options: dict[str, object] = {"quality": quality}
     if exif is not None:
         options["exif"] = exif.tobytes()
+    if xmp is not None:
+        options["xmp"] = xmp
     pillow_heif.from_pillow(image).save(buf, **options)
     return buf.getvalue()
 

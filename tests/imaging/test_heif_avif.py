@@ -496,3 +496,20 @@ def test_record_size_is_the_originals_even_when_the_jpeg_decodes_dct_scaled() ->
     result = imaging.process_image(buf.getvalue(), "image/jpeg", Settings(), include_gps=False)
     assert (result.width, result.height) == (4200, 3000)
     assert max(d.width for d in result.derivatives) == 2048
+
+
+@pytest.mark.parametrize("name", ["bad-item-type.heic", "bad-content-type.heic"])
+def test_item_strings_pi_heif_crashes_on_are_refused_from_the_boxes(name: str) -> None:
+    # GIVEN a HEIC whose item type or content type is not text
+    data = hostile.BY_NAME[name].data
+    # THEN pi-heif 1.4.0 alone dies on it (a positive control, in a child: when a pi-heif
+    # upgrade stops crashing, this says the structure check may be revisited) ...
+    probe = "import sys, pi_heif; pi_heif.open_heif(sys.stdin.buffer.read()); print('opened')"
+    child = subprocess.run(
+        [sys.executable, "-c", probe], input=data, capture_output=True, check=False
+    )
+    assert child.returncode < 0, child.stdout
+    # ... and the image core refuses it before pi-heif sees it
+    with pytest.raises(PermanentFault) as fault:
+        imaging.process_image(data, "image/heic", Settings(), include_gps=False)
+    assert fault.value.code == imaging.CORRUPT_IMAGE
