@@ -212,9 +212,41 @@ def _upload_records(target: EraseTarget, tenant: str) -> Iterator[Item]:
             yield Item("upload record", target.table, {"upload_id": {"S": upload_id}})
 
 
+def _rate_windows(target: EraseTarget, tenant: str) -> Iterator[Item]:
+    """The tenant's per-minute presign counters (runtime/limits.py), by the sparse
+    `tenant_items` index (TTL removes them a minute after their window, but late)."""
+    from runtime import limits
+
+    for key in limits.counter_keys(target.ddb, target.table, tenant):
+        yield Item("rate window", target.table, {"upload_id": {"S": key}})
+
+
+def _idempotency_keys(target: EraseTarget, tenant: str) -> Iterator[Item]:
+    """The tenant's Idempotency-Key items (runtime/idempotency.py), by the `tenant_items` index."""
+    from runtime.idempotency import SORT_PREFIX
+    from runtime.records import ITEM_SORT, ITEM_TENANT, TENANT_ITEMS_INDEX
+
+    paginator = target.ddb.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=target.table,
+        IndexName=TENANT_ITEMS_INDEX,
+        KeyConditionExpression="#tenant = :tenant AND begins_with(#sort, :prefix)",
+        ExpressionAttributeNames={"#tenant": ITEM_TENANT, "#sort": ITEM_SORT},
+        ExpressionAttributeValues={":tenant": {"S": tenant}, ":prefix": {"S": SORT_PREFIX}},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            key = item["upload_id"]["S"]
+            yield Item("idempotency key", target.table, {"upload_id": {"S": key}})
+
+
 # Every kind of item a tenant can own, in removal order. A new kind (idempotency keys, per-tenant
 # counters) is one entry here: its finder yields the tenant's items with their primary keys.
-ITEM_KINDS: tuple[ItemKind, ...] = (ItemKind("upload record", _upload_records),)
+ITEM_KINDS: tuple[ItemKind, ...] = (
+    ItemKind("upload record", _upload_records),
+    ItemKind("rate window", _rate_windows),
+    ItemKind("idempotency key", _idempotency_keys),
+)
 
 
 @dataclass

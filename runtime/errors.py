@@ -91,6 +91,18 @@ class UnsupportedMediaType(MediakitError):
     http_status = 415
 
 
+class TooManyRequests(MediakitError):
+    """A per-tenant limit (`runtime.limits`): 429 with `Retry-After` (seconds, set by the HTTP
+    layer from `retry_after`)."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
 # --- processing faults ---------------------------------------------------------------------------
 
 

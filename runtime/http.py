@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from runtime.aws import is_transient
-from runtime.errors import MediakitError, TransientFault
+from runtime.errors import MediakitError, TooManyRequests, TransientFault
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,13 @@ def error_response(exc: BaseException) -> HttpResponse:
     if isinstance(exc, MediakitError) and not isinstance(exc, TransientFault):
         if exc.http_status >= 500:
             log.error("request failed: %s", exc.message, exc_info=exc)
-        return json_response(exc.http_status, exc.to_body())
+        response = json_response(exc.http_status, exc.to_body())
+        if isinstance(exc, TooManyRequests):
+            response["headers"]["retry-after"] = str(exc.retry_after)
+        elif isinstance(getattr(exc, "retry_after", None), int):
+            # Any other error that says when to come back (409 idempotency_in_progress).
+            response["headers"]["retry-after"] = str(getattr(exc, "retry_after"))  # noqa: B009
+        return response
     if is_transient(exc):
         log.warning("transient failure: %r", exc)
         fault = TransientFault("the service is busy, retry shortly", code="service_unavailable")
