@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import delivery, events, keys, malware, sandbox, telemetry
+from runtime import delivery, events, keys, malware, reprocessing, sandbox, telemetry
 from runtime.aws import error_code, is_not_found
 from runtime.errors import PermanentFault, TransientFault
 from runtime.events import MalformedEvent, ObjectCreated

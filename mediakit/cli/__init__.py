@@ -27,6 +27,7 @@ from mediakit.cli.dev import dev_command  # noqa: E402
 from mediakit.cli.dlq import dlq_command  # noqa: E402
 from mediakit.cli.erase import erase_command  # noqa: E402
 from mediakit.cli.loadtest import loadtest_command  # noqa: E402
+from mediakit.cli.reprocess import reprocess_command  # noqa: E402
 from mediakit.cli.synth import synth_command  # noqa: E402
 from mediakit.cli.uploads import status_command, token_command, upload_command  # noqa: E402
 
@@ -38,6 +39,7 @@ for _command in (
     dlq_command,
     erase_command,
     loadtest_command,
+    reprocess_command,
     status_command,
     synth_command,
     token_command,

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
     from mediakit.local.event_source import SqsEventSourceMapping
-    from mediakit.local.gateway import DevApiServer, JwtAuthorizer
+    from mediakit.local.gateway import CorsConfig, DevApiServer, JwtAuthorizer
     from mediakit.local.lambda_pool import Function
     from mediakit.local.malware import MalwareScanSimulator
     from mediakit.local.oidc import DevIssuer, KeySource, RemoteKeys
@@ -290,7 +290,7 @@ class Emulator:
 
         from mediakit.local import moto_fidelity
         from mediakit.local.event_source import SqsEventSourceMapping
-        from mediakit.local.gateway import CorsConfig, DevApiServer, Gateway, compile_routes
+        from mediakit.local.gateway import DevApiServer, Gateway, compile_routes
         from mediakit.local.site import page_origins
 
         # A wrong --issuer fails here, before anything else starts.
@@ -362,9 +362,11 @@ class Emulator:
             handler=self.presign,
             authorizer=authorizer,
             routes=compile_routes(
-                [key for key, _ in self.plan.api_routes], dict(self.plan.api_routes)
+                [key for key, _ in self.plan.api_routes],
+                dict(self.plan.api_routes),
+                public=self.plan.public_routes,
             ),
-            cors=CorsConfig(allow_origins=allowed_origins, expose_headers=("etag",)),
+            cors=self._api_cors(allowed_origins),
             account_id=res.account_id,
             function_name=PRESIGN_FUNCTION,
             timeout_seconds=self.presign_timeout_seconds,
@@ -438,6 +440,24 @@ class Emulator:
             raise OSError(f"cannot read the keys of issuer {self.issuer}: {exc}") from exc
         return keys
 
+    def _api_cors(self, origins: tuple[str, ...]) -> CorsConfig:
+        """The HTTP API's CORS as the graph declares it (allowed and exposed headers); a stack
+        without corsOrigins has none, and the page's origin gets the front's defaults, which
+        equal the stack's (tests/emulator/test_parity.py)."""
+        from mediakit.local import gateway
+
+        defaults = gateway.CorsConfig()
+        return gateway.CorsConfig(
+            allow_origins=origins,
+            allow_headers=self.plan.api_cors_headers or defaults.allow_headers,
+            # ETag too: the page's multipart upload reads it through the same origin.
+            expose_headers=tuple(
+                dict.fromkeys(
+                    (*(self.plan.api_cors_expose_headers or defaults.expose_headers), "etag")
+                )
+            ),
+        )
+
     def _authorizer(
         self, api: DevApiServer, trusted: RemoteKeys | None
     ) -> tuple[JwtAuthorizer, DevSite]:
@@ -497,6 +517,18 @@ class Emulator:
             account_id=account_id,
             log_line=self._function_line,
         )
+
+    def update_function_environment(self, function: str, values: Mapping[str, str]) -> None:
+        """Change a running function's variables, as `aws lambda update-function-configuration`
+        does (e.g. MEDIAKIT_DERIVATIVES before `mediakit reprocess`): environments started from
+        now on read them; warm ones are retired."""
+        from mediakit.local.lambda_pool import LambdaPool
+
+        pool = {"presign": self.presign, "processor": self.processor}[function]
+        if not isinstance(pool, LambdaPool):
+            raise TypeError(f"{function} runs in this process: its environment is os.environ")
+        pool.update_environment(values)
+        self.functions[function].environment.update(values)
 
     def emitted_metrics(self) -> list[tuple[str, str, dict[str, str], float]]:
         """(namespace, name, dimensions, value) of every EMF metric the functions logged so far,

@@ -229,6 +229,8 @@ class LambdaPool(Function):
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._closed = threading.Event()
+        # Bumped by update_environment: a worker of an older generation is not reused.
+        self._generation = 0
         if not _HAS_PROC:
             log.warning(
                 "%s: no /proc here, so its %d MB memory limit is not enforced", name, memory_mb
@@ -288,6 +290,20 @@ class LambdaPool(Function):
         finally:
             self._slots.release()
 
+    def update_environment(self, values: Mapping[str, str]) -> None:
+        """UpdateFunctionConfiguration's Environment, as Lambda applies it: the variables change
+        for every environment started from now on, and the idle warm ones are retired (a busy
+        one finishes its invocation under the old variables, then is retired too)."""
+        with self._lock:
+            self.environ = {**self.environ, **values}
+            retired, self._idle = self._idle, []
+            self._generation += 1
+        for worker in retired:
+            worker.close_stdin()
+            worker.reap()
+            with self._lock:
+                self._all.discard(worker)
+
     def close(self) -> None:
         """Stop every environment: idle ones are told to exit (stdin closes), busy ones are
         killed, and their invocations raise `FunctionClosed`."""
@@ -337,7 +353,8 @@ class LambdaPool(Function):
     def _checkin(self, worker: _Worker) -> None:
         with self._lock:
             self.stats.busy -= 1
-            if worker.alive and not self._closed.is_set():
+            current = worker.generation == self._generation
+            if worker.alive and current and not self._closed.is_set():
                 # Last in, first out: Lambda routes to the most recently used environment.
                 self._idle.append(worker)
                 return
@@ -354,6 +371,8 @@ class _Worker:
         self.pool = pool
         self.proc = proc
         self.pid = proc.pid
+        # The pool's environment generation this worker was started with.
+        self.generation = pool._generation
         self.alive = True
         assert proc.stdin is not None
         assert proc.stdout is not None
