@@ -42,6 +42,12 @@ PRESIGN_EVENTS_ACTIONS = ("events:PutEvents",)
 # Records are read and written by key on the table; listing queries the tenant index only.
 PRESIGN_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 PRESIGN_INDEX_ACTIONS = ("dynamodb:Query",)
+# Per-tenant limits count pending uploads on the sparse tenant_items index (runtime/limits.py).
+PRESIGN_TENANT_ITEMS_INDEX = "tenant_items"
+# GET /v1/health reads the stack's small object under health/ (decrypted with the stack key,
+# already granted): the bucket answers to this role (runtime/health.py).
+PRESIGN_HEALTH_ACTIONS = ("s3:GetObject",)
+PRESIGN_HEALTH_PREFIX = "health/"
 # Presigned PUTs run as this role against an SSE-KMS bucket: S3 needs GenerateDataKey to write
 # and Decrypt to assemble multipart parts. Derivatives are served by CloudFront: no GetObject.
 PRESIGN_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
@@ -207,6 +213,20 @@ def presign_role_policy(
         ),
         [statement("ReadWriteUploadRecords", PRESIGN_TABLE_ACTIONS, [table_arn])],
         [statement("ListTenantUploads", PRESIGN_INDEX_ACTIONS, [f"{table_arn}/index/by_tenant"])],
+        [
+            statement(
+                "CountTenantItems",
+                PRESIGN_INDEX_ACTIONS,
+                [f"{table_arn}/index/{PRESIGN_TENANT_ITEMS_INDEX}"],
+            )
+        ],
+        [
+            statement(
+                "ReadHealthObject",
+                PRESIGN_HEALTH_ACTIONS,
+                [objects(bucket_arn, PRESIGN_HEALTH_PREFIX)],
+            )
+        ],
         use_key(key_arn, PRESIGN_KEY_ACTIONS),
         delivery_grants(delivery_key_arn, invalidated_distribution_arn),
         write_logs(log_group_arn),
@@ -329,6 +349,43 @@ def processor_role_policy(
         [statement("PublishUploadEvents", PROCESSOR_EVENTS_ACTIONS, [event_bus_arn])],
         write_logs(log_group_arn),
         send_traces(),
+    )
+
+
+def media_role_policy(
+    *,
+    bucket_arn: str,
+    table_arn: str,
+    key_arn: str,
+    queue_arn: str,
+    event_bus_arn: str,
+    log_group_arn: str,
+    originals_prefix: str,
+    derivatives_prefix: str,
+) -> PolicyDocument:
+    """Media Lambda (audio/video): the processor's calls on its own queue, through the same
+    ingest flow (read originals, ranged and streamed; write and clean derivatives; remove late,
+    orphaned and replayed originals; update records; publish). No scan-status read: GuardDuty's
+    results go to the image ingest queue, whose function handles them for every kind."""
+    return processor_role_policy(
+        bucket_arn=bucket_arn,
+        table_arn=table_arn,
+        key_arn=key_arn,
+        queue_arn=queue_arn,
+        event_bus_arn=event_bus_arn,
+        log_group_arn=log_group_arn,
+        originals_prefix=originals_prefix,
+        derivatives_prefix=derivatives_prefix,
+        malware_scanning=False,
+    )
+
+
+def artifacts_bucket_policy(*, bucket_arn: str, key_arn: str) -> PolicyDocument:
+    """Artifacts bucket (the media function's zip): TLS only, the stack key only. Nothing is
+    granted: the deployer writes the zip and Lambda reads it with the deployer's credentials."""
+    return document(
+        deny_insecure_transport([bucket_arn, f"{bucket_arn}/*"]),
+        deny_wrong_kms_key(bucket_arn, key_arn),
     )
 
 
@@ -543,12 +600,31 @@ def allow_access_log_delivery(
 
 
 def log_bucket_policy(
-    *, log_bucket_arn: str, log_prefix: str, source_bucket_arn: str, account_id: str
+    *,
+    log_bucket_arn: str,
+    log_prefix: str,
+    source_bucket_arn: str,
+    account_id: str,
+    artifacts_bucket_arn: str = "",
+    artifacts_log_prefix: str = "artifacts/",
 ) -> PolicyDocument:
-    """Access-log bucket: TLS only; log delivery for the media bucket."""
+    """Access-log bucket: TLS only; log delivery for the media bucket (and the artifacts bucket
+    when audio/video are on)."""
     return document(
         deny_insecure_transport([log_bucket_arn, f"{log_bucket_arn}/*"]),
         allow_access_log_delivery(log_bucket_arn, log_prefix, source_bucket_arn, account_id),
+        (
+            [
+                {
+                    **allow_access_log_delivery(
+                        log_bucket_arn, artifacts_log_prefix, artifacts_bucket_arn, account_id
+                    )[0],
+                    "Sid": "S3ServerAccessLogsDeliveryArtifacts",
+                }
+            ]
+            if artifacts_bucket_arn
+            else []
+        ),
     )
 
 

@@ -88,6 +88,7 @@ TERRAFORM_TYPES: Final[Mapping[str, str]] = {
     "aws:s3/bucketLogging:BucketLogging": "aws_s3_bucket_logging",
     "aws:s3/bucketLoggingV2:BucketLoggingV2": "aws_s3_bucket_logging",
     "aws:s3/bucketNotification:BucketNotification": "aws_s3_bucket_notification",
+    "aws:s3/bucketObjectv2:BucketObjectv2": "aws_s3_object",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "aws_s3_bucket_ownership_controls",
     "aws:s3/bucketPolicy:BucketPolicy": "aws_s3_bucket_policy",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("aws_s3_bucket_public_access_block"),

@@ -29,7 +29,9 @@ PUBLIC_ROUTES = ("GET /v1/health",)
 HEALTH_THROTTLE_RATE_LIMIT = 10
 HEALTH_THROTTLE_BURST_LIMIT = 20
 CORS_METHODS = ("DELETE", "GET", "OPTIONS", "POST")
-CORS_HEADERS = ("authorization", "content-type")
+CORS_HEADERS = ("authorization", "content-type", "idempotency-key")
+# Readable by browser code: when to retry a 429 or a 409 idempotency_in_progress.
+CORS_EXPOSE_HEADERS = ("retry-after",)
 # One JSON line per request; fields documented for HTTP APIs ($context variables).
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -94,6 +96,7 @@ class Api(pulumi.ComponentResource):
                 "allow_origins": list(args.cors_origins),
                 "allow_methods": list(CORS_METHODS),
                 "allow_headers": list(CORS_HEADERS),
+                "expose_headers": list(CORS_EXPOSE_HEADERS),
                 "max_age": 3600,
             }
         self.api = aws.apigatewayv2.Api(

@@ -19,12 +19,15 @@ import pulumi
 import pulumi_aws as aws
 
 from policies import documents
+from runtime import health
+from runtime.records import ITEM_SORT, ITEM_TENANT, TENANT_ITEMS_INDEX
 from runtime.settings import Settings, original_transitions
 
 # DynamoDB TTL attribute (epoch seconds) the runtime writes on pending_upload records.
 TTL_ATTRIBUTE = "ttl"
 TENANT_INDEX = "by_tenant"
 ACCESS_LOG_PREFIX = "media/"
+ARTIFACTS_LOG_PREFIX = "artifacts/"
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT")
 
 
@@ -50,6 +53,8 @@ class StorageArgs:
     # Malware scanning on: GuardDuty's scan role, which (with the processor) may read originals
     # before their scan tag says NO_THREATS_FOUND (see documents.deny_unscanned_reads).
     malware_scan_role_arn: pulumi.Input[str] | None = None
+    # Audio/video on: the artifacts bucket (stacks/media.py) logs here too, under its own prefix.
+    artifacts_bucket_arn: pulumi.Input[str] | None = None
 
 
 def media_retention_rules(s: Settings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
@@ -214,8 +219,9 @@ class Storage(pulumi.ComponentResource):
                         "allowed_methods": list(CORS_METHODS),
                         # Presigned requests sign their own headers; the origin list is the guard.
                         "allowed_headers": ["*"],
-                        # Multipart clients read each part's ETag to complete the upload.
-                        "expose_headers": ["ETag"],
+                        # Multipart clients read each part's ETag to complete the upload;
+                        # Retry-After tells a browser when to come back after a 503 SlowDown.
+                        "expose_headers": ["ETag", "Retry-After"],
                         "max_age_seconds": 3000,
                     }
                 ],
@@ -270,16 +276,36 @@ class Storage(pulumi.ComponentResource):
             # Attach only once public access is blocked, so the policy is never briefly public.
             opts=guard.merge(pulumi.ResourceOptions(depends_on=guards)),
         )
-        log_policy = aws.s3.BucketPolicy(
+        # What GET /v1/health reads (runtime/health.py): a few bytes under health/, encrypted
+        # with the stack key like every object (the bucket policy's key deny holds for it too).
+        self.health_object = aws.s3.BucketObjectv2(
+            f"{name}-health-object",
+            bucket=self.bucket.id,
+            key=health.HEALTH_OBJECT_KEY,
+            content=health.HEALTH_OBJECT_BODY,
+            content_type="text/plain",
+            server_side_encryption="aws:kms",
+            kms_key_id=self.key_arn,
+            bucket_key_enabled=True,
+            tags=tags,
+            opts=guard.merge(pulumi.ResourceOptions(depends_on=[self.bucket_policy])),
+        )
+        self.log_policy = log_policy = aws.s3.BucketPolicy(
             f"{name}-log-bucket-policy",
             bucket=self.log_bucket.id,
-            policy=pulumi.Output.all(self.log_bucket.arn, self.bucket.arn).apply(
+            policy=pulumi.Output.all(
+                self.log_bucket.arn,
+                self.bucket.arn,
+                *([args.artifacts_bucket_arn] if args.artifacts_bucket_arn is not None else []),
+            ).apply(
                 lambda a: json.dumps(
                     documents.log_bucket_policy(
                         log_bucket_arn=a[0],
                         log_prefix=ACCESS_LOG_PREFIX,
                         source_bucket_arn=a[1],
                         account_id=args.account_id,
+                        artifacts_bucket_arn=a[2] if len(a) > 2 else "",
+                        artifacts_log_prefix=ARTIFACTS_LOG_PREFIX,
                     )
                 )
             ),
@@ -303,6 +329,8 @@ class Storage(pulumi.ComponentResource):
                 {"name": "upload_id", "type": "S"},
                 {"name": "tenant", "type": "S"},
                 {"name": "created_at", "type": "S"},
+                {"name": ITEM_TENANT, "type": "S"},
+                {"name": ITEM_SORT, "type": "S"},
             ],
             global_secondary_indexes=[
                 {
@@ -312,7 +340,18 @@ class Storage(pulumi.ComponentResource):
                         {"attribute_name": "created_at", "key_type": "RANGE"},
                     ],
                     "projection_type": "ALL",
-                }
+                },
+                {
+                    # Sparse: only pending records and per-minute rate windows carry its keys
+                    # (runtime/limits.py counts pending uploads on it); keys only, so counting
+                    # reads ~100 bytes per entry.
+                    "name": TENANT_ITEMS_INDEX,
+                    "key_schemas": [
+                        {"attribute_name": ITEM_TENANT, "key_type": "HASH"},
+                        {"attribute_name": ITEM_SORT, "key_type": "RANGE"},
+                    ],
+                    "projection_type": "KEYS_ONLY",
+                },
             ],
             # The window a purged or erased record can still be recovered from (a setting).
             point_in_time_recovery={

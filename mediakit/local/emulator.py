@@ -64,6 +64,7 @@ DEFAULT_STACK = "dev"
 # The functions' names inside the emulator (their Lambda context and ARNs).
 PRESIGN_FUNCTION = "mediakit-presign"
 PROCESSOR_FUNCTION = "mediakit-processor"
+MEDIA_FUNCTION = "mediakit-media"
 _DEV_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "mediakit-dev",
     "AWS_SECRET_ACCESS_KEY": "mediakit-dev",  # the S3 endpoint verifies signatures with it
@@ -265,6 +266,9 @@ class Emulator:
         self.mapping: SqsEventSourceMapping | None = None
         self.presign: Function | None = None
         self.processor: Function | None = None
+        # Audio/video on (mediaKinds): the media function and the poller of its queue.
+        self.media: Function | None = None
+        self.media_mapping: SqsEventSourceMapping | None = None
         self._moto: ThreadedMotoServer | None = None
         # malwareScanning on: the GuardDuty stand-in (emulator-only).
         self.malware_scanner: MalwareScanSimulator | None = None
@@ -357,6 +361,18 @@ class Emulator:
             account_id=res.account_id,
         )
 
+        if self.plan.media is not None:
+            self.functions["media"] = function_spec(self.plan, self.plan.media, rewrite, extra)
+            self.media = self._function(
+                str(self.plan.media["inputs"]["handler"]),
+                name=MEDIA_FUNCTION,
+                environ=self.functions["media"].environment,
+                timeout_seconds=self.plan.function_timeout(self.plan.media),
+                memory_mb=self.plan.function_memory(self.plan.media),
+                concurrency=self._media_pollers,
+                account_id=res.account_id,
+            )
+
         authorizer, site = self._authorizer(self._api, trusted)
         self._api.gateway = Gateway(
             handler=self.presign,
@@ -383,10 +399,23 @@ class Emulator:
             pollers=self.pollers,
             report=self.processor_log,
         )
+        if self.media is not None and self.plan.media_mapping is not None:
+            self.media_mapping = SqsEventSourceMapping(
+                sqs=client("sqs"),
+                queue_url=res.media_queue_url,
+                queue_arn=res.media_queue_arn,
+                handler=self.media,
+                region=self.region,
+                batch_size=self.plan.media_mapping.batch_size,
+                pollers=self._media_pollers,
+                report=self.processor_log,
+            )
         if self.settings.malware_scanning:
             self.malware_scanner = self._malware_scanner(client, res)
         self._api.start()
         self.mapping.start()
+        if self.media_mapping is not None:
+            self.media_mapping.start()
         self.env = DevEnv(
             api_url=self._api.url,
             aws_endpoint_url=endpoint,
@@ -524,11 +553,19 @@ class Emulator:
         now on read them; warm ones are retired."""
         from mediakit.local.lambda_pool import LambdaPool
 
-        pool = {"presign": self.presign, "processor": self.processor}[function]
+        pool = {"presign": self.presign, "processor": self.processor, "media": self.media}[
+            function
+        ]
         if not isinstance(pool, LambdaPool):
             raise TypeError(f"{function} runs in this process: its environment is os.environ")
         pool.update_environment(values)
         self.functions[function].environment.update(values)
+
+    @property
+    def _media_pollers(self) -> int:
+        """The media mapping's pollers: as many as the image side's, within its concurrency."""
+        spec = self.plan.media_mapping
+        return max(1, min(self.pollers, spec.maximum_concurrency if spec else 1))
 
     def emitted_metrics(self) -> list[tuple[str, str, dict[str, str], float]]:
         """(namespace, name, dimensions, value) of every EMF metric the functions logged so far,
@@ -561,6 +598,12 @@ class Emulator:
         if self.mapping is not None:
             self.mapping.stop()
             self.mapping = None
+        if self.media is not None:
+            self.media.close()
+            self.media = None
+        if self.media_mapping is not None:
+            self.media_mapping.stop()
+            self.media_mapping = None
         if self._api is not None:
             self._api.stop()
             self._api = None

@@ -114,8 +114,8 @@ class CorsConfig:
     allow_origins: tuple[str, ...] = ()
     # Same values as the stack's `stacks/api.py` (a parity test keeps them in step).
     allow_methods: tuple[str, ...] = ("DELETE", "GET", "OPTIONS", "POST")
-    allow_headers: tuple[str, ...] = ("authorization", "content-type")
-    expose_headers: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ("authorization", "content-type", "idempotency-key")
+    expose_headers: tuple[str, ...] = ("retry-after",)
     max_age: int = 3600
 
     def allows(self, origin: str | None) -> bool:

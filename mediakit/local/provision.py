@@ -106,6 +106,7 @@ _FUNCTION = "aws:lambda/function:Function"
 _MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 _NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 _BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 _BUCKET_SETTINGS = (
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
     "aws:s3/bucketVersioning:BucketVersioning",
@@ -123,6 +124,7 @@ PROVISIONED: tuple[str, ...] = (
     _REDRIVE_ALLOW,
     _BUCKET,
     *_BUCKET_SETTINGS,
+    _OBJECT,
     _NOTIFICATION,
     _TABLE,
     _BUS,
@@ -166,6 +168,10 @@ class Provisioned:
     account_id: str
     # bucket -> the stack's bucket policy for it, rewritten to this run's names (see SKIPPED).
     bucket_policies: Mapping[str, str]
+    # Audio/video on: the media function's queue and DLQ ("" otherwise).
+    media_queue_url: str = ""
+    media_queue_arn: str = ""
+    media_dlq_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,8 +202,17 @@ class StackPlan:
     mapping: MappingSpec
     ingest_queue: Resource
     api_cors_origins: tuple[str, ...]
+    # The HTTP API's CORS headers as the graph declares them (empty: the graph has no CORS).
+    api_cors_headers: tuple[str, ...] = ()
+    api_cors_expose_headers: tuple[str, ...] = ()
     # The HTTP API's routes as the graph declares them: route key -> authorization scopes.
     api_routes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Route keys without an authorizer (authorizationType NONE: `GET /v1/health`).
+    public_routes: tuple[str, ...] = ()
+    # Audio/video on (mediaKinds): the media function, its mapping and its queue.
+    media: Resource | None = None
+    media_mapping: MappingSpec | None = None
+    media_queue: Resource | None = None
 
     @classmethod
     def from_graph(cls, graph: Graph) -> StackPlan:
@@ -212,11 +227,24 @@ class StackPlan:
             raise ProvisionError(
                 "the emulator neither provisions nor lists as skipped: " + ", ".join(unknown)
             )
-        mappings = _of_type(graph, _MAPPING)
-        if len(mappings) != 1:
-            raise ProvisionError(f"expected one event source mapping, found {len(mappings)}")
-        mapping = mappings[0]["inputs"]
         functions = _of_type(graph, _FUNCTION)
+        mappings = _of_type(graph, _MAPPING)
+        # The media function's mapping (audio/video on) is told apart by its handler.
+        media_mappings = [
+            m
+            for m in mappings
+            if _by_attribute(functions, "arn", m["inputs"]["functionName"], "function")[
+                "inputs"
+            ]["handler"]
+            == MEDIA_HANDLER
+        ]
+        image_mappings = [m for m in mappings if m not in media_mappings]
+        if len(image_mappings) != 1 or len(media_mappings) > 1:
+            raise ProvisionError(
+                f"expected one processor event source mapping (and at most one media "
+                f"mapping), found {len(mappings)}"
+            )
+        mapping = image_mappings[0]["inputs"]
         processor = _by_attribute(functions, "arn", mapping["functionName"], "processor")
         ingest = _by_attribute(_of_type(graph, _QUEUE), "arn", mapping["eventSourceArn"], "queue")
         integrations = _of_type(graph, "aws:apigatewayv2/integration:Integration")
@@ -228,9 +256,13 @@ class StackPlan:
             raise ProvisionError(f"expected one function behind the API, found {len(presigns)}")
         apis = _of_type(graph, "aws:apigatewayv2/api:Api")
         origins: tuple[str, ...] = ()
+        cors_headers: tuple[str, ...] = ()
+        cors_expose: tuple[str, ...] = ()
         if apis:
             cors = apis[0]["inputs"].get("corsConfiguration") or {}
             origins = tuple(cors.get("allowOrigins") or ())
+            cors_headers = tuple(cors.get("allowHeaders") or ())
+            cors_expose = tuple(cors.get("exposeHeaders") or ())
         settings = Settings.from_env(_variables(processor))
         routes = tuple(
             sorted(
@@ -241,6 +273,14 @@ class StackPlan:
                 for r in _of_type(graph, "aws:apigatewayv2/route:Route")
             )
         )
+        public = tuple(
+            sorted(
+                str(r["inputs"]["routeKey"])
+                for r in _of_type(graph, "aws:apigatewayv2/route:Route")
+                if r["inputs"].get("authorizationType") == "NONE"
+            )
+        )
+        routes = tuple(r for r in routes if r[0] not in public)
         return cls(
             graph=graph,
             settings=settings,
@@ -254,7 +294,11 @@ class StackPlan:
             ),
             ingest_queue=ingest,
             api_cors_origins=origins,
+            api_cors_headers=cors_headers,
+            api_cors_expose_headers=cors_expose,
             api_routes=routes,
+            public_routes=public,
+            **_media_plan(graph, functions, media_mappings),
         )
 
     def function_timeout(self, function: Resource) -> int:
@@ -266,6 +310,34 @@ class StackPlan:
     @property
     def visibility_timeout(self) -> int:
         return int(self.ingest_queue["inputs"].get("visibilityTimeoutSeconds") or 30)
+
+
+MEDIA_HANDLER = "runtime.media_processor.handler"
+
+
+def _mapping_spec(mapping: Mapping[str, Any]) -> MappingSpec:
+    return MappingSpec(
+        batch_size=int(mapping.get("batchSize") or 10),
+        maximum_concurrency=int(
+            (mapping.get("scalingConfig") or {}).get("maximumConcurrency") or 1000
+        ),
+    )
+
+
+def _media_plan(
+    graph: Graph, functions: list[Resource], mappings: list[Resource]
+) -> dict[str, Any]:
+    """The media function, its mapping and queue, when the graph has them."""
+    if not mappings:
+        return {}
+    inputs = mappings[0]["inputs"]
+    return {
+        "media": _by_attribute(functions, "arn", inputs["functionName"], "media function"),
+        "media_mapping": _mapping_spec(inputs),
+        "media_queue": _by_attribute(
+            _of_type(graph, _QUEUE), "arn", inputs["eventSourceArn"], "media queue"
+        ),
+    }
 
 
 # -- synthesis ------------------------------------------------------------------------------
@@ -434,6 +506,12 @@ def provision(
     for typ in _BUCKET_SETTINGS:
         for res in _of_type(graph, typ):
             _BUCKET_APPLY[typ](s3, rewrite(res["inputs"]), extra_cors_origins)
+    for res in _of_type(graph, _OBJECT):
+        if "source" in res["inputs"]:
+            # A function's code (the media zip in the artifacts bucket): the emulator runs the
+            # handler from this checkout, so the zip is never built or uploaded.
+            continue
+        _put_object(s3, rewrite(res["inputs"]))
     bucket_policies = {
         str(inputs["bucket"]): str(inputs["policy"])
         for inputs in (rewrite(r["inputs"]) for r in _of_type(graph, _BUCKET_POLICY))
@@ -482,6 +560,14 @@ def provision(
     redrive = json.loads(str(rewrite(plan.ingest_queue["inputs"]).get("redrivePolicy") or "{}"))
     dlq_arn = str(redrive.get("deadLetterTargetArn") or "")
     dlq_url = next((url for url, arn in queues.values() if arn == dlq_arn), "")
+    media_queue_url = media_queue_arn = media_dlq_url = ""
+    if plan.media_queue is not None:
+        media_queue_url, media_queue_arn = queues[plan.media_queue["urn"]]
+        media_redrive = json.loads(
+            str(rewrite(plan.media_queue["inputs"]).get("redrivePolicy") or "{}")
+        )
+        media_dlq_arn = str(media_redrive.get("deadLetterTargetArn") or "")
+        media_dlq_url = next((u for u, a in queues.values() if a == media_dlq_arn), "")
     return (
         Provisioned(
             bucket=env["MEDIAKIT_BUCKET"],
@@ -494,6 +580,9 @@ def provision(
             events_queue_url=events_queue_url,
             account_id=account_id,
             bucket_policies=bucket_policies,
+            media_queue_url=media_queue_url,
+            media_queue_arn=media_queue_arn,
+            media_dlq_url=media_dlq_url,
         ),
         rewrite,
     )
@@ -675,6 +764,31 @@ _BUCKET_APPLY: dict[str, Callable[[Any, Mapping[str, Any], tuple[str, ...]], Non
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _put_lifecycle,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _put_public_access_block,
 }
+
+
+def _put_object(s3: Any, inputs: Mapping[str, Any]) -> None:
+    """An object the stack writes itself (the health probe), with its encryption."""
+    args: dict[str, Any] = {
+        "Bucket": inputs["bucket"],
+        "Key": inputs["key"],
+        "Body": str(inputs.get("content") or "").encode(),
+    }
+    for name, api in (
+        ("contentType", "ContentType"),
+        ("serverSideEncryption", "ServerSideEncryption"),
+        ("kmsKeyId", "SSEKMSKeyId"),
+    ):
+        if inputs.get(name):
+            args[api] = str(inputs[name])
+    if "bucketKeyEnabled" in inputs:
+        args["BucketKeyEnabled"] = bool(inputs["bucketKeyEnabled"])
+    unknown = set(inputs) - {
+        "bucket", "key", "content", "contentType", "serverSideEncryption", "kmsKeyId",
+        "bucketKeyEnabled", "tags",
+    }  # fmt: skip
+    if unknown:
+        raise ProvisionError(f"bucket object: the emulator does not apply {sorted(unknown)}")
+    s3.put_object(**args)
 
 
 def _put_notification(s3: Any, inputs: Mapping[str, Any]) -> None:

@@ -181,7 +181,8 @@ class _StaleIndex:
 
     def __init__(self, ddb: Any) -> None:
         self._ddb = ddb
-        self.pages: list[Any] | None = None
+        # One stale answer per query (each item kind queries its own index or key range).
+        self.pages: dict[str, list[Any]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ddb, name)
@@ -194,9 +195,10 @@ class _StaleIndex:
 
         class Paginator:
             def paginate(self, **kwargs: Any) -> list[Any]:
-                if outer.pages is None:
-                    outer.pages = list(real.paginate(**kwargs))
-                return outer.pages
+                query = json.dumps(kwargs, sort_keys=True)
+                if query not in outer.pages:
+                    outer.pages[query] = list(real.paginate(**kwargs))
+                return outer.pages[query]
 
         return Paginator()
 

@@ -27,6 +27,7 @@ import requests
 from moto import mock_aws
 from PIL import Image
 
+import runtime.health
 import runtime.presign
 import runtime.processor
 import runtime.sandbox
@@ -37,6 +38,7 @@ from policies import least_privilege as lp
 from policies.synth import ACCOUNT_ID, PARTITION, REGION, synth
 from runtime import aws
 from runtime.records import table_spec
+from runtime.reprocessing import ReprocessRequest
 from tests.policy.lp_recorder import IMPLICIT, CallRecorder, Recorded
 from tests.runtime.rt_support import bearer_token
 
@@ -45,6 +47,7 @@ PROCESSOR = "runtime.processor.handler"
 TENANT = "tenant-lp"
 # An admin of the tenant: DELETE of a processed upload, restore and purge need media:admin.
 CLAIMS = {"sub": TENANT, "aud": "mediakit-dev", "scope": "media:admin"}
+ANSWERED = {"table": "ok", "bucket": "ok"}
 ESM_STAND_IN = "SQS event source mapping (mediakit.local.event_source stand-in)"
 
 Graph = dict[str, Any]
@@ -132,6 +135,14 @@ def provision(graph: Graph, environ: dict[str, str]) -> str:
                 }
             ]
         },
+    )
+    (probe,) = by_type(graph, "aws:s3/bucketObjectv2:BucketObjectv2")
+    s3.put_object(
+        Bucket=bucket,
+        Key=probe["inputs"]["key"],
+        Body=probe["inputs"]["content"].encode(),
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=probe["inputs"]["kmsKeyId"],
     )
     boto3.client("dynamodb").create_table(**table_spec(environ["MEDIAKIT_TABLE"]))
     boto3.client("events").create_event_bus(Name=environ["MEDIAKIT_EVENT_BUS"])
@@ -405,6 +416,24 @@ def run_flows(
     assert flows.api("POST", f"/v1/uploads/{ids['restored']}/restore")[0] == 202
     flows.drain()
 
+    # `mediakit reprocess`: the operator's message (sent with the test's own credentials)
+    # re-renders a completed upload from its validated version with the processor's grants;
+    # the same message twice renders once.
+    ddb, table = boto3.client("dynamodb"), os.environ["MEDIAKIT_TABLE"]
+    key = {"upload_id": {"S": ids["post"]}}
+    item = ddb.get_item(TableName=table, Key=key)["Item"]
+    request = ReprocessRequest(ids["post"], item["version_id"]["S"], item["tenant"]["S"])
+    for _ in range(2):
+        boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=request.body())
+    flows.drain()
+    assert "rendered_specs" in ddb.get_item(TableName=table, Key=key)["Item"]
+
+    # Usage (the tenant index) and health (the sentinel GetItem, the health object's GetObject),
+    # probed afresh: a result cached by an earlier test would make no calls.
+    assert flows.api("GET", "/v1/usage")[0] == 200
+    runtime.health.CACHE.clear()
+    assert flows.api("GET", "/v1/health") == (200, {"status": "ok", "checks": ANSWERED})
+
     # Purge: every version of the original and the derivatives, and the record's personal fields
     purged = flows.upload(image_bytes((160, 60, 60)), "PUT")
     ids["purged"] = purged["upload_id"]
@@ -665,7 +694,9 @@ def test_least_privilege_unattributed_calls_never_count_for_a_role(lp_run: Run) 
     test_reads = {("dynamodb", "GetItem"), ("s3", "ListObjectsV2"), ("s3", "HeadObject")}
     # the test's own stand-in for DynamoDB's TTL expiring a record
     ttl_expiry = {("dynamodb", "DeleteItem")}
-    assert unattributed == provisioning | test_reads | ttl_expiry
+    # the object the stack itself writes under health/ (a PutObject the roles also make)
+    stack_object = {("s3", "PutObject")}
+    assert unattributed == provisioning | test_reads | ttl_expiry | stack_object
     assert not provisioning & attributed
     actions = {n.action for needs in lp_run.needs().values() for n in needs}
     assert not {"s3:CreateBucket", "dynamodb:CreateTable", "sqs:SendMessage"} & actions

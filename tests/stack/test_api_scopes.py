@@ -10,17 +10,50 @@ import pytest
 from mediakit.local.provision import stack_graph
 from runtime import scopes
 from runtime.settings import Settings
-from stacks.api import ROUTES
+from stacks.api import (
+    HEALTH_THROTTLE_BURST_LIMIT,
+    HEALTH_THROTTLE_RATE_LIMIT,
+    PUBLIC_ROUTES,
+    ROUTES,
+)
 
 ROUTE = "aws:apigatewayv2/route:Route"
+STAGE = "aws:apigatewayv2/stage:Stage"
 
 
 def _route_scopes(graph: dict[str, Any]) -> dict[str, list[str] | None]:
+    """The JWT-authorised routes' scopes (the open routes, PUBLIC_ROUTES, have no authorizer)."""
     return {
         r["inputs"]["routeKey"]: r["inputs"].get("authorizationScopes")
         for r in graph["resources"]
-        if r["type"] == ROUTE
+        if r["type"] == ROUTE and r["inputs"].get("authorizationType") == "JWT"
     }
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_public_routes_have_no_authorizer_no_scopes_and_their_own_throttle(stack: str) -> None:
+    # GIVEN every route of the synthesized stack
+    graph = stack_graph(
+        stack, {"operationScopes": [f"{op}=media:{op}" for op in scopes.OPERATIONS]}
+    )
+    routes = {
+        r["inputs"]["routeKey"]: r["inputs"] for r in graph["resources"] if r["type"] == ROUTE
+    }
+    # THEN only GET /v1/health is open, without authorizer or scopes, and every other is JWT
+    open_routes = {k for k, v in routes.items() if v.get("authorizationType") != "JWT"}
+    assert open_routes == set(PUBLIC_ROUTES) == {"GET /v1/health"}
+    health = routes["GET /v1/health"]
+    assert health["authorizationType"] == "NONE"
+    assert not health.get("authorizerId")
+    assert not health.get("authorizationScopes")
+    # AND the stage throttles it on its own, below the API's default
+    (stage,) = [r["inputs"] for r in graph["resources"] if r["type"] == STAGE]
+    (setting,) = stage["routeSettings"]
+    assert setting["routeKey"] == "GET /v1/health"
+    assert setting["throttlingRateLimit"] == HEALTH_THROTTLE_RATE_LIMIT
+    assert setting["throttlingBurstLimit"] == HEALTH_THROTTLE_BURST_LIMIT
+    default = stage["defaultRouteSettings"]
+    assert setting["throttlingRateLimit"] <= default["throttlingRateLimit"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

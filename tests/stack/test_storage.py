@@ -157,7 +157,7 @@ def test_media_bucket_cors_only_configured_origins(stack: StackGraph) -> None:
     (rule,) = stack.inputs(f"{BUCKET}-cors")["corsRules"]
     assert rule["allowedOrigins"] == stack.config["corsOrigins"]
     assert sorted(rule["allowedMethods"]) == ["GET", "HEAD", "POST", "PUT"]
-    assert rule["exposeHeaders"] == ["ETag"]
+    assert rule["exposeHeaders"] == ["ETag", "Retry-After"]
     assert "*" not in rule["allowedOrigins"]
 
 
@@ -205,15 +205,27 @@ def test_table_keys_index_pitr_sse_ttl_billing(stack: StackGraph) -> None:
     table = stack.inputs(TABLE)
     assert table["hashKey"] == "upload_id"
     assert {"name": "upload_id", "type": "S"} in table["attributes"]
-    (index,) = table["globalSecondaryIndexes"]
-    assert index["name"] == "by_tenant"
+    indexes = {i["name"]: i for i in table["globalSecondaryIndexes"]}
+    index = indexes["by_tenant"]
     assert index["projectionType"] == "ALL"
     assert index["keySchemas"] == [
         {"keyType": "HASH", "attributeName": "tenant"},
         {"keyType": "RANGE", "attributeName": "created_at"},
     ]
+    # The per-tenant limits' sparse index (runtime/limits.py): keys only.
+    items = indexes["tenant_items"]
+    assert items["projectionType"] == "KEYS_ONLY"
+    assert items["keySchemas"] == [
+        {"keyType": "HASH", "attributeName": "item_tenant"},
+        {"keyType": "RANGE", "attributeName": "item_sort"},
+    ]
     types = {a["name"]: a["type"] for a in table["attributes"]}
-    assert types == {"upload_id": "S", "tenant": "S", "created_at": "S"}
+    assert {k: types[k] for k in ("upload_id", "tenant", "created_at")} == {
+        "upload_id": "S",
+        "tenant": "S",
+        "created_at": "S",
+    }
+    assert types["item_tenant"] == types["item_sort"] == "S"
     assert table["pointInTimeRecovery"] == {"enabled": True, "recoveryPeriodInDays": 35}
     assert table["serverSideEncryption"] == {"enabled": True, "kmsKeyArn": stack.state(KEY)["arn"]}
     assert table["ttl"] == {"enabled": True, "attributeName": "ttl"}
@@ -283,3 +295,22 @@ def test_prod_log_bucket_is_retained_dev_log_bucket_is_force_destroyed(
     assert not dev.retained(LOG_BUCKET)
     assert dev.inputs(LOG_BUCKET)["forceDestroy"] is True
     assert [g for g in _guards(dev) if dev.retained(g)] == []
+
+
+def test_health_object_is_encrypted_with_the_stack_key_under_health(stack: StackGraph) -> None:
+    # GIVEN the object GET /v1/health reads (runtime/health.py)
+    from policies import documents
+    from runtime import health
+
+    (probe,) = stack.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    inputs = probe["inputs"]
+    # THEN it sits under health/ in the media bucket, with the stack key (the bucket policy's
+    # key deny holds for it too: it names the stack key explicitly)
+    assert inputs["key"] == health.HEALTH_OBJECT_KEY
+    assert inputs["key"].startswith(documents.PRESIGN_HEALTH_PREFIX)
+    assert inputs["bucket"] == stack.state(BUCKET)["bucket"]
+    assert inputs["serverSideEncryption"] == "aws:kms"
+    assert inputs["kmsKeyId"] == stack.state(KEY)["arn"]
+    assert inputs["content"] == health.HEALTH_OBJECT_BODY
+    # AND it is written once the bucket policy is in place
+    assert stack.created_after(probe["name"], f"{BUCKET}-policy")
