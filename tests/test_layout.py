@@ -19,7 +19,15 @@ FORBIDDEN = {
     "mediakit/corpus": ("mediakit.cli", "mediakit.local", "stacks", "policies"),
 }
 ROOMS = ("cli", "local", "corpus")
-TOP_LEVEL_MODULES = {"__init__.py", "client.py", "demo.py", "dlq.py", "erase.py", "loadtest.py"}
+TOP_LEVEL_MODULES = {
+    "__init__.py",
+    "apispec.py",
+    "client.py",
+    "demo.py",
+    "dlq.py",
+    "erase.py",
+    "loadtest.py",
+}
 
 
 def imports(path: Path) -> set[str]:

@@ -6,7 +6,8 @@ None of them exists on AWS:
   discovery document and public keys (the issuer URL is `{api origin}/dev/oidc`);
 - `POST /dev/token`: a dev token for a tenant, minted with the run's private key, which never
   leaves this process over HTTP;
-- `/dev/config.json`: what the page needs to know (issuer, audience, tenant and scope claims).
+- `/dev/config.json`: what the page needs to know (issuer, audience, tenant and scope claims);
+- `/openapi.json`: the API's OpenAPI document (`api/openapi.yaml`, `mediakit.apispec`).
 
 They answer only same-origin callers: no CORS grant is ever sent, and the token endpoint takes
 JSON only (a cross-site page cannot send that without a preflight, which is refused) and only
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mediakit import apispec
 from mediakit.local.gateway import Exchange, gateway_error
 from mediakit.local.oidc import DISCOVERY_PATH, JWKS_PATH, DevIssuer
 
@@ -30,6 +32,7 @@ PREFIX = "/dev"
 ISSUER_PATH = f"{PREFIX}/oidc"
 TOKEN_PATH = f"{PREFIX}/token"
 CONFIG_PATH = f"{PREFIX}/config.json"
+OPENAPI_PATH = "/openapi.json"
 PAGE_DIR = Path(__file__).parent / "page"
 # The page's files and their types; nothing else under /dev/ is read from disk.
 PAGE_FILES = {
@@ -84,8 +87,8 @@ class DevSite:
     scope_claim: str = "scope"
 
     def handles(self, path: str) -> bool:
-        """`/` and everything under `/dev`: paths the API's routes never use."""
-        return path == "/" or path == PREFIX or path.startswith(PREFIX + "/")
+        """`/`, `/openapi.json` and everything under `/dev`: paths the API's routes never use."""
+        return path in ("/", PREFIX, OPENAPI_PATH) or path.startswith(PREFIX + "/")
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Exchange:
         """Serve one emulator-only request; never with a CORS grant."""
@@ -100,6 +103,9 @@ class DevSite:
             return _method_not_allowed("GET, HEAD")
         if path == CONFIG_PATH:
             return _json(200, self.config())
+        if path == OPENAPI_PATH:
+            headers = {"content-type": "application/json", "cache-control": "no-cache"}
+            return 200, headers, apispec.document_json()
         if self.issuer is not None and path == ISSUER_PATH + DISCOVERY_PATH:
             return _json(200, self.issuer.discovery())
         if self.issuer is not None and path == ISSUER_PATH + JWKS_PATH:
