@@ -7,20 +7,33 @@ deployed stack alike.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import mimetypes
+import queue
 import secrets
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
+from mediakit import upload_state
+from mediakit.upload_state import FileIdentity, StateError, UploadState
+
 TERMINAL_STATUSES = frozenset({"completed", "failed", "deleted", "expired"})
 Progress = Callable[[int], None]
 _CHUNK = 64 * 1024
+MIB = 1024 * 1024
+# S3's smallest part (but the last); the API's limit on declared part hashes per upload.
+MIN_PART_BYTES = 5 * MIB
+MAX_DECLARED_PARTS = 800
+# Parts of one upload in flight at once, and attempts per part on a network error or a 5xx.
+DEFAULT_PARALLEL = 4
+PART_ATTEMPTS = 3
 
 
 class ApiError(Exception):
@@ -111,13 +124,69 @@ def guess_content_type(path: Path) -> str:
 
 
 def sha256_hex(path: Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def part_hashes(path: Path, part_size: int) -> tuple[str, list[str]]:
+    """The file's SHA-256 and each `part_size` part's (hex), in one read of the file."""
+    whole = hashlib.sha256()
+    parts = []
+    with path.open("rb") as fh:
+        while True:
+            part = hashlib.sha256()
+            left = part_size
+            while left:
+                chunk = fh.read(min(MIB, left))
+                if not chunk:
+                    break
+                whole.update(chunk)
+                part.update(chunk)
+                left -= len(chunk)
+            if left == part_size:
+                break
+            parts.append(part.hexdigest())
+    return whole.hexdigest(), parts
+
+
+def fit_part_size(size: int, wanted: int) -> int:
+    """`wanted` (at least S3's 5 MiB), grown to whole MiB until the parts number at most
+    MAX_DECLARED_PARTS (what the API accepts hashes for)."""
+    part = max(MIN_PART_BYTES, wanted)
+    if -(-size // part) > MAX_DECLARED_PARTS:
+        part = -(-size // MAX_DECLARED_PARTS)
+        part = -(-part // MIB) * MIB
+    return part
+
+
+class UploadInterrupted(Exception):
+    """A multipart upload stopped before completing (Ctrl-C, or a part that kept failing):
+    its id, its status URL and the state file that resumes it."""
+
+    def __init__(
+        self, upload_id: str, status_url: str, state_file: Path | None, cause: BaseException
+    ) -> None:
+        self.upload_id = upload_id
+        self.status_url = status_url
+        self.state_file = state_file
+        self.cause = cause
+        super().__init__(f"upload {upload_id} interrupted: {cause!r}")
+
+
+class CannotResume(Exception):
+    """A state file that does not lead to a resumable upload (the reason is the message)."""
+
+
+@dataclass
+class Sent:
+    """What one upload sent: the create answer (or a resume's summary) and the part bytes."""
+
+    created: dict[str, Any]
+    bytes_sent: int = 0
+    resumed: bool = False
 
 
 class ApiClient:
@@ -128,10 +197,17 @@ class ApiClient:
         self.token = token
         self.timeout = timeout
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the API; return the JSON body of a 2xx or raise `ApiError`."""
+    def call(
+        self, method: str, path: str, body: Any = None, *, extra: Mapping[str, str] | None = None
+    ) -> Any:
+        """Call the API (with `extra` headers); return the JSON body of a 2xx or raise
+        `ApiError`."""
         url = urljoin(self.api_url + "/", path.lstrip("/")) if "://" not in path else path
-        headers = {"authorization": f"Bearer {self.token}", "accept": "application/json"}
+        headers = {
+            **(extra or {}),
+            "authorization": f"Bearer {self.token}",
+            "accept": "application/json",
+        }
         payload = None
         if body is not None:
             payload = json.dumps(body).encode("utf-8")
@@ -151,7 +227,12 @@ class ApiClient:
         sha256: str | None = None,
         metadata: Mapping[str, str] | None = None,
         method: str | None = None,
+        idempotency_key: str | None = None,
+        part_size: int | None = None,
+        part_sha256: list[str] | None = None,
     ) -> dict[str, Any]:
+        """POST /v1/uploads; with `idempotency_key`, a retry answers with the same upload;
+        `part_size` + `part_sha256` declare a multipart plan with a SHA-256 per part."""
         body: dict[str, Any] = {"filename": filename, "content_type": content_type, "size": size}
         if sha256:
             body["sha256"] = sha256
@@ -159,7 +240,12 @@ class ApiClient:
             body["method"] = method
         if metadata:
             body["metadata"] = dict(metadata)
-        result: dict[str, Any] = self.call("POST", "/v1/uploads", body)
+        if part_size:
+            body["part_size"] = part_size
+        if part_sha256:
+            body["part_sha256"] = part_sha256
+        keyed = {"idempotency-key": idempotency_key} if idempotency_key else None
+        result: dict[str, Any] = self.call("POST", "/v1/uploads", body, extra=keyed)
         return result
 
     def get_upload(self, upload_id: str) -> dict[str, Any]:
@@ -193,10 +279,193 @@ class ApiClient:
         elif method == "POST":
             _post_form(str(created["url"]), dict(created.get("fields") or {}), path, progress)
         elif method == "MULTIPART":
-            parts = _put_parts(list(created.get("parts") or []), path, progress)
-            self.call("POST", f"/v1/uploads/{created['upload_id']}/complete", {"parts": parts})
+            self.send_parts(created, path, progress)
         else:
             raise ValueError(f"unknown upload method {method!r}")
+
+    def part_pages(self, upload: Mapping[str, Any], cursor: str = "0") -> Iterator[Any]:
+        """The pages of `GET /v1/uploads/{id}/parts` from `cursor` on: what S3 holds, and
+        fresh URLs for the parts it does not."""
+        base = str(upload.get("parts_url") or f"{_status_url(upload)}/parts")
+        following: str | None = cursor
+        while following is not None:
+            page: dict[str, Any] = self.call("GET", f"{base}?cursor={following}")
+            yield page
+            following = page.get("next_cursor")
+
+    def send_parts(
+        self,
+        created: Mapping[str, Any],
+        path: Path,
+        progress: Progress | None = None,
+        *,
+        parallel: int = DEFAULT_PARALLEL,
+        state: UploadState | None = None,
+        resume: bool = False,
+    ) -> int:
+        """Send a multipart upload's parts, `parallel` at once, page by page (each page's
+        URLs are fresh when it is fetched), then complete it; returns the part bytes sent.
+        `resume`: start from what S3 holds (the parts route) rather than the create answer.
+        Each acknowledged part goes into `state`; any failure, Ctrl-C included, raises
+        `UploadInterrupted` with what resumes it."""
+        etags: dict[int, str] = {}
+        sent_bytes = 0
+
+        def record(part: dict[str, Any], etag: str) -> None:
+            nonlocal sent_bytes
+            etags[int(part["part_number"])] = etag
+            sent_bytes += int(part["size"])
+            if state is not None:
+                state.parts[int(part["part_number"])] = _state_part({**part, "etag": etag})
+                state.save()
+
+        try:
+            pages: Iterator[Any] = (
+                self.part_pages(created) if resume else _create_pages(self, created)
+            )
+            for page in pages:
+                for held in page.get("uploaded") or []:
+                    etags[int(held["part_number"])] = str(held["etag"])
+                    if state is not None:
+                        state.parts[int(held["part_number"])] = _state_part(held)
+                part_size = int(page.get("part_size") or created["part_size"])
+
+                def send(part: dict[str, Any], report: Progress, size: int = part_size) -> str:
+                    return _put_part(part, path, size, report)
+
+                _in_parallel(
+                    sorted(page.get("parts") or [], key=lambda p: int(p["part_number"])),
+                    send,
+                    parallel=parallel,
+                    progress=progress,
+                    done=record,
+                )
+            body = {"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]}
+            self.call("POST", f"{_status_url(created)}/complete", body)
+        except BaseException as exc:
+            if state is not None:
+                state.save()
+            raise UploadInterrupted(
+                str(created["upload_id"]),
+                _status_url(created),
+                state.file if state is not None else None,
+                exc,
+            ) from exc
+        if state is not None:
+            state.remove()
+        return sent_bytes
+
+    def upload_resumable(
+        self,
+        path: Path,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        method: str | None = None,
+        progress: Progress | None = None,
+        parallel: int = DEFAULT_PARALLEL,
+        part_size: int | None = None,
+        state_dir: Path | None = None,
+        resume: bool | None = None,
+    ) -> Sent:
+        """Upload one file; multipart parts go `parallel` at once and, with `state_dir`, a
+        state file (`mediakit.upload_state`) lets an interrupted upload resume.
+
+        `part_size`: a file of at least two such parts goes multipart with that part size
+        and a declared SHA-256 per part (S3 verifies each part against it). `resume`: None
+        resumes when `state_dir` holds a state matching this file, True insists
+        (`CannotResume` otherwise), False never resumes (a new upload replaces the state)."""
+        state_path = upload_state.state_file(state_dir, path) if state_dir else None
+        if resume and state_path is None:
+            raise CannotResume("resuming needs a state directory")
+        if state_path is not None and resume is not False:
+            found = self._resumable(path, state_path, required=bool(resume))
+            if found is not None:
+                answer, state = found
+                sent = self.send_parts(
+                    answer, path, progress, parallel=parallel, state=state, resume=True
+                )
+                return Sent(answer, sent, resumed=True)
+        size = path.stat().st_size
+        chosen = None
+        hashes: list[str] | None = None
+        if part_size and size >= 2 * max(part_size, MIN_PART_BYTES):
+            chosen = fit_part_size(size, part_size)
+            whole, hashes = part_hashes(path, chosen)
+        else:
+            whole = sha256_hex(path)
+        identity = FileIdentity.of(path) if state_path is not None else None
+        created = self.create_upload(
+            filename=path.name,
+            content_type=content_type or guess_content_type(path),
+            size=size,
+            sha256=whole,
+            metadata=metadata,
+            method="MULTIPART" if chosen else method,
+            part_size=chosen,
+            part_sha256=hashes,
+        )
+        if created.get("method") != "MULTIPART":
+            self.send(created, path, progress)
+            return Sent(created, size)
+        state: UploadState | None = None
+        if state_path is not None and identity is not None:
+            state = UploadState(
+                file=state_path,
+                upload_id=str(created["upload_id"]),
+                api_url=self.api_url,
+                identity=identity,
+                status_url=_status_url(created),
+                part_size=int(created["part_size"]),
+                part_count=int(created.get("part_count") or len(created.get("parts") or [])),
+                checksums=created.get("checksum_algorithm") == "SHA256",
+            )
+            state.save()
+        sent = self.send_parts(created, path, progress, parallel=parallel, state=state)
+        return Sent(created, sent)
+
+    def _resumable(
+        self, path: Path, state_path: Path, *, required: bool
+    ) -> tuple[dict[str, Any], UploadState] | None:
+        """The upload a state file resumes, if it is for this file through this API and the
+        upload is still pending; None (or `CannotResume` when `required`) otherwise."""
+        try:
+            state = upload_state.load(state_path)
+            if state is None:
+                raise CannotResume(f"no interrupted upload of {path} to resume")
+        except (StateError, CannotResume) as exc:
+            if required:
+                raise CannotResume(str(exc)) from None
+            return None
+        problem = ""
+        if state.identity != FileIdentity.of(path):
+            problem = (
+                f"the upload state of {path} is for another file or an earlier version of it "
+                "(path, size, mtime or first MiB differ): upload it again without --resume"
+            )
+        elif state.api_url != self.api_url:
+            problem = f"upload {state.upload_id} was made through {state.api_url}"
+        else:
+            try:
+                record = self.get_upload(state.upload_id)
+            except ApiError as exc:
+                record = {}
+                problem = f"upload {state.upload_id} cannot be resumed: {exc}"
+            if record and record.get("status") != "pending_upload":
+                state.remove()  # finished or gone: nothing will ever resume it
+                problem = f"upload {state.upload_id} is {record.get('status')}: nothing to resume"
+        if problem:
+            if required:
+                raise CannotResume(problem)
+            return None
+        answer = {
+            "upload_id": state.upload_id,
+            "method": "MULTIPART",
+            "status_url": state.status_url,
+            "part_size": state.part_size,
+            "part_count": state.part_count,
+        }
+        return answer, state
 
     def upload(
         self,
@@ -280,20 +549,113 @@ def _post_form(url: str, fields: dict[str, str], path: Path, progress: Progress 
         progress(len(data))
 
 
-def _put_parts(
-    parts: list[dict[str, Any]], path: Path, progress: Progress | None
-) -> list[dict[str, Any]]:
-    done = []
-    with path.open("rb") as fh:
-        for part in sorted(parts, key=lambda p: int(p["part_number"])):
-            size = int(part["size"])
-            headers = {str(k): str(v) for k, v in (part.get("headers") or {}).items()}
-            headers.setdefault("content-length", str(size))
-            url = str(part["url"])
-            resp = request("PUT", url, headers=headers, body=_ProgressReader(fh, size, progress))
-            _check(resp, url)
-            done.append({"part_number": int(part["part_number"]), "etag": resp.headers["etag"]})
-    return done
+def _status_url(upload: Mapping[str, Any]) -> str:
+    return str(upload.get("status_url") or f"/v1/uploads/{upload['upload_id']}")
+
+
+def _create_pages(client: ApiClient, created: Mapping[str, Any]) -> Iterator[Any]:
+    """A new upload's pages: the create answer's part URLs, then the parts route from the
+    answer's `next_cursor` (each page fetched when it is needed, so its URLs are fresh)."""
+    yield created
+    cursor = created.get("next_cursor")
+    if cursor is not None:
+        yield from client.part_pages(created, str(cursor))
+
+
+def _state_part(part: Mapping[str, Any]) -> dict[str, str]:
+    kept = {"etag": str(part["etag"])}
+    if part.get("sha256"):
+        kept["sha256"] = str(part["sha256"])
+    return kept
+
+
+def _put_part(part: Mapping[str, Any], path: Path, part_size: int, progress: Progress) -> str:
+    """PUT one part from its offset in the file with exactly its signed headers, retried on a
+    network error or a 5xx; returns S3's ETag."""
+    size, number = int(part["size"]), int(part["part_number"])
+    headers = {str(k): str(v) for k, v in (part.get("headers") or {}).items()}
+    headers.setdefault("content-length", str(size))
+    url = str(part["url"])
+    for attempt in range(1, PART_ATTEMPTS + 1):
+        sent = 0
+
+        def counted(n: int) -> None:
+            nonlocal sent
+            sent += n
+            progress(n)
+
+        try:
+            with path.open("rb") as fh:
+                fh.seek((number - 1) * part_size)
+                resp = request("PUT", url, headers=headers, body=_ProgressReader(fh, size, counted))
+        except OSError:
+            if attempt == PART_ATTEMPTS:
+                raise
+        else:
+            if resp.status < 500 or attempt == PART_ATTEMPTS:
+                _check(resp, url)
+                return resp.headers["etag"]
+        progress(-sent)  # the bar goes back by what this attempt sent
+        time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _in_parallel(
+    jobs: list[dict[str, Any]],
+    send: Callable[[dict[str, Any], Progress], str],
+    *,
+    parallel: int,
+    progress: Progress | None,
+    done: Callable[[dict[str, Any], str], None],
+) -> None:
+    """Run `send` over `jobs` in at most `parallel` daemon threads. Progress and results come
+    back to this thread, which alone calls `progress` and `done`, and which Ctrl-C interrupts
+    at once: the threads then take no more jobs, and a part in flight is abandoned."""
+    if not jobs:
+        return
+    events: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
+    todo = list(reversed(jobs))
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                if not todo:
+                    return
+                job = todo.pop()
+            try:
+                etag = send(job, lambda n: events.put(("progress", n, None)))
+            except BaseException as exc:  # handed to the main thread, which raises it
+                events.put(("error", job, exc))
+                return
+            events.put(("done", job, etag))
+
+    threads = [
+        threading.Thread(target=worker, daemon=True, name=f"mediakit-part-{i}")
+        for i in range(max(1, min(parallel, len(jobs))))
+    ]
+    for thread in threads:
+        thread.start()
+    remaining = len(jobs)
+    try:
+        while remaining:
+            try:
+                kind, first, second = events.get(timeout=0.2)
+            except queue.Empty:
+                if not any(t.is_alive() for t in threads) and events.empty():
+                    raise RuntimeError("the part senders stopped with parts left") from None
+                continue
+            if kind == "progress":
+                if progress is not None:
+                    progress(first)
+            elif kind == "done":
+                remaining -= 1
+                done(first, second)
+            else:
+                raise second
+    finally:
+        stop.set()
 
 
 def download(url: str, dest: Path) -> int:

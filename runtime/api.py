@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from runtime import (
     aws,
     claims,
+    cursors,
     delivery,
     downloads,
     events,
@@ -39,6 +40,8 @@ from runtime.records import (
     DELETED,
     PENDING,
     RESTORING,
+    TRANSITIONS,
+    ListFilter,
     Store,
     UploadRecord,
     epoch,
@@ -140,7 +143,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         _path("/v1/uploads"),
         "list",
-        lambda d, r, t, m: (200, list_uploads(d, t, r.query.get("cursor"))),
+        lambda d, r, t, m: (200, list_uploads(d, r, t)),
     ),
     Route(
         "GET",
@@ -452,7 +455,9 @@ def new_upload(
             wanted.size, settings.multipart_part_bytes
         )
         sizes = signing.part_plan(wanted.size, part_size)
-        record.update(multipart_upload_id=multipart_id, part_size=part_size, part_count=len(sizes))
+        record["multipart_upload_id"] = multipart_id
+        record["part_size"] = part_size
+        record["part_count"] = len(sizes)
         if checksums:
             record["part_sha256"] = checksums
         # The first page of part URLs; GET .../parts?cursor=next_cursor has the rest.
@@ -501,9 +506,71 @@ def check_health(deps: Deps) -> tuple[int, Any]:
     return result.status, result.body
 
 
-def list_uploads(deps: Deps, tenant: str, cursor: str | None) -> dict[str, Any]:
-    page = deps.store.list_for_tenant(tenant, limit=deps.settings.list_page_size, cursor=cursor)
-    return {"items": [deps.view(r) for r in page.items], "next_cursor": page.next_cursor}
+# The query parameters of GET /v1/uploads; any other is refused (a misspelt `?stauts=failed`
+# must not silently list everything).
+LIST_PARAMETERS = frozenset({"cursor", "status", "created_after", "created_before", "limit"})
+MAX_LIST_LIMIT = 100
+_MAX_TIMESTAMP_LENGTH = 40
+
+
+def list_uploads(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
+    """One page of the tenant's uploads, newest first, filtered by `status` and a created_at
+    range (`created_after` < created_at < `created_before`), `limit` records at most; the
+    `next_cursor` continues exactly this listing (runtime/cursors.py)."""
+    where, limit = list_query(request, deps.settings)
+    cursor_keys = cursors.CursorKeys(cursors.parse_keys(deps.resources.cursor_keys), deps.kms)
+    cursor = request.query.get("cursor")
+    after = cursor_keys.decode(cursor, tenant, where) if cursor is not None else None
+    page = deps.store.list_for_tenant(tenant, limit=limit, after=after, where=where)
+    next_cursor = cursor_keys.encode(tenant, where, page.after) if page.after else None
+    return {"items": [deps.view(r) for r in page.items], "next_cursor": next_cursor}
+
+
+def list_query(request: Request, settings: Settings) -> tuple[ListFilter, int]:
+    """The listing's filters and page size from the query string; 400 for anything else."""
+    query = request.query
+    unknown = sorted(set(query) - LIST_PARAMETERS)
+    if unknown:
+        raise BadRequest(f"unknown query parameter {unknown[0][:64]!r}", code="unknown_field")
+    status = query.get("status")
+    if status is not None and status not in TRANSITIONS:
+        raise BadRequest(f"status must be one of {', '.join(TRANSITIONS)}", code="invalid_field")
+    created_after = _timestamp(query, "created_after")
+    created_before = _timestamp(query, "created_before")
+    if created_after and created_before and created_after >= created_before:
+        raise BadRequest("created_after must be before created_before", code="invalid_field")
+    limit = settings.list_page_size
+    raw = query.get("limit")
+    if raw is not None:
+        if not re.fullmatch(r"\d{1,3}", raw) or not 1 <= int(raw) <= MAX_LIST_LIMIT:
+            raise BadRequest(f"limit must be an integer 1..{MAX_LIST_LIMIT}", code="invalid_field")
+        limit = int(raw)
+    return ListFilter(status, created_after, created_before), limit
+
+
+def _timestamp(query: dict[str, str], name: str) -> str | None:
+    """An ISO-8601 date (UTC midnight) or date-time with a UTC offset, as the records write
+    timestamps (UTC, milliseconds); 400 for anything else."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    problem = BadRequest(
+        f"{name} must be an ISO-8601 date or date-time with a time zone (2026-03-01, "
+        "2026-03-01T12:00:00Z)",
+        code="invalid_field",
+    )
+    if len(raw) > _MAX_TIMESTAMP_LENGTH or not raw.isascii():
+        raise problem
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            moment = datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise problem from None
+    if moment.tzinfo is None or not 1970 <= moment.astimezone(UTC).year <= 9998:
+        raise problem
+    return iso(moment)
 
 
 def complete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> dict[str, Any]:

@@ -29,9 +29,15 @@ from mediakit.cli.erase import erase_command  # noqa: E402
 from mediakit.cli.loadtest import loadtest_command  # noqa: E402
 from mediakit.cli.reprocess import reprocess_command  # noqa: E402
 from mediakit.cli.synth import synth_command  # noqa: E402
-from mediakit.cli.uploads import status_command, token_command, upload_command  # noqa: E402
+from mediakit.cli.uploads import (  # noqa: E402
+    abort_command,
+    status_command,
+    token_command,
+    upload_command,
+)
 
 for _command in (
+    abort_command,
     build_command,
     check_command,
     demo_command,

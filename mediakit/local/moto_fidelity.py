@@ -46,15 +46,27 @@ def install() -> None:
             return event
 
         notifications._get_s3_event = get_s3_event
-        _install_list_parts()
+        _install_multipart()
         _installed = True
 
 
-def _install_list_parts() -> None:
-    """ListParts as S3 pages it: moto 5.2 reads PartNumberMarker as an index into the sorted
-    part list and calls a page truncated by counting parts, so once a part is missing (what a
-    resumed upload looks like) a page skips parts or claims to be the last."""
+def _install_multipart() -> None:
+    """Multipart uploads as S3 answers them. ListParts: moto 5.2 reads PartNumberMarker as an
+    index into the sorted part list and calls a page truncated by counting parts, so once a
+    part is missing (what a resumed upload looks like) a page skips parts or claims to be the
+    last. UploadPart to an aborted (or unknown) upload: moto fails with a KeyError (a 500),
+    S3 answers 404 NoSuchUpload."""
+    from moto.s3.exceptions import NoSuchUpload
     from moto.s3.models import FakeMultipart, S3Backend
+
+    real_upload_part = S3Backend.upload_part
+
+    def upload_part(
+        self: Any, bucket_name: str, multipart_id: str, part_id: int, value: bytes
+    ) -> Any:
+        if multipart_id not in self.get_bucket(bucket_name).multiparts:
+            raise NoSuchUpload(upload_id=multipart_id)
+        return real_upload_part(self, bucket_name, multipart_id, part_id, value)
 
     def list_parts(self: Any, part_number_marker: int, max_parts: int) -> Any:
         after = [n for n in self.partlist if n > part_number_marker][:max_parts]
@@ -64,8 +76,9 @@ def _install_list_parts() -> None:
         multipart = self.get_bucket(bucket_name).multiparts[multipart_id]
         return any(n > int(marker) for n in multipart.partlist)
 
+    S3Backend.upload_part = upload_part  # type: ignore[method-assign]
     FakeMultipart.list_parts = list_parts  # type: ignore[method-assign]
-    S3Backend.is_truncated = is_truncated  # type: ignore[method-assign]
+    S3Backend.is_truncated = is_truncated  # type: ignore[method-assign,assignment]
 
 
 def read_body(environ: dict[str, Any]) -> bytes:

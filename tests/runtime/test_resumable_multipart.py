@@ -12,6 +12,7 @@ import pytest
 import requests
 from rt_support import Pipeline
 
+from mediakit.local import moto_fidelity
 from runtime import signing
 from runtime.errors import BadRequest
 from runtime.settings import Settings
@@ -139,6 +140,7 @@ def test_parts_is_the_owners_only_and_only_while_pending(pipeline: Pipeline) -> 
 
 
 def test_abort_closes_the_part_urls(pipeline: Pipeline) -> None:
+    moto_fidelity.install()  # moto's UploadPart to an aborted upload answers as S3 does
     # GIVEN a pending multipart upload and its part URLs
     data = _data(1.2)
     created = _create(pipeline, data)
@@ -149,6 +151,14 @@ def test_abort_closes_the_part_urls(pipeline: Pipeline) -> None:
     # emulator test for S3's answer) and the parts route is a conflict
     listed = pipeline.s3.list_multipart_uploads(Bucket=pipeline.resources.bucket)
     assert all(u["Key"] != created["key"] for u in listed.get("Uploads", []))
+    with pytest.raises(pipeline.s3.exceptions.NoSuchUpload):
+        pipeline.s3.upload_part(
+            Bucket=pipeline.resources.bucket,
+            Key=created["key"],
+            UploadId=pipeline.record(created["upload_id"])["multipart_upload_id"],
+            PartNumber=1,
+            Body=b"late",
+        )
     status, body = _parts(pipeline, created["upload_id"])
     assert (status, body["error"]["code"]) == (409, "not_pending")
 
