@@ -19,6 +19,8 @@ if not deployment.is_offline():
 artifacts = {
     function: ensure_artifact(Target(config.lambda_architecture, config.lambda_python, function))
     for function in FUNCTIONS
+    # The media function (and its zip, with PyAV) exists only with audio or video on.
+    if function != "media" or config.settings.media_enabled
 }
 pipeline = MediaPipeline("media", MediaPipelineArgs(config, artifacts))
 for output_name, value in pipeline.outputs.items():

@@ -31,6 +31,8 @@ class AlarmsArgs:
     pipeline: str
     email: str  # empty: no subscription
     tags: Mapping[str, str]
+    # The function whose EMF metrics the alarms watch (the media function has its own).
+    service: str = telemetry.PROCESSOR
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,14 @@ def specs(args: AlarmsArgs) -> list[AlarmSpec]:
             "processing-retries",
             "The processor returned uploads for retry (transient faults: throttling, 5xx, "
             "starved processing).",
-            telemetry.RETRIES,
+            telemetry.MetricRef(telemetry.RETRIES.name, args.service),
             args.pipeline,
             args.processor_errors,
         ),
         _emf(
             "uploads-failed",
             "Many uploads ended failed (not an image, bombs, corrupt files, processing limits).",
-            telemetry.FAILURES,
+            telemetry.MetricRef(telemetry.FAILURES.name, args.service),
             args.pipeline,
             args.upload_failures,
         ),

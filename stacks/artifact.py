@@ -49,8 +49,16 @@ DEFAULT_PYTHON = "3.14"
 # and every BUILD_PYTHONS version; keep it equal to pyproject.toml's pin.
 VENDORED = ("pillow>=12", "pi-heif==1.4.0")
 # What each function's artifact vendors beyond the pins: only the processor decodes media.
-FUNCTIONS = ("presign", "processor")
-FUNCTION_VENDORED: dict[str, tuple[str, ...]] = {"presign": (), "processor": VENDORED}
+FUNCTIONS = ("presign", "processor", "media")
+# The media function (audio/video) decodes with PyAV too: its pin comes from pyproject.toml's
+# `media` extra (FUNCTION_EXTRAS), the same one the tests install. It keeps pi-heif because
+# runtime.imaging (which renders its posters) imports it; that adds 1.35 MB.
+FUNCTION_VENDORED: dict[str, tuple[str, ...]] = {
+    "presign": (),
+    "processor": VENDORED,
+    "media": VENDORED,
+}
+FUNCTION_EXTRAS: dict[str, str] = {"media": "media"}
 # Runtime distributions pyproject.toml must pin exactly (`==`): the artifact bundles those
 # versions, the SDK (never the Lambda runtime's own copy) and Powertools (runtime/telemetry.py).
 PINNED = ("boto3", "botocore", "aws-lambda-powertools")
@@ -139,7 +147,21 @@ def requirements(function: str = "processor") -> tuple[str, ...]:
     """What `function`'s artifact vendors: its own libraries and the pinned SDK and Powertools
     (dependencies resolved by pip)."""
     pins = (f"{name}=={version}" for name, version in sdk_pins().items())
-    return (*FUNCTION_VENDORED[function], *pins)
+    extra = FUNCTION_EXTRAS.get(function)
+    extras = extra_pins(extra) if extra else ()
+    return (*FUNCTION_VENDORED[function], *extras, *pins)
+
+
+def extra_pins(extra: str, pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """pyproject.toml's `[project.optional-dependencies] <extra>`, each an exact pin (`==`):
+    the artifact bundles those versions and the tests run them."""
+    import tomllib
+
+    specs = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"][extra]
+    for spec in specs:
+        if not re.fullmatch(r"\s*[A-Za-z0-9_.-]+\s*==\s*[0-9][0-9A-Za-z.]*\s*", spec):
+            raise BuildError(f"{pyproject.name}: {extra} extra {spec!r} must be an exact pin (==)")
+    return tuple(spec.replace(" ", "") for spec in specs)
 
 
 def _distribution(wheel: Path) -> tuple[str, str]:

@@ -180,6 +180,9 @@ class Compute(pulumi.ComponentResource):
             )
         )
 
+        # The functions' environment (settings + resource names): the media function's too.
+        self.variables = variables
+
         def function(
             role_name: str,
             artifact: Artifact,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from runtime.telemetry import MEDIA as MEDIA_SERVICE
 from stacks.alarms import Alarms, AlarmsArgs
 from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs, route_scopes
 from stacks.artifact import Artifact
@@ -18,8 +19,9 @@ from stacks.dashboard import Dashboard, DashboardArgs
 from stacks.delivery_keys import DeliveryKeys, DeliveryKeysArgs
 from stacks.events import Events, EventsArgs
 from stacks.malware import Malware, MalwareArgs
-from stacks.queues import Queues, QueuesArgs
-from stacks.storage import Storage, StorageArgs
+from stacks.media import Media, MediaArgs
+from stacks.queues import Queues, QueuesArgs, routing_suffixes
+from stacks.storage import ARTIFACTS_LOG_PREFIX, Storage, StorageArgs
 from stacks.tagging import stack_tags
 
 
@@ -59,6 +61,8 @@ class MediaPipeline(pulumi.ComponentResource):
         scanning = s.malware_scanning
         scan_role_arn, set_scan_role_arn = _deferred() if scanning else (None, None)
         scan_rule_arn, set_scan_rule_arn = _deferred() if scanning else (None, None)
+        # Audio/video on: the artifacts bucket logs to the log bucket, whose policy names it.
+        artifacts_arn, set_artifacts_arn = _deferred() if s.media_enabled else (None, None)
 
         self.storage = Storage(
             f"{name}-storage",
@@ -78,10 +82,12 @@ class MediaPipeline(pulumi.ComponentResource):
                 tags=tags,
                 existing_key_arn=cfg.kms_key_arn,
                 malware_scan_role_arn=scan_role_arn,
+                artifacts_bucket_arn=artifacts_arn,
             ),
             child,
         )
         key_arn, key_policy = self.storage.key_arn, self.storage.key_policy
+        image_suffixes, media_suffixes = routing_suffixes(s)
         self.events = Events(f"{name}-events", EventsArgs(cfg.event_archive_days, tags), child)
         self.queues = Queues(
             f"{name}-queues",
@@ -95,6 +101,9 @@ class MediaPipeline(pulumi.ComponentResource):
                 tags=tags,
                 retain_notification=cfg.protect_data,
                 scan_rule_arn=scan_rule_arn,
+                media_timeout_seconds=s.media_processor_timeout_seconds,
+                image_suffixes=image_suffixes,
+                media_suffixes=media_suffixes,
             ),
             child,
         )
@@ -189,6 +198,31 @@ class MediaPipeline(pulumi.ComponentResource):
         )
         set_presign_role_arn(self.compute.presign_role.arn)
         set_processor_role_arn(self.compute.processor_role.arn)
+        self.media: Media | None = None
+        if set_artifacts_arn is not None and self.queues.media_queue is not None:
+            self.media = Media(
+                f"{name}-media",
+                MediaArgs(
+                    settings=s,
+                    code=args.artifacts["media"],
+                    architecture=cfg.lambda_architecture,
+                    runtime=cfg.lambda_runtime,
+                    variables=self.compute.variables,
+                    bucket_arn=self.storage.bucket.arn,
+                    table_arn=self.storage.table.arn,
+                    key_arn=key_arn,
+                    event_bus_arn=self.events.bus.arn,
+                    queue_arn=self.queues.media_queue.arn,
+                    log_bucket_id=self.storage.log_bucket.id,
+                    log_prefix=ARTIFACTS_LOG_PREFIX,
+                    log_policy=self.storage.log_policy,
+                    key_policy=key_policy,
+                    force_destroy=cfg.force_destroy,
+                    tags=tags,
+                ),
+                child,
+            )
+            set_artifacts_arn(self.media.artifacts_bucket.arn)
         self.api = Api(
             f"{name}-api",
             ApiArgs(
@@ -227,6 +261,29 @@ class MediaPipeline(pulumi.ComponentResource):
             ),
             child,
         )
+        if self.media is not None and self.queues.media_dlq is not None:
+            assert self.queues.media_queue is not None
+            Alarms(
+                f"{name}-media-alarms",
+                AlarmsArgs(
+                    dlq_name=self.queues.media_dlq.name,
+                    queue_name=self.queues.media_queue.name,
+                    ingest_mapping_uuid=self.media.mapping.uuid,
+                    key_arn=key_arn,
+                    key_policy=key_policy,
+                    # A video waits behind others longer than an image: its budget is minutes.
+                    queue_age_seconds=max(
+                        cfg.alarm_queue_age_seconds, 2 * s.media_processor_timeout_seconds
+                    ),
+                    processor_errors=cfg.alarm_processor_errors,
+                    upload_failures=cfg.alarm_upload_failures,
+                    pipeline=pipeline_name,
+                    email=cfg.alarm_email,
+                    tags=tags,
+                    service=MEDIA_SERVICE,
+                ),
+                child,
+            )
         self.dashboard = Dashboard(
             f"{name}-dashboard",
             DashboardArgs(
@@ -254,6 +311,9 @@ class MediaPipeline(pulumi.ComponentResource):
             self.outputs["cdn_dns_target"] = self.cdn.distribution.domain_name
         if self.api.dns_target is not None:
             self.outputs["api_dns_target"] = self.api.dns_target
+        if self.queues.media_queue is not None and self.queues.media_dlq is not None:
+            self.outputs["media_queue_url"] = self.queues.media_queue.url
+            self.outputs["media_dlq_url"] = self.queues.media_dlq.url
         if cfg.kms_key_arn:
             self.outputs["kms_key_policy"] = self.storage.required_key_policy
         self.register_outputs(dict(self.outputs))

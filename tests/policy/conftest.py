@@ -79,6 +79,15 @@ def example_malware_graph() -> Graph:
 
 
 @pytest.fixture(scope="session")
+def example_media_graph() -> Graph:
+    """Pulumi.example-media.yaml: prod with audio and video on (media function, queue, bucket)."""
+    from policies.synth import synth
+
+    graph: Graph = synth("example-media")
+    return graph
+
+
+@pytest.fixture(scope="session")
 def public_delivery_graph() -> Graph:
     """Dev with deliveryMode public: no key group, the functions issue plain URLs."""
     from policies.synth import load_stack_config, synth
@@ -600,6 +609,7 @@ SHIPPED = (
     "shipped-existing-key",
     "shipped-example-malware",
     "shipped-public-delivery",
+    "shipped-example-media",
 )
 
 
@@ -611,6 +621,7 @@ def check_all(
     existing_key_graph: Graph,
     example_malware_graph: Graph,
     public_delivery_graph: Graph,
+    example_media_graph: Graph,
     graph_dir: Path,
 ) -> tuple[int, dict[str, Any], float]:
     """One `mediakit check --graph ... --format json` over the shipped graphs (dev, prod, the
@@ -625,6 +636,7 @@ def check_all(
         write_graph(graph_dir, "shipped-existing-key", existing_key_graph),
         write_graph(graph_dir, "shipped-example-malware", example_malware_graph),
         write_graph(graph_dir, "shipped-public-delivery", public_delivery_graph),
+        write_graph(graph_dir, "shipped-example-media", example_media_graph),
     ]
     for key, (mutate, _) in MALWARE_VARIANTS.items():
         files.append(write_graph(graph_dir, key, weakened(example_malware_graph, mutate)))
