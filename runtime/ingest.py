@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import delivery, events, keys, malware, reprocessing, sandbox, telemetry
+from runtime import (
+    delivery,
+    documents,
+    events,
+    keys,
+    malware,
+    reprocessing,
+    sandbox,
+    telemetry,
+)
 from runtime.aws import error_code, is_not_found
 from runtime.errors import PermanentFault, TransientFault
 from runtime.events import MalformedEvent, ObjectCreated
@@ -348,6 +357,9 @@ def _process_bound(record: UploadRecord, ref: SourceRef, deps: Deps, last_attemp
         try:
             if kind_of(record["content_type"]) in MEDIA_ONLY_KINDS:
                 result = _render_media(record, ref, deps)
+            elif kind_of(record["content_type"]) == "document":
+                # Stored, checked and hashed, never rendered: runtime/documents.py.
+                result = documents.render(record, ref, deps)
             else:
                 result = _render(record, ref, deps)
         except sandbox.RetryableOverrun as overrun:

@@ -47,6 +47,8 @@ ALIASES: dict[str, str] = {
     "video/x-m4v": "video/mp4",
     "video/mkv": "video/x-matroska",
     "video/x-mkv": "video/x-matroska",
+    # Documents (runtime/documents.py).
+    "application/x-pdf": "application/pdf",
 }
 # Canonical types that name the same container family (checked against each other, and an
 # allow-list entry for one admits the other's files when that is what was declared).

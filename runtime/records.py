@@ -8,9 +8,6 @@ step happen at most once and never backwards, whatever order or number of times 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from runtime.aws import error_code
-from runtime.errors import BadRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,6 +45,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 TENANT_INDEX = "by_tenant"
+# The tenant's records of one status, newest first: hash `tenant_status` (`{tenant}#{status}`; a
+# sanitised tenant holds no `#`), range `created_at`. Every write that sets a status sets it too
+# (`Store.create`, `Store._update`), so `GET /v1/uploads?status=` reads full pages of exactly
+# that status instead of filtering a tenant-wide query.
+STATUS_INDEX = "by_tenant_status"
+TENANT_STATUS = "tenant_status"
 # The sparse index of a tenant's bookkeeping items (runtime/limits.py): pending uploads (while
 # pending_upload), per-minute rate windows. Its key attributes; records lose them when they
 # leave pending_upload.
@@ -96,6 +98,8 @@ PUBLIC_FIELDS = (
     "format",
     "bytes",
     "exif",
+    # The kind and probed facts: {kind: document, ...} (runtime/documents.py), audio/video's.
+    "media",
     "derivatives",
     "error",
 )
@@ -127,6 +131,7 @@ TOMBSTONE_FIELDS = frozenset(
         "last_download_at",
         "last_download_by",
         TTL_ATTRIBUTE,
+        TENANT_STATUS,
     }
 )
 # The fields issue 11 names personal; erasing keeps none of them (TOMBSTONE_FIELDS keeps less).
@@ -265,6 +270,7 @@ def table_spec(name: str) -> dict[str, Any]:
             {"AttributeName": "upload_id", "AttributeType": "S"},
             {"AttributeName": "tenant", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": TENANT_STATUS, "AttributeType": "S"},
             {"AttributeName": ITEM_TENANT, "AttributeType": "S"},
             {"AttributeName": ITEM_SORT, "AttributeType": "S"},
         ],
@@ -274,6 +280,14 @@ def table_spec(name: str) -> dict[str, Any]:
                 "IndexName": TENANT_INDEX,
                 "KeySchema": [
                     {"AttributeName": "tenant", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": TENANT_STATUS, "KeyType": "HASH"},
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
@@ -339,39 +353,51 @@ def from_item(item: Mapping[str, Any]) -> UploadRecord:
     return cast(UploadRecord, {k: from_attr(v) for k, v in item.items()})
 
 
-# --- cursors -------------------------------------------------------------------------------------
+# --- listing -------------------------------------------------------------------------------------
 
 
-def encode_cursor(last_key: Mapping[str, Any]) -> str:
-    """Opaque to clients; carries no tenant, so it cannot page into another tenant's index."""
-    raw = json.dumps(
-        {"c": from_attr(last_key["created_at"]), "u": from_attr(last_key["upload_id"])},
-        separators=(",", ":"),
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def status_partition(tenant: str, status: str) -> str:
+    """The `tenant_status` value of a record: its partition in the status index."""
+    return f"{tenant}#{status}"
 
 
-_MAX_CURSOR_FIELD_BYTES = 128
+def tenant_of_original(key: str) -> str:
+    """The tenant segment of an originals key (`{prefix}{tenant}/yyyy/mm/dd/{id}.{ext}`, see
+    runtime/keys.py; a tenant segment holds no `/`)."""
+    return key.split("/")[-5]
 
 
-def decode_cursor(cursor: str, tenant: str) -> dict[str, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        created, upload_id = data["c"], data["u"]
-        if not isinstance(created, str) or not isinstance(upload_id, str):
-            raise TypeError
-        # DynamoDB refuses empty or oversized key values in a start key with a ValidationException
-        # (a 500 here); ours are short ids and timestamps, so anything else is a forged cursor.
-        if not all(0 < len(v.encode()) <= _MAX_CURSOR_FIELD_BYTES for v in (created, upload_id)):
-            raise ValueError
-    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
-        raise BadRequest("the cursor is not valid", code="invalid_cursor") from None
-    return {
-        "upload_id": {"S": upload_id},
-        "tenant": {"S": tenant},
-        "created_at": {"S": created},
-    }
+@dataclass(frozen=True)
+class Position:
+    """Where a listing page ended: the last record handed out (or examined), newest first."""
+
+    created_at: str
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """What `GET /v1/uploads` asks for: one status (None: every status but deleted) and a
+    created_at range, both ends exclusive (ISO strings as `iso` writes them)."""
+
+    status: str | None = None
+    created_after: str | None = None
+    created_before: str | None = None
+
+
+def _range(where: ListFilter) -> tuple[str | None, str | None]:
+    """The exclusive created_at bounds as the inclusive ones a key condition takes (the
+    timestamps have millisecond steps)."""
+    step = timedelta(milliseconds=1)
+    low = iso(parse_iso(where.created_after) + step) if where.created_after else None
+    high = iso(parse_iso(where.created_before) - step) if where.created_before else None
+    return low, high
+
+
+# A page without a status filter skips deleted records (a filter expression): it reads on
+# until the page is full, at most this many queries, so a run of deleted uploads costs the
+# client a short page, never an empty one with a cursor, unless it is longer than this many pages.
+MAX_PAGE_READS = 4
 
 
 # --- the store -----------------------------------------------------------------------------------
@@ -380,7 +406,8 @@ def decode_cursor(cursor: str, tenant: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Page:
     items: list[UploadRecord]
-    next_cursor: str | None
+    # Where the next page starts (None: this was the last one).
+    after: Position | None
 
 
 class Store:
@@ -391,9 +418,10 @@ class Store:
         self.table = table
 
     def create(self, record: UploadRecord) -> None:
+        indexed = {**record, TENANT_STATUS: status_partition(record["tenant"], record["status"])}
         self.ddb.put_item(
             TableName=self.table,
-            Item=to_item(record),
+            Item=to_item(indexed),
             ConditionExpression="attribute_not_exists(upload_id)",
         )
 
@@ -404,26 +432,81 @@ class Store:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def list_for_tenant(self, tenant: str, *, limit: int, cursor: str | None) -> Page:
-        """Newest first; deleted uploads are filtered out, so a page may hold fewer items."""
+    def list_for_tenant(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        after: Position | None = None,
+        where: ListFilter = ListFilter(),
+    ) -> Page:
+        """Newest first, at most `limit` records of `tenant` matching `where`. With a status,
+        the status index serves it (full pages); without one, deleted records are skipped and
+        further queries (up to MAX_PAGE_READS) fill the page."""
+        names = {"#hash": TENANT_STATUS if where.status else "tenant"}
+        values: dict[str, Any] = {
+            ":hash": {"S": status_partition(tenant, where.status) if where.status else tenant}
+        }
+        condition = "#hash = :hash"
+        low, high = _range(where)
+        if low or high:
+            names["#created"] = "created_at"
+        if low and high:
+            condition += " AND #created BETWEEN :low AND :high"
+            values |= {":low": {"S": low}, ":high": {"S": high}}
+        elif low:
+            condition += " AND #created >= :low"
+            values[":low"] = {"S": low}
+        elif high:
+            condition += " AND #created <= :high"
+            values[":high"] = {"S": high}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "IndexName": TENANT_INDEX,
-            "KeyConditionExpression": "#tenant = :tenant",
-            "FilterExpression": "#status <> :deleted",
-            "ExpressionAttributeNames": {"#tenant": "tenant", "#status": "status"},
-            "ExpressionAttributeValues": {":tenant": {"S": tenant}, ":deleted": {"S": DELETED}},
+            "IndexName": STATUS_INDEX if where.status else TENANT_INDEX,
+            "KeyConditionExpression": condition,
             "ScanIndexForward": False,
-            "Limit": limit,
         }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(cursor, tenant)
-        response = self.ddb.query(**kwargs)
-        last = response.get("LastEvaluatedKey")
-        return Page(
-            items=[from_item(i) for i in response.get("Items", [])],
-            next_cursor=encode_cursor(last) if last else None,
-        )
+        if not where.status:
+            kwargs["FilterExpression"] = "#status <> :deleted"
+            names["#status"] = "status"
+            values[":deleted"] = {"S": DELETED}
+        kwargs["ExpressionAttributeNames"] = names
+        kwargs["ExpressionAttributeValues"] = values
+        items: list[UploadRecord] = []
+        start = after
+        # One record more than the page: when it comes, there is a next page (and the page
+        # that ends exactly at the last record says so, instead of a cursor to an empty one).
+        for _ in range(MAX_PAGE_READS):
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = self._start_key(tenant, where, start)
+            kwargs["Limit"] = limit + 1 - len(items) if where.status else limit + 1
+            response = self.ddb.query(**kwargs)
+            items.extend(from_item(i) for i in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            start = (
+                Position(from_attr(last["created_at"]), from_attr(last["upload_id"]))
+                if last
+                else None
+            )
+            if len(items) > limit or start is None:
+                break
+        if len(items) > limit:
+            # Read past the page: the next one starts after its last record.
+            items = items[:limit]
+            start = Position(items[-1]["created_at"], items[-1]["upload_id"])
+        return Page(items=items, after=start)
+
+    @staticmethod
+    def _start_key(tenant: str, where: ListFilter, position: Position) -> dict[str, Any]:
+        key: dict[str, Any] = {
+            "upload_id": {"S": position.upload_id},
+            "created_at": {"S": position.created_at},
+        }
+        if where.status:
+            key[TENANT_STATUS] = {"S": status_partition(tenant, where.status)}
+        else:
+            key["tenant"] = {"S": tenant}
+        return key
 
     def _update(
         self,
@@ -433,8 +516,14 @@ class Store:
         set_: Mapping[str, Any],
         remove: Iterable[str] = (),
         values: Mapping[str, Any] | None = None,
+        tenant: str | None = None,
     ) -> UploadRecord | None:
-        """Apply one conditional update; None when the condition did not hold."""
+        """Apply one conditional update; None when the condition did not hold. A status change
+        moves the record to its status-index partition in the same write when `tenant` is
+        given (every transition here gives it), else in a second, conditional one."""
+        status = set_.get("status")
+        if status is not None and tenant is not None:
+            set_ = {**set_, TENANT_STATUS: status_partition(tenant, status)}
         names: dict[str, str] = {}
         assignments: list[str] = []
         attr_values: dict[str, Any] = {}
@@ -470,7 +559,29 @@ class Store:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise
-        return from_item(response["Attributes"])
+        updated = from_item(response["Attributes"])
+        if status is not None and tenant is None:
+            self._index_status(updated)
+        return updated
+
+    def _index_status(self, record: UploadRecord) -> None:
+        """Set the status-index partition of a record a transition wrote without it (unless
+        its status moved on meanwhile: that write set its own)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"upload_id": {"S": record["upload_id"]}},
+                UpdateExpression="SET #partition = :partition",
+                ConditionExpression="#status = :status",
+                ExpressionAttributeNames={"#partition": TENANT_STATUS, "#status": "status"},
+                ExpressionAttributeValues={
+                    ":partition": {"S": status_partition(record["tenant"], record["status"])},
+                    ":status": {"S": record["status"]},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     # -- transitions: each returns the new record, or None when the precondition failed --------
 
@@ -478,6 +589,7 @@ class Store:
         """pending_upload -> uploaded, remembering which object version arrived."""
         return self._update(
             upload_id,
+            tenant=tenant_of_original(ref.key),
             condition="#status = :pending",
             values={":pending": PENDING},
             set_={
@@ -510,6 +622,7 @@ class Store:
         crashed or retried attempt) may be claimed again, a live lease may not."""
         return self._update(
             upload_id,
+            tenant=tenant_of_original(ref.key),
             condition=(
                 "(#status = :uploaded OR (#status = :processing AND "
                 "(attribute_not_exists(#lease_until) OR #lease_until < :now))) "
@@ -535,6 +648,7 @@ class Store:
         """processing -> completed with the image facts and derivatives."""
         return self._update(
             upload_id,
+            tenant=tenant_of_original(ref.key),
             condition="#status = :processing AND #source_id = :sid",
             values={":processing": PROCESSING, ":sid": ref.id},
             set_={
@@ -553,6 +667,7 @@ class Store:
         """processing -> failed with a stable error code."""
         return self._update(
             upload_id,
+            tenant=tenant_of_original(ref.key),
             condition="#status = :processing AND #source_id = :sid",
             values={":processing": PROCESSING, ":sid": ref.id},
             set_={
@@ -625,6 +740,7 @@ class Store:
         on its existence: see `window_open`)."""
         return self._update(
             upload_id,
+            tenant=tenant,
             condition="#tenant = :tenant AND #status <> :deleted",
             values={":tenant": tenant, ":deleted": DELETED},
             set_={
@@ -644,6 +760,7 @@ class Store:
         the item's existence), for a record with a validated original that was not purged."""
         return self._update(
             upload_id,
+            tenant=tenant,
             condition=(
                 "#tenant = :tenant AND #status = :deleted AND #deleted_at > :cutoff "
                 "AND attribute_exists(#version_id) AND attribute_not_exists(#purged_at) "
@@ -681,6 +798,7 @@ class Store:
         """restoring -> processing, for the event of exactly the version the restore wrote."""
         return self._update(
             upload_id,
+            tenant=tenant_of_original(ref.key),
             condition="#status = :restoring AND #restore_version_id = :version",
             values={":restoring": RESTORING, ":version": ref.version_id},
             set_={
@@ -703,6 +821,7 @@ class Store:
         stamp = deleted_at or iso(now)
         return self._update(
             record["upload_id"],
+            tenant=record["tenant"],
             condition="#tenant = :tenant AND #status = :seen",
             values={":tenant": record["tenant"], ":seen": record["status"]},
             set_={
@@ -747,6 +866,7 @@ class Store:
             set_["version_id"] = version_id
         return self._update(
             record["upload_id"],
+            tenant=record["tenant"],
             condition=(
                 "#status = :seen AND #updated_at = :seen_at AND NOT #status IN (:deleted, :expired)"
             ),
@@ -765,6 +885,7 @@ class Store:
         keeps a tombstone; its personal fields go with the bytes."""
         return self._update(
             record["upload_id"],
+            tenant=record["tenant"],
             condition="#status IN (:completed, :failed) AND #status = :seen",
             values={":completed": COMPLETED, ":failed": FAILED, ":seen": record["status"]},
             set_={"status": EXPIRED, "expired_at": iso(now), "updated_at": iso(now)},

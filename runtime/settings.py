@@ -41,12 +41,18 @@ KNOWN_TYPES: dict[str, str] = {
     "video/quicktime": "mov",
     "video/webm": "webm",
     "video/x-matroska": "mkv",
+    # Documents (runtime/documents.py): stored and hashed, never rendered, when their kind is on.
+    "application/pdf": "pdf",
 }
-MEDIA_KINDS = ("image", "audio", "video")
+MEDIA_KINDS = ("image", "audio", "video", "document")
+# Canonical types of the document kind: their top-level type does not name a kind.
+DOCUMENT_TYPES = ("application/pdf",)
 
 
 def kind_of(content_type: str) -> str:
-    """`image`, `audio` or `video`: the kind a canonical content type announces."""
+    """`image`, `audio`, `video` or `document`: the kind a canonical content type announces."""
+    if content_type in DOCUMENT_TYPES:
+        return "document"
     return content_type.split("/", 1)[0]
 
 
@@ -109,31 +115,35 @@ class Settings:
             "image/heic",
             "image/heif",
             "image/avif",
-            *(t for t in KNOWN_TYPES if kind_of(t) in ("audio", "video")),
+            *(t for t in KNOWN_TYPES if kind_of(t) in ("audio", "video", "document")),
         ),
         metadata=_meta(
             "allowedTypes",
             "Content types clients may declare (subset of image/jpeg, image/png, image/webp, "
             "image/gif, image/tiff, image/heic, image/heif, image/avif, audio/mpeg, audio/mp4, "
-            "audio/aac, audio/wav, audio/ogg, audio/webm, audio/flac, video/mp4, "
-            "video/quicktime, video/webm, video/x-matroska); a type is accepted only while its "
-            "kind is in mediaKinds (the audio and video types listed by default are refused "
-            "until then). Declared aliases are read as their canonical type (image/jpg, "
+            "audio/aac, audio/wav, audio/ogg, audio/webm, audio/flac, video/mp4, video/quicktime, "
+            "video/webm, video/x-matroska, application/pdf); a type is accepted only while its "
+            "kind is in mediaKinds (the audio, video and document types listed by default are "
+            "refused until then). Declared aliases are read as their canonical type (image/jpg, "
             "image/pjpeg -> image/jpeg; image/heic-sequence -> image/heic; audio/x-m4a -> "
             "audio/mp4; audio/x-wav -> audio/wav; audio/mp3 -> audio/mpeg; video/x-m4v -> "
-            "video/mp4; ...; parameters such as ;codecs=opus are ignored); image/heic and "
-            "image/heif are one family: either admits the other's files when declared. GIF and "
-            "TIFF are off by default (rarely uploaded, large decoder surface).",
+            "video/mp4; application/x-pdf -> application/pdf; ...; parameters such as "
+            ";codecs=opus are ignored); image/heic and image/heif are one family: either admits "
+            "the other's files when declared. GIF and TIFF are off by default (rarely uploaded, "
+            "large decoder surface).",
         ),
     )
     media_kinds: tuple[str, ...] = field(
         default=("image",),
         metadata=_meta(
             "mediaKinds",
-            "Kinds of media this stack accepts: any of image, audio, video (at least one). "
-            "image is processed by the processor function; audio and video (opt-in) by their "
-            "own media function and queue, with the media* budgets below; turning either on "
-            "adds that function, its queue and DLQ, and an artifacts bucket to the stack.",
+            "Kinds of media this stack accepts: any of image, audio, video, document (at least "
+            "one). image is processed by the processor function; audio and video (opt-in) by "
+            "their own media function and queue, with the media* budgets below; turning either "
+            "on adds that function, its queue and DLQ, and an artifacts bucket to the stack. "
+            "document (opt-in: application/pdf) is checked by its bytes (magic, trailer, no "
+            "polyglot), hashed and stored by the processor function, never rendered; its size "
+            "limit is maxUploadBytes.",
         ),
     )
     max_audio_upload_bytes: int = field(
@@ -1147,6 +1157,8 @@ class Resources:
     cdn_distribution_id: str = ""
     delivery_key_arn: str = ""
     delivery_key_pair_id: str = ""
+    # The listing cursors' KMS HMAC keys, `name=arn,...`, the last signing (runtime/cursors.py).
+    cursor_keys: str = ""
 
     ENV = {
         "bucket": "MEDIAKIT_BUCKET",
@@ -1158,6 +1170,7 @@ class Resources:
         "cdn_distribution_id": "MEDIAKIT_CDN_DISTRIBUTION_ID",
         "delivery_key_arn": "MEDIAKIT_DELIVERY_KEY_ARN",
         "delivery_key_pair_id": "MEDIAKIT_DELIVERY_KEY_PAIR_ID",
+        "cursor_keys": "MEDIAKIT_CURSOR_KEYS",
     }
     OPTIONAL = frozenset(
         {
@@ -1166,6 +1179,7 @@ class Resources:
             "cdn_distribution_id",
             "delivery_key_arn",
             "delivery_key_pair_id",
+            "cursor_keys",
         }
     )
 
