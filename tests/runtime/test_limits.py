@@ -251,3 +251,26 @@ def test_min_upload_bytes_cannot_exceed_max_upload_bytes() -> None:
 
     with pytest.raises(SettingsError):
         Settings(max_upload_bytes=1000, min_upload_bytes=1001)
+
+
+def test_every_way_out_of_pending_leaves_the_pending_count(pipeline: Pipeline) -> None:
+    # GIVEN three pending uploads of one tenant
+    _configure(pipeline, max_presigns_per_minute=0)
+    table = pipeline.resources.table
+    ids = [json.loads(_create(pipeline)["body"])["upload_id"] for _ in range(3)]
+    assert limits.pending_count(pipeline.ddb, table, "tenant-a", now=START, limit=10) == 3
+    # WHEN one is aborted, one purged, and one fails (a threat found before it was processed)
+    assert pipeline.call("DELETE", f"/v1/uploads/{ids[0]}")[0] == 200
+    purge = pipeline.call(
+        "DELETE", f"/v1/uploads/{ids[1]}", query={"purge": "true"}, scopes=("media:admin",)
+    )
+    assert purge[0] == 200, purge
+    record = pipeline.record(ids[2])
+    error = {"code": "malware", "message": "threat found"}
+    assert pipeline.store.mark_malware(record, error, START, version_id="v1") is not None
+    # THEN none of them counts any more, and none keeps its index entry
+    assert limits.pending_count(pipeline.ddb, table, "tenant-a", now=START, limit=10) == 0
+    for upload_id in ids:
+        kept = pipeline.record(upload_id)
+        assert ITEM_TENANT not in kept
+        assert ITEM_SORT not in kept
