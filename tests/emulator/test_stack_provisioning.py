@@ -214,7 +214,7 @@ def test_settings_given_to_the_emulator_are_stack_config() -> None:
 
 def test_every_resource_type_of_every_shipped_stack_is_provisioned_or_skipped() -> None:
     # GIVEN / WHEN each shipped stack is planned / THEN no type is unaccounted for
-    for stack in ("dev", "prod", "example-domains", "example-malware"):
+    for stack in ("dev", "prod", "example-domains", "example-malware", "example-media"):
         plan = StackPlan.from_graph(stack_graph(stack))
         assert plan.processor["inputs"]["handler"] == "runtime.processor.handler"
     assert not set(SKIPPED) & set(provision.PROVISIONED)

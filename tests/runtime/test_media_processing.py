@@ -75,7 +75,8 @@ def test_video_completes_with_probed_fields_poster_derivatives_and_a_thin_event(
         90,
     )
     assert (record["width"], record["height"]) == (96, 160)
-    assert m["duration_seconds"] > 0 and m["frame_rate"] > 0
+    assert m["duration_seconds"] > 0
+    assert m["frame_rate"] > 0
     assert "content_type" not in m
     assert record["sha256"] == digest
     assert [d["name"] for d in record["derivatives"]] == ["thumb", "medium", "large"]
@@ -98,7 +99,8 @@ def test_audio_declared_by_a_browser_alias_gets_a_waveform(media_pipeline: Pipel
     assert record["content_type"] == "audio/mp4"  # canonical in the record and the key
     assert created["key"].endswith(".m4a")
     assert record["media"]["kind"] == "audio"
-    assert record["media"]["sample_rate"] > 0 and record["media"]["channels"] >= 1
+    assert record["media"]["sample_rate"] > 0
+    assert record["media"]["channels"] >= 1
     assert "width" not in record
     (waveform,) = record["derivatives"]
     assert (waveform["name"], waveform["format"], waveform["width"], waveform["height"]) == (
