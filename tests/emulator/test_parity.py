@@ -24,6 +24,7 @@ def test_parity_api_cors_matches_the_stack() -> None:
     cors = devapi.CorsConfig()
     assert set(cors.allow_methods) == set(api.CORS_METHODS)
     assert set(cors.allow_headers) == set(api.CORS_HEADERS)
+    assert set(cors.expose_headers) == set(api.CORS_EXPOSE_HEADERS)
 
 
 def test_parity_emulator_reads_queue_and_bucket_from_the_stack() -> None:

@@ -230,7 +230,17 @@ def moto_stack(settings: Settings, environ: Any) -> Iterator[MotoStack]:
         sqs.purge_queue(QueueUrl=queue_url)
         ddb.create_table(**table_spec(table))
         events.create_event_bus(Name=bus)
-        resources = Resources(bucket=bucket, table=table, event_bus=bus, kms_key_arn=key_arn)
+        # The listing cursors' MAC key (runtime/cursors.py), as the stack makes it.
+        cursor_key = aws.client("kms").create_key(
+            KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+        )["KeyMetadata"]["Arn"]
+        resources = Resources(
+            bucket=bucket,
+            table=table,
+            event_bus=bus,
+            kms_key_arn=key_arn,
+            cursor_keys=f"1={cursor_key}",
+        )
         for name, value in {**settings.to_env(), **resources.to_env()}.items():
             environ.setenv(name, value)
         aws.reset()  # clients and cached settings re-read the environment just set

@@ -66,7 +66,17 @@ def pipeline(aws_env: None, settings: Settings) -> Iterator[Pipeline]:
             Name="tap", EventBusName=bus, EventPattern=json.dumps({"source": ["mediakit"]})
         )
         events.put_targets(Rule="tap", EventBusName=bus, Targets=[{"Id": "q", "Arn": tap_arn}])
-        resources = Resources(bucket=bucket, table=table, event_bus=bus, kms_key_arn=key_arn)
+        # The listing cursors' MAC key (runtime/cursors.py), as the stack makes it.
+        cursor_key = aws.client("kms").create_key(
+            KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+        )["KeyMetadata"]["Arn"]
+        resources = Resources(
+            bucket=bucket,
+            table=table,
+            event_bus=bus,
+            kms_key_arn=key_arn,
+            cursor_keys=f"1={cursor_key}",
+        )
         store = Store(ddb, table)
         yield Pipeline(
             settings=settings,

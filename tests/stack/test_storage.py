@@ -314,3 +314,53 @@ def test_health_object_is_encrypted_with_the_stack_key_under_health(stack: Stack
     assert inputs["content"] == health.HEALTH_OBJECT_BODY
     # AND it is written once the bucket policy is in place
     assert stack.created_after(probe["name"], f"{BUCKET}-policy")
+
+
+def _denies(statement: dict[str, Any], context: dict[str, str]) -> bool:
+    """Whether a Deny statement's conditions hold for a request with `context` (the condition
+    keys the media bucket policy uses; an absent key is what IfExists and Null look at)."""
+    for operator, tests in statement.get("Condition", {}).items():
+        for key, expected in tests.items():
+            values = expected if isinstance(expected, list) else [expected]
+            present = key in context
+            if operator == "StringNotEqualsIfExists":
+                holds = not present or context[key] not in values
+            elif operator == "StringEquals":
+                holds = present and context[key] in values
+            elif operator == "Null":
+                holds = (not present) == (str(values[0]).lower() == "true")
+            elif operator == "Bool":
+                holds = present and context[key] in [str(v).lower() for v in values]
+            else:
+                raise AssertionError(f"unexpected operator {operator}")
+            if not holds:
+                return False
+    return True
+
+
+def test_bucket_policy_denies_nothing_of_the_health_object_write_and_still_the_rest(
+    stack: StackGraph,
+) -> None:
+    # GIVEN the bucket policy's PutObject denies and the health object's write, as the provider
+    # sends it (SSE-KMS naming the object's key, over TLS)
+    inputs = stack.of_type("aws:s3/bucketObjectv2:BucketObjectv2")[0]["inputs"]
+    denies = [
+        s
+        for s in stack.statements(f"{BUCKET}-policy").values()
+        if s["Effect"] == "Deny" and "s3:PutObject" in s["Action"]
+    ]
+    assert denies
+    health_write = {
+        "aws:SecureTransport": "true",
+        "s3:x-amz-server-side-encryption": inputs["serverSideEncryption"],
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": inputs["kmsKeyId"],
+    }
+    # THEN no deny applies to it: it is encrypted with the stack key like everything else
+    assert [s["Sid"] for s in denies if _denies(s, health_write)] == []
+    # AND the same write with another key, or aws:kms without a key id, is still denied
+    other_key = {**health_write, "s3:x-amz-server-side-encryption-aws-kms-key-id": "arn:other"}
+    no_key = {k: v for k, v in health_write.items() if not k.endswith("key-id")}
+    assert any(_denies(s, other_key) for s in denies)
+    assert any(_denies(s, no_key) for s in denies)
+    # AND the policy carries no exemption for the health prefix
+    assert "health/" not in json.dumps(stack.policy(f"{BUCKET}-policy"))
