@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from tests.stack.conftest import StackGraph
 
 BUCKET = "media-storage-bucket"
