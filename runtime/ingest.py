@@ -377,6 +377,8 @@ def _process_bound(record: UploadRecord, ref: SourceRef, deps: Deps, last_attemp
             return "ignored:superseded"
         announce(failed, deps)
         return f"failed:{fault.code}"
+    # What the derivatives were rendered under: `mediakit reprocess` skips it until specs change.
+    result["rendered_specs"] = reprocessing.rendered_key(ref.version_id, deps.settings)
     completed = deps.store.complete(upload_id, ref, result, deps.clock())
     if completed is None:
         fresh = deps.store.get(upload_id)

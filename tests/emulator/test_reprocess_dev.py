@@ -128,6 +128,8 @@ def test_reprocess_tenant_renders_new_specs_and_removes_dropped(running: Running
     # GIVEN studio's uploads with the default derivatives
     first, second = running.uploads[OLD]
     assert running.objects(OLD, first) == ["large.jpeg", "medium.jpeg", "thumb.jpeg"]
+    other = running.uploads[NEW][0]
+    rendered_before = running.record(other)["rendered_specs"]
     # WHEN the operator reprocesses tenant studio
     result = _reprocess(running, "--tenant", OLD)
     # THEN both are queued, re-rendered under the new specs, and the dropped ones are gone
@@ -151,9 +153,8 @@ def test_reprocess_tenant_renders_new_specs_and_removes_dropped(running: Running
     shown = dev_client(running.env, OLD).get_upload(first)
     assert sorted(d["name"] for d in shown["derivatives"]) == ["card", "thumb"]
     # AND the other tenant was not touched
-    other = running.uploads[NEW][0]
     assert running.objects(NEW, other) == ["large.jpeg", "medium.jpeg", "thumb.jpeg"]
-    assert "rendered_specs" not in running.record(other)
+    assert running.record(other)["rendered_specs"] == rendered_before
 
 
 def test_reprocess_rerun_does_no_work_twice(running: Running) -> None:
@@ -174,15 +175,21 @@ def test_reprocess_since_selects_newer_uploads_and_all_reaches_every_tenant(
     running: Running,
 ) -> None:
     old = running.uploads[NEW][0]
-    # WHEN --all --since is after gallery's upload: only studio's two are selected
+    # GIVEN a gallery upload made after the specs changed (rendered under them already)
+    image = running.env_file.parent / "photo.jpg"
+    client = dev_client(running.env, NEW)
+    fresh = client.wait(client.upload(image), timeout=60)
+    assert sorted(d["name"] for d in fresh["derivatives"]) == ["card", "thumb"]
+    # WHEN --all --since is after gallery's first upload: studio's two and the fresh one
     dry = _reprocess(running, "--all", "--since", running.cut, "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "every tenant" in dry.output
-    assert "2 completed upload(s)" in dry.output
+    assert "3 completed upload(s)" in dry.output
     result = _reprocess(running, "--all", "--since", running.cut)
     assert result.exit_code == 0, result.output
-    assert "queued 2 re-render(s)" in result.output
-    # THEN gallery's older upload keeps its old derivatives
+    assert "queued 3 re-render(s)" in result.output
+    # THEN the fresh upload needs no work, and gallery's older upload keeps its old derivatives
+    assert running.wait_outcome(fresh["upload_id"]) == "duplicate"
     for upload_id in running.uploads[OLD]:
         running.wait_outcome(upload_id, count=3)
     assert running.outcomes(old) == []
