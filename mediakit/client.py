@@ -1,8 +1,9 @@
 """A small client of the upload API, standard library only: create an upload, send the bytes to
-S3 with exactly what the API signed, poll the status record, fetch derivatives.
+S3 with exactly what the API signed (multipart parts in parallel, resumable from a state file),
+poll the status record, fetch derivatives.
 
-Used by `mediakit upload`, `mediakit status` and the demo; works against the emulator and a
-deployed stack alike.
+Used by `mediakit upload`, `mediakit import`, `mediakit status` and the demo; works against the
+emulator and a deployed stack alike.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 from mediakit import upload_state
 from mediakit.upload_state import FileIdentity, StateError, UploadState
+from runtime.keys import is_upload_id
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "deleted", "expired"})
 Progress = Callable[[int], None]
@@ -39,10 +41,15 @@ PART_ATTEMPTS = 3
 class ApiError(Exception):
     """A non-2xx answer: the HTTP status and the API's `{"error": {code, message}}` body."""
 
-    def __init__(self, status: int, body: Any, url: str = "") -> None:
+    def __init__(
+        self, status: int, body: Any, url: str = "", headers: Mapping[str, str] | None = None
+    ) -> None:
         self.status = status
         self.body = body
         self.url = url
+        # Seconds a 429/503 asks the caller to wait (`Retry-After` in seconds), else None.
+        retry = (headers or {}).get("retry-after", "")
+        self.retry_after: float | None = float(retry) if retry.strip().isdigit() else None
         error = body.get("error") if isinstance(body, dict) else None
         self.code = str(error.get("code")) if isinstance(error, dict) else f"http_{status}"
         self.message = str(error.get("message")) if isinstance(error, dict) else str(body)[:500]
@@ -215,7 +222,7 @@ class ApiClient:
         resp = request(method, url, headers=headers, body=payload, timeout=self.timeout)
         data = resp.json()
         if not 200 <= resp.status < 300:
-            raise ApiError(resp.status, data, url)
+            raise ApiError(resp.status, data, url, resp.headers)
         return data
 
     def create_upload(
@@ -367,6 +374,7 @@ class ApiClient:
         part_size: int | None = None,
         state_dir: Path | None = None,
         resume: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> Sent:
         """Upload one file; multipart parts go `parallel` at once and, with `state_dir`, a
         state file (`mediakit.upload_state`) lets an interrupted upload resume.
@@ -381,9 +389,9 @@ class ApiClient:
         if state_path is not None and resume is not False:
             found = self._resumable(path, state_path, required=bool(resume))
             if found is not None:
-                answer, state = found
+                answer, kept = found
                 sent = self.send_parts(
-                    answer, path, progress, parallel=parallel, state=state, resume=True
+                    answer, path, progress, parallel=parallel, state=kept, resume=True
                 )
                 return Sent(answer, sent, resumed=True)
         size = path.stat().st_size
@@ -404,7 +412,11 @@ class ApiClient:
             method="MULTIPART" if chosen else method,
             part_size=chosen,
             part_sha256=hashes,
+            idempotency_key=idempotency_key,
         )
+        if created.get("status", "pending_upload") != "pending_upload":
+            # An idempotent retry of an upload whose bytes already arrived: nothing to send.
+            return Sent(created, 0)
         if created.get("method") != "MULTIPART":
             self.send(created, path, progress)
             return Sent(created, size)
@@ -438,7 +450,9 @@ class ApiClient:
                 raise CannotResume(str(exc)) from None
             return None
         problem = ""
-        if state.identity != FileIdentity.of(path):
+        if not is_upload_id(state.upload_id):
+            problem = f"{state_path}: {state.upload_id!r} is not an upload id"
+        elif state.identity != FileIdentity.of(path):
             problem = (
                 f"the upload state of {path} is for another file or an earlier version of it "
                 "(path, size, mtime or first MiB differ): upload it again without --resume"
@@ -494,7 +508,7 @@ class ApiClient:
 
 def _check(resp: Response, url: str) -> None:
     if not 200 <= resp.status < 300:
-        raise ApiError(resp.status, _s3_error(resp.body), url.split("?", 1)[0])
+        raise ApiError(resp.status, _s3_error(resp.body), url.split("?", 1)[0], resp.headers)
 
 
 def _s3_error(body: bytes) -> dict[str, Any]:

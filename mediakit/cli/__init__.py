@@ -26,6 +26,7 @@ from mediakit.cli.demo import demo_command  # noqa: E402
 from mediakit.cli.dev import dev_command  # noqa: E402
 from mediakit.cli.dlq import dlq_command  # noqa: E402
 from mediakit.cli.erase import erase_command  # noqa: E402
+from mediakit.cli.import_ import import_command  # noqa: E402
 from mediakit.cli.loadtest import loadtest_command  # noqa: E402
 from mediakit.cli.reprocess import reprocess_command  # noqa: E402
 from mediakit.cli.synth import synth_command  # noqa: E402
@@ -44,6 +45,7 @@ for _command in (
     dev_command,
     dlq_command,
     erase_command,
+    import_command,
     loadtest_command,
     reprocess_command,
     status_command,
