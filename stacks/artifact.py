@@ -59,6 +59,12 @@ FUNCTION_VENDORED: dict[str, tuple[str, ...]] = {
     "media": VENDORED,
 }
 FUNCTION_EXTRAS: dict[str, str] = {"media": "media"}
+# The runtime module of each function's handler (`runtime.<module>.handler`).
+HANDLER_MODULES: dict[str, str] = {
+    "presign": "presign",
+    "processor": "processor",
+    "media": "media_processor",
+}
 # Runtime distributions pyproject.toml must pin exactly (`==`): the artifact bundles those
 # versions, the SDK (never the Lambda runtime's own copy) and Powertools (runtime/telemetry.py).
 PINNED = ("boto3", "botocore", "aws-lambda-powertools")

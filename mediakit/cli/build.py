@@ -13,6 +13,7 @@ from stacks.artifact import (
     DEFAULT_ARCH,
     DEFAULT_PYTHON,
     FUNCTIONS,
+    HANDLER_MODULES,
     ROOT,
     BuildError,
     Target,
@@ -58,9 +59,14 @@ from stacks.artifact import (
 )
 def build_command(arch: str, python_version: str, functions: str, out_dir: Path) -> None:
     """Build each function's Lambda zip reproducibly: runtime/, the pinned AWS SDK and
-    Powertools, and the processor's media libraries."""
+    Powertools, and each function's own libraries (the processor's Pillow and pi-heif; the
+    media function's PyAV too)."""
     wanted = FUNCTIONS if functions == "all" else (functions,)
-    missing = [m for m in FUNCTIONS if not (ROOT / "runtime" / f"{m}.py").exists()]
+    missing = [
+        f"{HANDLER_MODULES[m]}.py"
+        for m in FUNCTIONS
+        if not (ROOT / "runtime" / f"{HANDLER_MODULES[m]}.py").exists()
+    ]
     if missing:
         click.echo(f"warning: runtime/{', '.join(missing)} missing: handlers will not import")
     for function in wanted:
