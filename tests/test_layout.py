@@ -27,6 +27,7 @@ TOP_LEVEL_MODULES = {
     "dlq.py",
     "erase.py",
     "loadtest.py",
+    "reprocess.py",
 }
 
 
