@@ -250,7 +250,14 @@ class Card {
 }
 
 async function putParts(created, file, card) {
-  const parts = [...created.parts].sort((a, b) => a.part_number - b.part_number);
+  const parts = [...created.parts];
+  // The create answer holds the first page of part URLs; the parts route has the rest.
+  for (let cursor = created.next_cursor; cursor; ) {
+    const page = await api("GET", `${created.parts_url}?cursor=${encodeURIComponent(cursor)}`);
+    parts.push(...page.parts);
+    cursor = page.next_cursor;
+  }
+  parts.sort((a, b) => a.part_number - b.part_number);
   let offset = 0;
   const jobs = parts.map((part) => {
     const job = { ...part, start: offset };
