@@ -73,6 +73,9 @@ class RecordLifecycle(RuleBasedStateMachine):
                 "filename": "holiday.jpg",
                 "metadata": {"album": "private"},
                 "created_at": "2026-11-21T00:00:00.000Z",
+                # Its entry in the tenant's pending count (runtime/limits.py), as a create has.
+                "item_tenant": TENANT,
+                "item_sort": "pending#001795000000",
             }
         )
         self.now = START
@@ -227,6 +230,10 @@ class RecordLifecycle(RuleBasedStateMachine):
             assert not {"filename", "metadata", "exif", "derivatives"} & set(current)
         if now == DELETED:
             assert current["tenant"] == TENANT
+        if now != PENDING:
+            # Out of pending_upload, out of the tenant's pending count, by every edge.
+            assert "item_tenant" not in current
+            assert "item_sort" not in current
         self.last = current
 
 
