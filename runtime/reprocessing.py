@@ -128,12 +128,20 @@ def _reprocess(request: ReprocessRequest, deps: Deps) -> str:
         # Audio and video render in the media function; this message reached the image one.
         log.warning("reprocess of %s %s belongs on the media queue", kind, request.upload_id)
         return "ignored:media_function"
+    if kind not in MEDIA_ONLY_KINDS and deps.media is not None:
+        # The media function refuses images: this message belongs on the ingest queue.
+        log.warning("reprocess of %s %s belongs on the ingest queue", kind, request.upload_id)
+        return "ignored:image_function"
     rendered = rendered_key(request.version_id, deps.settings)
     if record.get("rendered_specs") == rendered:
         _remove_stale(record, deps)
         return "duplicate"
     token = secrets.token_hex(16)
-    lease = deps.settings.processor_timeout_seconds
+    settings = deps.settings
+    media = kind in MEDIA_ONLY_KINDS
+    lease = (
+        settings.media_processor_timeout_seconds if media else settings.processor_timeout_seconds
+    )
     claimed = deps.store.claim_reprocess(record, rendered, token, deps.clock(), lease)
     if claimed is None:
         fresh = deps.store.get(request.upload_id)
