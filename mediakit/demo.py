@@ -1,6 +1,7 @@
 """`mediakit demo`: the whole pipeline on the embedded emulator, end to end, with a verdict.
 
-Generates sample images (valid and hostile), uploads them through the real API path (JWT ->
+Generates sample images, a short MP4 and a voice memo (valid and hostile; audio and video are
+turned on for the demo's emulator), uploads them through the real API path (JWT ->
 presign -> PUT to S3), lets the real processor run from the queue, then prints what happened,
 downloads the derivatives, draws a contact sheet and lists the events put on the bus. Exits 0
 only if every sample ended as its expectation says.
@@ -8,13 +9,14 @@ only if every sample ended as its expectation says.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +26,10 @@ from mediakit.local.emulator import (
     shutdown_signals,
     wait_for,
 )
+from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from mediakit.corpus.samples import Sample
 
 DEMO_TENANT = "demo"
 
@@ -86,6 +92,11 @@ def _row(o: Outcome) -> list[str]:
     dims = f"{r['width']}x{r['height']}" if r.get("width") and r.get("height") else "-"
     exif = r.get("exif") or {}
     camera = " ".join(str(exif[k]) for k in ("make", "model") if exif.get(k)) or "-"
+    media = r.get("media") or {}
+    if media.get("kind") in ("audio", "video"):
+        # Audio/video: what the probe found stands in the camera's column.
+        codecs = "/".join(str(media[k]) for k in ("video_codec", "audio_codec") if media.get(k))
+        camera = f"{media['kind']} {media.get('duration_seconds', 0):g} s {codecs}".rstrip()
     if o.status == "completed":
         detail = ", ".join(
             f"{d.get('name')} {d.get('width')}x{d.get('height')}" for d in r.get("derivatives", [])
@@ -136,6 +147,44 @@ def _download_derivatives(o: Outcome, out: Path) -> list[tuple[str, bytes]]:
     return thumbs
 
 
+DEMO_KINDS = ("image", "audio", "video")
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The demo turns audio and video on (the media function, its queue) unless the caller chose
+    the kinds (MEDIAKIT_MEDIA_KINDS)."""
+    if os.environ.get("MEDIAKIT_MEDIA_KINDS"):
+        return settings
+    return dataclasses.replace(settings, media_kinds=DEMO_KINDS)
+
+
+def env_media_enabled() -> bool:
+    return demo_settings(Settings.from_env(os.environ)).media_enabled
+
+
+def media_samples(folder: Path) -> list[Sample]:
+    """The generated MP4, voice memo and hostile playlist (mediakit.corpus.media), on disk."""
+    from mediakit.corpus.media import demo_media
+    from mediakit.corpus.samples import Sample
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for entry in demo_media(str(folder / "not-there.ts")):
+        path = folder / entry.filename
+        path.write_bytes(entry.data)
+        out.append(
+            Sample(
+                path,
+                entry.filename,
+                entry.declared_type,
+                entry.expected_status,
+                entry.expected_code,
+                entry.description,
+            )
+        )
+    return out
+
+
 def run_demo(
     out: Path,
     *,
@@ -147,13 +196,14 @@ def run_demo(
     from mediakit.client import ApiClient, ApiError, guess_content_type, sha256_hex
     from mediakit.corpus.samples import contact_sheet, generate_samples
     from mediakit.local.emulator import mint_token
-    from runtime.settings import Settings
 
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
-    with Emulator(Settings.from_env(os.environ)) as env:
+    with Emulator(demo_settings(Settings.from_env(os.environ))) as env:
         echo(f"emulator up in {time.monotonic() - started:.1f}s: API {env.api_url}")
         samples = generate_samples(out / "samples")
+        if env_media_enabled():
+            samples += media_samples(out / "samples")
         client = ApiClient(env.api_url, mint_token(env, DEMO_TENANT))
         outcomes: list[Outcome] = []
         for s in samples:

@@ -601,3 +601,50 @@ HOSTILE: tuple[HostileMedia, ...] = (
 @cache
 def hostile_names() -> tuple[str, ...]:
     return tuple(entry.name for entry in HOSTILE)
+
+
+# --- `make demo`'s audio and video -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoMedia:
+    """A generated demo file, what a client declares, and the outcome the pipeline owes."""
+
+    filename: str
+    data: bytes
+    declared_type: str
+    expected_status: str
+    expected_code: str | None
+    description: str
+
+
+def demo_media(canary: Path_) -> list[DemoMedia]:
+    """The demo's audio and video, generated here with PyAV (nothing downloaded): a short MP4
+    with sound, a voice memo as iPhones declare it, and an HLS playlist posing as an MP4."""
+    hls = next(h for h in HOSTILE if h.name == "hls-playlist.mp4")
+    return [
+        DemoMedia(
+            "short-clip.mp4",
+            encode_video("mp4", "libx264", size=(640, 360), seconds=4.0, fps=24, audio_codec="aac"),
+            "video/mp4",
+            "completed",
+            None,
+            "4 s H.264/AAC MP4: probed over ranged GETs, poster frame rendered to the specs",
+        ),
+        DemoMedia(
+            "voice-memo.m4a",
+            encode_audio("ipod", "aac", seconds=6.0, channels=1),
+            "audio/x-m4a",
+            "completed",
+            None,
+            "AAC voice memo declared audio/x-m4a (a browser alias): a 1200x200 waveform",
+        ),
+        DemoMedia(
+            "playlist-as.mp4",
+            hls.data(canary),
+            hls.declared_type,
+            "failed",
+            hls.code,
+            "an HLS playlist naming /proc/self/environ, uploaded as an MP4: never followed",
+        ),
+    ]

@@ -25,6 +25,11 @@ def test_demo_exits_zero_with_outputs(tmp_path: Path) -> None:
     assert "media.upload.completed" in result.output
     assert "media.upload.failed" in result.output
     assert (out / "camera-photo.jpg" / "thumb.jpeg").is_file()
+    # audio and video are on for the demo: the MP4's poster and the voice memo's waveform
+    assert (out / "short-clip.mp4" / "thumb.jpeg").is_file()
+    with Image.open(out / "voice-memo.m4a" / "waveform.png") as waveform:
+        assert waveform.size == (1200, 200)
+    assert "not_media" in result.output
     with Image.open(out / "contact-sheet.png") as sheet:
         assert sheet.format == "PNG"
 
