@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,3 +254,53 @@ def test_parts_route_and_the_s3_front_through_the_emulator(dev: DevEnv, big_png:
     gone = requests.get(f"{created['status_url']}/parts", headers=_token(dev), timeout=30)
     assert gone.status_code == 409
     assert gone.json()["error"]["code"] == "not_pending"
+
+
+def test_a_real_ctrl_c_stops_the_cli_at_once_and_abort_cleans_up(
+    dev: DevEnv, tmp_path: Path
+) -> None:
+    # GIVEN `mediakit upload` of an eight-part file running in its own process
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(8 * PART))
+    state_dir = tmp_path / "state"
+    command = [
+        sys.executable, "-c", "from mediakit.cli import main; main()", "upload", str(big),
+        "--api-url", dev.api_url, "--token", mint_token(dev, "acme"),
+        "--state-dir", str(state_dir), "--part-size", "5", "--parallel", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state_path = upload_state.state_file(state_dir, big)
+    deadline = time.monotonic() + 30
+    state = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            state = upload_state.load(state_path)
+        except upload_state.StateError:
+            state = None  # read between the writer's open and its replace: try again
+        if state is not None and state.parts:
+            break
+        time.sleep(0.02)
+    assert state is not None, proc.communicate()
+    assert state.parts
+    # WHEN it gets SIGINT (Ctrl-C) after its first part
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    # THEN it exits 130 without a traceback, saying how to resume or abort, with the parts kept
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"upload {state.upload_id} interrupted" in err
+    assert "mediakit upload --resume" in err
+    kept = upload_state.load(state_path)
+    assert kept is not None
+    assert 1 <= len(kept.parts) < 8
+    # AND `mediakit abort` deletes the pending upload and its state file
+    aborted = CliRunner().invoke(
+        cli,
+        [
+            "abort", state.upload_id, "--api-url", dev.api_url,
+            "--token", mint_token(dev, "acme"), "--state-dir", str(state_dir),
+        ],
+    )  # fmt: skip
+    assert aborted.exit_code == 0, aborted.output
+    assert json.loads(aborted.output)["status"] == "deleted"
+    assert not state_path.exists()
