@@ -28,6 +28,7 @@ from policies import least_privilege as lp
 from policies.synth import ACCOUNT_ID, PARTITION, REGION, synth
 from runtime import aws
 from runtime.records import table_spec
+from runtime.reprocessing import ReprocessRequest
 from tests.policy.lp_recorder import CallRecorder
 from tests.policy.test_least_privilege import ESM_STAND_IN, Graph, by_type, function_resource
 from tests.policy.test_least_privilege import api_event as _api_event
@@ -191,6 +192,18 @@ def _media_flows(flows: _Flows, queue_url: str, tmp: Path) -> dict[str, str]:
     }
     boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
     flows.drain()
+    # `mediakit reprocess` of the video as if rendered under older specs (the test's own write
+    # forgets its spec hash): re-rendered from its validated version with the media role's
+    # grants, and the same message again does nothing.
+    ddb, table = boto3.client("dynamodb"), os.environ["MEDIAKIT_TABLE"]
+    key = {"upload_id": {"S": video["upload_id"]}}
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE rendered_specs")
+    item = ddb.get_item(TableName=table, Key=key)["Item"]
+    request = ReprocessRequest(video["upload_id"], item["version_id"]["S"], item["tenant"]["S"])
+    for _ in range(2):
+        boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=request.body())
+    flows.drain()
+    assert "reprocessed_at" in ddb.get_item(TableName=table, Key=key)["Item"]
     # Write once: the validated POST form replayed with other bytes of the same length.
     flows.send(audio, song[:-4] + b"\x00\x00\x00\x01")
     flows.drain()
