@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -175,6 +175,66 @@ class Validator:
         )
         self._check(response, pointer, lower, body, f"{found.method} {found.template} {status}")
         return found
+
+    def request_errors(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> list[str]:
+        """What in a request the document does not allow: an undeclared or invalid query
+        parameter or header parameter, a missing required one, a JSON body off its schema."""
+        doc = self.document
+        found = match(method, path, doc)
+        if found is None:
+            return [f"{method} {path} is not an operation of the document"]
+        problems: list[str] = []
+        query = dict(parse_qsl(urlsplit(path).query, keep_blank_values=True))
+        lower = {k.lower(): v for k, v in headers.items()}
+        declared: set[str] = set()
+        base = "/" + _pointer("paths", found.template)
+        item = doc["paths"][found.template]
+        for where, raw in [
+            *((f"{base}/parameters/{i}", p) for i, p in enumerate(item.get("parameters", []))),
+            *(
+                (f"{base}/{found.method.lower()}/parameters/{i}", p)
+                for i, p in enumerate(found.operation.get("parameters", []))
+            ),
+        ]:
+            parameter, at = _resolve(doc, raw)
+            at = at or where
+            place, name = parameter["in"], str(parameter["name"])
+            if place == "query":
+                declared.add(name)
+                value = query.get(name)
+            elif place == "header":
+                value = lower.get(name.lower())
+            else:
+                continue
+            if value is None:
+                if parameter.get("required"):
+                    problems.append(f"{place} parameter {name} is required")
+                continue
+            problems += [f"{name}: {m}" for m in self.schema_errors(f"{at}/schema", value)]
+        problems += [f"query parameter {n} is not declared" for n in sorted(set(query) - declared)]
+        content = (found.operation.get("requestBody") or {}).get("content") or {}
+        if body and "application/json" in content:
+            try:
+                instance = json.loads(body)
+            except ValueError:
+                return [*problems, "the body is not JSON"]
+            at = "/" + _pointer(
+                "paths", found.template, found.method.lower(), "requestBody", "content",
+                "application/json", "schema",
+            )  # fmt: skip
+            problems += self.schema_errors(at, instance)
+        elif body:
+            problems.append("a body the operation does not take")
+        return problems
+
+    def component(self, name: str, headers: Mapping[str, str], body: bytes | Any) -> None:
+        """Raise `ContractError` unless headers and body conform to the response component
+        `name` (`MethodNotAllowed`: an answer no route of API Gateway can reach)."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        response = self.document["components"]["responses"][name]
+        self._check(response, f"/components/responses/{name}", lower, body, name)
 
     def _check(
         self,

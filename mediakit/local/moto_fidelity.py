@@ -47,6 +47,7 @@ def install() -> None:
 
         notifications._get_s3_event = get_s3_event
         _install_multipart()
+        _install_event_envelope()
         _installed = True
 
 
@@ -79,6 +80,24 @@ def _install_multipart() -> None:
     S3Backend.upload_part = upload_part  # type: ignore[method-assign]
     FakeMultipart.list_parts = list_parts  # type: ignore[method-assign]
     S3Backend.is_truncated = is_truncated  # type: ignore[method-assign,assignment]
+
+
+# EventBridge's event as a target receives it has version, id, detail-type, source, account,
+# time, region, resources and detail (EventBridge User Guide, "Events"); moto 5.2's default
+# input template leaves `account` out.
+_EVENT_TEMPLATE = (
+    '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+    '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+    '"detail": <detail>}'
+)
+
+
+def _install_event_envelope() -> None:
+    """Events delivered to targets carry `account`, as EventBridge's do (api/events/ schemas
+    require it)."""
+    from moto.events.utils import EventTemplateParser
+
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = _EVENT_TEMPLATE
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
