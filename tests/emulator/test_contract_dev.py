@@ -180,6 +180,13 @@ def run(s: Scenario) -> None:
     served = request("GET", env.api_url + OPENAPI_PATH)
     assert served.status == 200
     assert json.loads(served.body) == apispec.load_document()
+    assert (
+        "access-control-allow-origin"
+        not in request(
+            "GET", env.api_url + OPENAPI_PATH, headers={"origin": "https://evil.example"}
+        ).headers
+    )
+    assert request("POST", env.api_url + OPENAPI_PATH, body=b"{}").status == 405
 
     # --- PUT: create, upload, poll to completed, download ------------------------------------
     put = s.call(
