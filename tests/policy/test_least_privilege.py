@@ -417,16 +417,18 @@ def run_flows(
     flows.drain()
 
     # `mediakit reprocess`: the operator's message (sent with the test's own credentials)
-    # re-renders a completed upload from its validated version with the processor's grants;
-    # the same message twice renders once.
+    # re-renders a completed upload from its validated version with the processor's grants
+    # (as if rendered under older specs: the test's own write forgets its spec hash); the same
+    # message twice renders once.
     ddb, table = boto3.client("dynamodb"), os.environ["MEDIAKIT_TABLE"]
     key = {"upload_id": {"S": ids["post"]}}
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="REMOVE rendered_specs")
     item = ddb.get_item(TableName=table, Key=key)["Item"]
     request = ReprocessRequest(ids["post"], item["version_id"]["S"], item["tenant"]["S"])
     for _ in range(2):
         boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=request.body())
     flows.drain()
-    assert "rendered_specs" in ddb.get_item(TableName=table, Key=key)["Item"]
+    assert "reprocessed_at" in ddb.get_item(TableName=table, Key=key)["Item"]
 
     # Usage (the tenant index) and health (the sentinel GetItem, the health object's GetObject),
     # probed afresh: a result cached by an earlier test would make no calls.
