@@ -139,3 +139,15 @@ def test_reprocess_outputs_without_credentials_or_keys_is_one_line(
     assert result.exit_code == 1, result.output
     assert "no AWS credentials" in result.output
     assert "Traceback" not in result.output
+
+
+def test_reprocess_outputs_tenant_since_uses_the_index_range(deployed: dict[str, Any]) -> None:
+    # WHEN tenant acme is reprocessed since the second day
+    result = _run(deployed, deployed["outputs"], "--tenant", "acme", "--since", "2026-12-02")
+    # THEN only its newer completed upload (the audio one) is queued
+    assert result.exit_code == 0, result.output
+    assert "1 completed upload(s)" in result.output
+    assert _received(deployed, "ingest") == []
+    assert _received(deployed, "media") == [
+        ("01m8aaaaaaaaaaaaaaaaaaaaa2", "v-01m8aaaaaaaaaaaaaaaaaaaaa2", "acme")
+    ]
