@@ -24,6 +24,7 @@ import pytest
 
 from mediakit import apispec
 from mediakit.client import request
+from mediakit.corpus import media
 from mediakit.local import oidc as jwt
 from mediakit.local.emulator import DevEnv, Emulator, mint_token
 from mediakit.local.site import OPENAPI_PATH
@@ -37,7 +38,10 @@ TENANT = "contract"
 FLOOD = "contract-flood"
 # Low enough that one tenant reaches it quickly, high enough for the scenario's own creates.
 RATE = 20
-SETTINGS = Settings(max_presigns_per_minute=RATE, list_page_size=2)
+# Audio and video on: their records carry `media` and their completed events `detail.media`.
+SETTINGS = Settings(
+    max_presigns_per_minute=RATE, list_page_size=2, media_kinds=("image", "audio", "video")
+)
 EVENTS_SAMPLE = Path(__file__).resolve().parents[1] / "events" / "sqs_s3_object_created.json"
 VISIBILITY_SECONDS = 5
 _NO_BODY = object()
@@ -246,6 +250,15 @@ def run(s: Scenario) -> None:
     assert replayed["upload_id"] == first["upload_id"]
     assert "url" not in replayed
 
+    # --- audio and video: the media function's records and events -----------------------------
+    for name in ("song.wav", "clip.mp4"):
+        sample = media.sample(name)
+        body = {**create_body(sample.data, name=name), "content_type": sample.declared_type}
+        grant = s.call("POST", "/v1/uploads", 201, token=user, body=body)
+        put_bytes(grant, sample.data)
+        done = s.wait(user, grant["upload_id"], "completed", timeout=90)
+        assert done["media"]["kind"] in ("audio", "video")
+
     # --- a failed upload: bytes that are not a JPEG -------------------------------------------
     junk = b"this is not a JPEG at all, only text" * 4
     bad = s.call("POST", "/v1/uploads", 201, token=user, body=create_body(junk, name="bad.jpg"))
@@ -335,7 +348,7 @@ def run(s: Scenario) -> None:
 
     # --- the bus: every event of the scenario ---------------------------------------------------
     wanted = {
-        "media.upload.completed": 4,  # PUT, multipart, idempotent, the restored one
+        "media.upload.completed": 6,  # PUT, multipart, idempotent, audio, video, the restored one
         "media.upload.failed": 1,
         "media.upload.deleted": 2,  # the abort and the delete
         "media.upload.restored": 1,
