@@ -102,9 +102,8 @@ def test_openapi_operations_and_default_scopes_match_the_runtime() -> None:
 
 # --- error codes ----------------------------------------------------------------------------------
 
-# Raised by the processor only (the record's `error.code`) or by a bad deployment, never an answer
-# of the API: SettingsError fails the function's start.
-NOT_HTTP = {"PermanentFault", "SettingsError"}
+# Raised by the processors only (the record's `error.code`), never an answer of the API.
+NOT_HTTP = {"PermanentFault"}
 # Every TransientFault answers 503 service_unavailable (runtime.http.error_response).
 TRANSIENT = "TransientFault"
 SCANNED = [*sorted((ROOT / "runtime").rglob("*.py")), ROOT / "mediakit/local/gateway.py"]
