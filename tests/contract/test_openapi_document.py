@@ -320,3 +320,42 @@ def test_validator_tells_api_gateway_bodies_from_ours(validator: apispec.Validat
             {**gateway, "www-authenticate": "Basic"},
             b'{"message":"Unauthorized"}',
         )
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(429, "Too Many Requests"), (500, "Internal Server Error"), (503, "Service Unavailable")],
+)
+def test_api_gateway_bodies_the_emulator_builds_conform(
+    validator: apispec.Validator, status: int, message: str
+) -> None:
+    # GIVEN API Gateway's own answer as the emulator's gateway builds it (throttling, a function
+    # error, an unreachable function) THEN every route's document allows it
+    from mediakit.local.gateway import gateway_error
+
+    got, headers, body = gateway_error(status, message, {"apigw-requestid": "r"})
+    for method, path, _ in apispec.operations():
+        validator.response(method, path.replace("{id}", "x"), got, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (errors.TooManyRequests("slow down", retry_after=7), 429),
+        (errors.TransientFault("throttled"), 503),
+        (RuntimeError("boom"), 500),
+    ],
+    ids=["rate_limited", "service_unavailable", "internal_error"],
+)
+def test_runtime_error_responses_conform(
+    validator: apispec.Validator, exc: Exception, status: int
+) -> None:
+    # GIVEN the runtime's one mapping of exceptions to HTTP answers (runtime.http)
+    from runtime.http import error_response
+
+    answer = error_response(exc)
+    # THEN the answer is the documented status, headers and body on a route that can raise it
+    assert answer["statusCode"] == status
+    validator.response("POST", "/v1/uploads", status, answer["headers"], answer["body"].encode())
+    if status == 429:
+        assert answer["headers"]["retry-after"] == "7"
