@@ -132,7 +132,9 @@ class Validator:
         )
         return [
             f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-            for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+            for e in sorted(
+                validator.iter_errors(instance), key=lambda e: str(list(e.absolute_path))
+            )
         ]
 
     def response(
