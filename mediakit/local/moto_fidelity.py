@@ -51,14 +51,27 @@ def install() -> None:
         _installed = True
 
 
+def _xml_text(element: Any, tag: str) -> str | None:
+    """The text of `element`'s first `tag` child, None without one."""
+    found = element.getElementsByTagName(tag)
+    if not found:
+        return None
+    return "".join(node.data for node in found[0].childNodes if node.nodeType == node.TEXT_NODE)
+
+
 def _install_multipart() -> None:
     """Multipart uploads as S3 answers them. ListParts: moto 5.2 reads PartNumberMarker as an
     index into the sorted part list and calls a page truncated by counting parts, so once a
     part is missing (what a resumed upload looks like) a page skips parts or claims to be the
     last. UploadPart to an aborted (or unknown) upload: moto fails with a KeyError (a 500),
-    S3 answers 404 NoSuchUpload."""
-    from moto.s3.exceptions import NoSuchUpload
+    S3 answers 404 NoSuchUpload. CompleteMultipartUpload of an upload created with
+    ChecksumAlgorithm=SHA256: moto ignores the part checksums, S3 requires each part's and
+    refuses one that is not the part's."""
+    from xml.dom import minidom
+
+    from moto.s3.exceptions import InvalidPart, NoSuchUpload, S3ClientError
     from moto.s3.models import FakeMultipart, S3Backend
+    from moto.s3.responses import S3Response
 
     real_upload_part = S3Backend.upload_part
 
@@ -77,6 +90,48 @@ def _install_multipart() -> None:
         multipart = self.get_bucket(bucket_name).multiparts[multipart_id]
         return any(n > int(marker) for n in multipart.partlist)
 
+    real_upload_part_response = S3Response.upload_part
+
+    def upload_part_response(self: Any) -> Any:
+        answer = real_upload_part_response(self)
+        # Remember the part's SHA-256 as S3 does (the front verified the body against it).
+        multipart = self.backend.get_bucket(self.bucket_name).multiparts.get(
+            self._get_param("uploadId")
+        )
+        if multipart is not None:
+            part = multipart.parts.get(self._get_int_param("partNumber"))
+            if part is not None:
+                part.mediakit_checksum_sha256 = self.headers.get("x-amz-checksum-sha256")
+        return answer
+
+    real_complete_body = S3Response._complete_multipart_body
+
+    def complete_body(self: Any, body: bytes) -> Any:
+        multipart = self.backend.get_bucket(self.bucket_name).multiparts.get(
+            self._get_param("uploadId")
+        )
+        algorithm = multipart.metadata.get("x-amz-checksum-algorithm") if multipart else None
+        if multipart is not None and str(algorithm).upper() == "SHA256":
+            # moto parses this same body with minidom right after (the S3 front has checked
+            # its signature first).
+            parts = minidom.parseString(body).getElementsByTagName("Part")  # noqa: S318
+            for element in parts:
+                number = int(_xml_text(element, "PartNumber") or 0)
+                given = _xml_text(element, "ChecksumSHA256")
+                if given is None:
+                    raise S3ClientError(
+                        "InvalidRequest",
+                        "The upload was created using a sha256 checksum. The complete request "
+                        f"must include the checksum for each part. It was missing for part "
+                        f"{number} in the request.",
+                    )
+                part = multipart.parts.get(number)
+                if part is None or given != getattr(part, "mediakit_checksum_sha256", None):
+                    raise InvalidPart()
+        return real_complete_body(self, body)
+
+    S3Response.upload_part = upload_part_response  # type: ignore[method-assign]
+    S3Response._complete_multipart_body = complete_body  # type: ignore[method-assign]
     S3Backend.upload_part = upload_part  # type: ignore[method-assign]
     FakeMultipart.list_parts = list_parts  # type: ignore[method-assign]
     S3Backend.is_truncated = is_truncated  # type: ignore[method-assign,assignment]

@@ -185,6 +185,7 @@ def test_complete_needs_exactly_the_planned_parts(pipeline: Pipeline, numbers: l
 def test_declared_part_hashes_sign_each_part_and_complete_passes_them(
     pipeline: Pipeline,
 ) -> None:
+    moto_fidelity.install()  # S3's check of the part checksums at CompleteMultipartUpload
     # GIVEN a client that hashes its 5 MiB parts
     data = _data(2.2)
     hashes = [hashlib.sha256(data[i : i + PART]).hexdigest() for i in range(0, len(data), PART)]
@@ -272,3 +273,37 @@ def test_create_refuses_more_part_hashes_than_the_body_can_carry() -> None:
     # AND 800 of them are fine
     body.update(size=PART * 800, part_sha256=["a" * 64] * 800)
     assert len(validate_create(body, settings).part_sha256) == 800
+
+
+def test_s3_refuses_to_complete_a_sha256_upload_without_its_part_checksums(
+    pipeline: Pipeline,
+) -> None:
+    moto_fidelity.install()
+    # GIVEN a SHA256 multipart upload whose two parts were sent with their checksums
+    data = _data(1.2)
+    hashes = [hashlib.sha256(data[i : i + PART]).hexdigest() for i in range(0, len(data), PART)]
+    created = _create(pipeline, data, part_size=PART, part_sha256=hashes)
+    etags = [_put(p, data).headers["ETag"] for p in created["parts"]]
+    multipart_id = pipeline.record(created["upload_id"])["multipart_upload_id"]
+    bucket, key = pipeline.resources.bucket, created["key"]
+
+    def complete(parts: list[dict[str, Any]]) -> Any:
+        return pipeline.s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts}
+        )
+
+    plain = [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, start=1)]
+    # WHEN a caller completes it without the checksums, or with another part's
+    # THEN S3 refuses (InvalidRequest, InvalidPart) and the upload stays open
+    with pytest.raises(pipeline.s3.exceptions.ClientError, match="InvalidRequest"):
+        complete(plain)
+    swapped = [
+        {**plain[0], "ChecksumSHA256": signing.sha256_base64(hashes[1])},
+        {**plain[1], "ChecksumSHA256": signing.sha256_base64(hashes[0])},
+    ]
+    with pytest.raises(pipeline.s3.exceptions.ClientError, match="InvalidPart"):
+        complete(swapped)
+    # AND the API's complete, which passes each part's declared checksum, succeeds
+    body = {"parts": [{"part_number": n, "etag": e} for n, e in enumerate(etags, start=1)]}
+    status, _ = pipeline.call("POST", f"/v1/uploads/{created['upload_id']}/complete", body)
+    assert status == 200
