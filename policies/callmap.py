@@ -405,6 +405,7 @@ OPERATIONS: Mapping[tuple[str, str], Mapper] = {
     ("kms", "GenerateDataKey"): _kms_action("kms:GenerateDataKey"),
     ("kms", "DescribeKey"): _kms_action("kms:DescribeKey"),
     ("kms", "Sign"): _kms_action("kms:Sign"),
+    ("kms", "GenerateMac"): _kms_action("kms:GenerateMac"),
     ("cloudfront", "CreateInvalidation"): _create_invalidation,
     ("sts", "GetCallerIdentity"): _nothing,
 }

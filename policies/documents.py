@@ -44,6 +44,8 @@ PRESIGN_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Updat
 PRESIGN_INDEX_ACTIONS = ("dynamodb:Query",)
 # Per-tenant limits count pending uploads on the sparse tenant_items index (runtime/limits.py).
 PRESIGN_TENANT_ITEMS_INDEX = "tenant_items"
+# GET /v1/uploads?status= reads the tenant's records of one status (runtime/records.py).
+PRESIGN_STATUS_INDEX = "by_tenant_status"
 # GET /v1/health reads the stack's small object under health/ (decrypted with the stack key,
 # already granted): the bucket answers to this role (runtime/health.py).
 PRESIGN_HEALTH_ACTIONS = ("s3:GetObject",)
@@ -54,6 +56,8 @@ PRESIGN_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # Private delivery: the record view signs one CloudFront policy per upload with the delivery key
 # (KMS Sign; the public key reaches CloudFront through the stack, so no kms:GetPublicKey).
 PRESIGN_SIGN_URLS_ACTIONS = ("kms:Sign",)
+# Listing cursors: a MAC made and checked by recomputing it (runtime/cursors.py).
+PRESIGN_CURSOR_MAC_ACTIONS = ("kms:GenerateMac",)
 # Public delivery: DELETE invalidates the upload's derivative paths on the distribution.
 PRESIGN_INVALIDATE_ACTIONS = ("cloudfront:CreateInvalidation",)
 
@@ -190,6 +194,7 @@ def presign_role_policy(
     delivery_key_arn: str = "",
     invalidated_distribution_arn: str = "",
     event_bus_arn: str = "",
+    cursor_key_arns: Sequence[str] = (),
 ) -> PolicyDocument:
     """Presign Lambda: upload originals, delete an upload's objects, its table items, the key
     (and, with malware scanning on, read an original's scan tag before a download); in private
@@ -212,7 +217,18 @@ def presign_role_policy(
             event_bus_arn=event_bus_arn,
         ),
         [statement("ReadWriteUploadRecords", PRESIGN_TABLE_ACTIONS, [table_arn])],
-        [statement("ListTenantUploads", PRESIGN_INDEX_ACTIONS, [f"{table_arn}/index/by_tenant"])],
+        [
+            statement(
+                "ListTenantUploads",
+                PRESIGN_INDEX_ACTIONS,
+                [f"{table_arn}/index/by_tenant", f"{table_arn}/index/{PRESIGN_STATUS_INDEX}"],
+            )
+        ],
+        (
+            [statement("MacListCursors", PRESIGN_CURSOR_MAC_ACTIONS, list(cursor_key_arns))]
+            if cursor_key_arns
+            else []
+        ),
         [
             statement(
                 "CountTenantItems",
@@ -471,6 +487,15 @@ def key_policy(
         key_use_by_cloudfront(distribution_arn),
         key_use_by_logs(region, account_id, partition),
         key_use_by_alarms(account_id),
+    )
+
+
+def cursor_key_policy(*, account_id: str, partition: str, role_arn: str) -> PolicyDocument:
+    """A listing-cursor MAC key: the account administers it; the presign role may only
+    GenerateMac with it (runtime/cursors.py)."""
+    return document(
+        key_admin_by_account(account_id, partition),
+        key_use_by_role("PresignRoleMacCursors", role_arn, PRESIGN_CURSOR_MAC_ACTIONS),
     )
 
 

@@ -64,6 +64,7 @@ LEASE_SECONDS = 30
 RETRY_AFTER_SECONDS = 1
 IN_PROGRESS = "in_progress"
 CREATED = "created"
+RELEASED = "released"
 
 
 class InProgress(Conflict):
@@ -174,26 +175,37 @@ class Keys:
                 raise
 
     def release(self, claim: Claim) -> None:
-        """Forget an in-progress claim whose create failed, so a retry can try again."""
-        self._delete(
+        """Free an in-progress claim whose create failed, so a retry can try again."""
+        self._free(
             claim.item,
             "#target = :target AND #state = :progress",
             {":target": {"S": claim.upload_id}, ":progress": {"S": IN_PROGRESS}},
         )
 
     def forget(self, item: str, upload_id: str) -> None:
-        """Remove the key's item if it still names `upload_id` (a purged or vanished upload)."""
-        self._delete(item, "#target = :target", {":target": {"S": upload_id}})
+        """Free the key if it still names `upload_id` (a purged or vanished upload): the item
+        keeps no upload id or request hash, and TTL removes it."""
+        self._free(item, "#target = :target", {":target": {"S": upload_id}})
 
-    def _delete(self, item: str, condition: str, values: dict[str, Any]) -> None:
-        names = {"#target": "target"} | ({"#state": "state"} if "#state" in condition else {})
+    def _free(self, item: str, condition: str, values: dict[str, Any]) -> None:
+        # An UpdateItem, not a DeleteItem: the presign role never needs to delete table items
+        # (a DeleteItem grant would reach the upload records too). A window that ended frees
+        # the key for the next claim (`_put_claim`).
         try:
-            self.ddb.delete_item(
+            self.ddb.update_item(
                 TableName=self.table,
                 Key={"upload_id": {"S": item}},
+                UpdateExpression=(
+                    "SET window_ends = :zero, #state = :released "
+                    "REMOVE #target, request_sha256, lease_until"
+                ),
                 ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+                ExpressionAttributeNames={"#target": "target", "#state": "state"},
+                ExpressionAttributeValues={
+                    **values,
+                    ":zero": {"N": "0"},
+                    ":released": {"S": RELEASED},
+                },
             )
         except Exception as exc:
             if error_code(exc) != "ConditionalCheckFailedException":

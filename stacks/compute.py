@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from policies import documents
+from runtime import cursors
 from runtime.settings import Resources, Settings
 from stacks.artifact import Artifact
 
@@ -54,6 +55,8 @@ class ComputeArgs:
     cdn_distribution_arn: pulumi.Input[str]
     delivery_key_arn: pulumi.Input[str]
     delivery_key_pair_id: pulumi.Input[str]
+    # The listing cursors' MAC keys, `name=arn,...` (stacks/cursor_keys.py).
+    cursor_keys: pulumi.Input[str]
     # `<project>-<stack>`: the functions' metrics carry it as their `pipeline` dimension.
     pipeline: str
     # Log groups and function environments are encrypted with the key: its policy must admit
@@ -108,6 +111,7 @@ class Compute(pulumi.ComponentResource):
                 args.delivery_key_arn,
                 args.cdn_distribution_arn,
                 args.event_bus_arn,
+                args.cursor_keys,
             ).apply(
                 lambda a: json.dumps(
                     documents.presign_role_policy(
@@ -121,6 +125,7 @@ class Compute(pulumi.ComponentResource):
                         delivery_key_arn=a[4] if s.delivery_mode == "private" else "",
                         invalidated_distribution_arn=a[5] if s.delivery_mode == "public" else "",
                         event_bus_arn=a[6],
+                        cursor_key_arns=list(cursors.parse_keys(a[7]).values()),
                     )
                 )
             ),
@@ -163,6 +168,7 @@ class Compute(pulumi.ComponentResource):
             args.cdn_distribution_id,
             args.delivery_key_arn,
             args.delivery_key_pair_id,
+            args.cursor_keys,
         ).apply(
             lambda a: (
                 s.to_env()
@@ -176,6 +182,7 @@ class Compute(pulumi.ComponentResource):
                     cdn_distribution_id=a[5],
                     delivery_key_arn=a[6],
                     delivery_key_pair_id=a[7],
+                    cursor_keys=a[8],
                 ).to_env()
             )
         )

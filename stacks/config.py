@@ -198,6 +198,15 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "",
         "The generation that signs URLs (one of deliveryKeyGenerations); empty: the last one.",
     ),
+    ConfigKey(
+        "cursorKeyGenerations",
+        "array",
+        ["1"],
+        "The listing cursors' MAC key generations (1..5 names of a-z0-9-, up to 16 "
+        "characters), one KMS HMAC_256 key each; the last makes new cursors, every listed one "
+        "checks them. Rotate by appending a generation, then removing the old one (its cursors "
+        "then answer 400 invalid_cursor and clients list again from the start).",
+    ),
 )
 
 
@@ -233,6 +242,7 @@ class StackConfig:
     kms_key_arn: str = ""
     delivery_key_generations: tuple[str, ...] = ("1",)
     delivery_signing_generation: str = "1"
+    cursor_key_generations: tuple[str, ...] = ("1",)
 
     @property
     def is_prod(self) -> bool:
@@ -365,6 +375,7 @@ class StackConfig:
             cdn_web_acl_arn=web_acl,
             kms_key_arn=kms_key,
             **_delivery_keys(raw),
+            cursor_key_generations=_generations(raw, "cursorKeyGenerations"),
         )
 
     def values(self) -> dict[str, Any]:
@@ -404,6 +415,7 @@ class StackConfig:
             "kmsKeyArn": self.kms_key_arn,
             "deliveryKeyGenerations": list(self.delivery_key_generations),
             "deliverySigningGeneration": self.delivery_signing_generation,
+            "cursorKeyGenerations": list(self.cursor_key_generations),
         }
         out.update(infra_fields)
         return out
@@ -619,6 +631,19 @@ def _delivery_keys(raw: dict[str, Any]) -> dict[str, Any]:
             "deliverySigningGeneration", f"{signing!r} is not one of deliveryKeyGenerations"
         )
     return {"delivery_key_generations": generations, "delivery_signing_generation": signing}
+
+
+def _generations(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    """1..MAX_KEY_GENERATIONS distinct key generation names of a-z, 0-9 and -."""
+    generations = _strings(raw, key)
+    if not 1 <= len(generations) <= MAX_KEY_GENERATIONS:
+        raise SettingsError(key, f"must list 1..{MAX_KEY_GENERATIONS} generations")
+    for generation in generations:
+        if not _GENERATION.match(generation):
+            raise SettingsError(key, f"{generation!r} must be 1..16 of a-z, 0-9 and -")
+    if len(set(generations)) != len(generations):
+        raise SettingsError(key, "lists a generation twice")
+    return tuple(generations)
 
 
 def _is_placeholder(value: str) -> bool:

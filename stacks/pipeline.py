@@ -15,6 +15,7 @@ from stacks.artifact import Artifact
 from stacks.cdn import Cdn, CdnArgs
 from stacks.compute import Compute, ComputeArgs, log_retention
 from stacks.config import StackConfig
+from stacks.cursor_keys import CursorKeys, CursorKeysArgs
 from stacks.dashboard import Dashboard, DashboardArgs
 from stacks.delivery_keys import DeliveryKeys, DeliveryKeysArgs
 from stacks.events import Events, EventsArgs
@@ -163,6 +164,18 @@ class MediaPipeline(pulumi.ComponentResource):
             child,
         )
         set_distribution_arn(self.cdn.distribution.arn)
+        # The MAC keys of the listing cursors (the presign role's GenerateMac only).
+        self.cursor_keys = CursorKeys(
+            f"{name}-cursor-key",
+            CursorKeysArgs(
+                generations=cfg.cursor_key_generations,
+                account_id=identity.account_id,
+                partition=partition,
+                role_arn=presign_role_arn,
+                tags=tags,
+            ),
+            child,
+        )
         self.compute = Compute(
             f"{name}-compute",
             ComputeArgs(
@@ -190,6 +203,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 delivery_key_pair_id=(
                     self.delivery_keys.signing_key_pair_id if self.delivery_keys else ""
                 ),
+                cursor_keys=self.cursor_keys.env,
                 pipeline=pipeline_name,
                 key_policy=key_policy,
                 tags=tags,

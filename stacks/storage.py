@@ -20,7 +20,13 @@ import pulumi_aws as aws
 
 from policies import documents
 from runtime import health
-from runtime.records import ITEM_SORT, ITEM_TENANT, TENANT_ITEMS_INDEX
+from runtime.records import (
+    ITEM_SORT,
+    ITEM_TENANT,
+    STATUS_INDEX,
+    TENANT_ITEMS_INDEX,
+    TENANT_STATUS,
+)
 from runtime.settings import Settings, original_transitions
 
 # DynamoDB TTL attribute (epoch seconds) the runtime writes on pending_upload records.
@@ -331,6 +337,7 @@ class Storage(pulumi.ComponentResource):
                 {"name": "created_at", "type": "S"},
                 {"name": ITEM_TENANT, "type": "S"},
                 {"name": ITEM_SORT, "type": "S"},
+                {"name": TENANT_STATUS, "type": "S"},
             ],
             global_secondary_indexes=[
                 {
@@ -351,6 +358,17 @@ class Storage(pulumi.ComponentResource):
                         {"attribute_name": ITEM_SORT, "key_type": "RANGE"},
                     ],
                     "projection_type": "KEYS_ONLY",
+                },
+                {
+                    # GET /v1/uploads?status=: the tenant's records of one status, newest first
+                    # (`tenant_status` = tenant#status, set by every status write), so a status
+                    # filter reads full pages instead of filtering the tenant index.
+                    "name": STATUS_INDEX,
+                    "key_schemas": [
+                        {"attribute_name": TENANT_STATUS, "key_type": "HASH"},
+                        {"attribute_name": "created_at", "key_type": "RANGE"},
+                    ],
+                    "projection_type": "ALL",
                 },
             ],
             # The window a purged or erased record can still be recovered from (a setting).

@@ -158,11 +158,13 @@ def provision_signing_keys(graph: Graph) -> None:
 
     backend = kms_backends[ACCOUNT_ID][REGION]
     for r in by_type(graph, "aws:kms/key:Key"):
-        if r["inputs"].get("keyUsage") != "SIGN_VERIFY":
+        # SIGN_VERIFY: delivery URL signing; GENERATE_VERIFY_MAC: listing cursor MACs.
+        usage = r["inputs"].get("keyUsage")
+        if usage not in ("SIGN_VERIFY", "GENERATE_VERIFY_MAC"):
             continue
         key = backend.create_key(
             policy=None,
-            key_usage="SIGN_VERIFY",
+            key_usage=usage,
             key_spec=r["inputs"]["customerMasterKeySpec"],
             description=r["inputs"].get("description", ""),
             tags=None,
@@ -366,6 +368,13 @@ def run_flows(
     status, listed = flows.api("GET", "/v1/uploads")
     assert status == 200
     assert len(listed["items"]) == 4  # the abandoned upload is deleted, so filtered out
+    # A status-filtered listing (the status index) in pages of one: its cursor carries a KMS
+    # HMAC (GenerateMac to make it, and again to check it on the next page).
+    status, first = flows.api("GET", "/v1/uploads", query={"status": "completed", "limit": "1"})
+    assert status == 200
+    assert first["next_cursor"]
+    query = {"status": "completed", "limit": "1", "cursor": first["next_cursor"]}
+    assert flows.api("GET", "/v1/uploads", query=query)[0] == 200
     assert flows.api("DELETE", f"/v1/uploads/{ids['put']}")[0] == 200
 
     # Write once: the validated POST form replayed with other bytes of the same length.
@@ -651,9 +660,13 @@ def test_least_privilege_presigned_requests_count_for_the_signer(lp_run: Run) ->
         "kms:Decrypt",
         # private delivery: record views sign derivative URLs with the delivery key
         "kms:Sign",
+        # listing cursors: an HMAC made (and checked) with the cursor key
+        "kms:GenerateMac",
     }
     (signing_key,) = {n.resource for n in needs if n.action == "kms:Sign"}
     assert signing_key == lambda_environ(lp_run.graph)["MEDIAKIT_DELIVERY_KEY_ARN"]
+    (mac_key,) = {n.resource for n in needs if n.action == "kms:GenerateMac"}
+    assert lambda_environ(lp_run.graph)["MEDIAKIT_CURSOR_KEYS"] == f"1={mac_key}"
 
 
 def test_least_privilege_processor_writes_derivatives_and_reads_only_originals(
@@ -808,6 +821,10 @@ def _prefixes(sid: str, *prefixes: str) -> Callable[[list[dict[str, Any]]], None
         pytest.param(
             PRESIGN, _remove_statement("SignDeliveryUrls"),
             "MISSING   kms:Sign on arn:aws:kms:", id="presign-remove-SignDeliveryUrls",
+        ),
+        pytest.param(
+            PRESIGN, _remove_statement("MacListCursors"),
+            "MISSING   kms:GenerateMac on arn:aws:kms:", id="presign-remove-MacListCursors",
         ),
         pytest.param(
             PRESIGN, _add_statement(

@@ -259,7 +259,9 @@ def test_purge_forgets_the_idempotency_key(pipeline: Pipeline, deps: api.Deps) -
     found = pipeline.ddb.get_item(
         TableName=pipeline.resources.table, Key={"upload_id": {"S": item}}
     )
-    assert "Item" not in found
+    # freed: it names no upload any more, and TTL removes it
+    assert "target" not in found["Item"]
+    assert found["Item"]["window_ends"] == {"N": "0"}
     # A retry after the purge is a new upload, never an answer with the erased one.
     status, _, again = call(deps, key="gone")
     assert status == 201

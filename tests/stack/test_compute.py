@@ -58,6 +58,9 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("dynamodb:PutItem", table),
         ("dynamodb:UpdateItem", table),
         ("dynamodb:Query", f"{table}/index/by_tenant"),
+        # GET /v1/uploads?status= reads the status index; cursors carry a KMS HMAC
+        ("dynamodb:Query", f"{table}/index/by_tenant_status"),
+        ("kms:GenerateMac", stack.state("media-cursor-key-1")["arn"]),
         ("kms:Decrypt", key),
         ("kms:GenerateDataKey", key),
         # private delivery (the default): sign URLs with the signing generation's key only
@@ -127,6 +130,7 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
             + d.PRESIGN_INDEX_ACTIONS
             + d.PRESIGN_KEY_ACTIONS
             + d.PRESIGN_SIGN_URLS_ACTIONS  # private delivery, the default
+            + d.PRESIGN_CURSOR_MAC_ACTIONS
             + d.LOG_ACTIONS
             + d.TRACING_ACTIONS,
         ),
@@ -174,6 +178,7 @@ def test_functions_handlers_runtime_architecture_env_logs_tracing(stack: StackGr
             cdn_distribution_id=stack.state("media-cdn-distribution")["id"],
             delivery_key_arn=stack.state("media-delivery-key-1")["arn"],
             delivery_key_pair_id=stack.state("media-delivery-key-1-public")["id"],
+            cursor_keys=f"1={stack.state('media-cursor-key-1')['arn']}",
         ).to_env()
     )
     for name, handler in (

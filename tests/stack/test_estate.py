@@ -133,10 +133,12 @@ def test_existing_key_is_used_everywhere_and_its_policy_left_alone(
     existing_key: StackGraph,
 ) -> None:
     # GIVEN kmsKeyArn THEN the stack creates no key, alias or key policy (beside the private
-    # delivery mode's URL-signing key, which signs and never encrypts) ...
+    # delivery mode's URL-signing key, which signs and never encrypts, and the listing
+    # cursors' HMAC key, which only makes MACs) ...
     created = [r for r in existing_key if r["type"].startswith("aws:kms/")]
-    assert [(r["name"], r["inputs"]["keyUsage"]) for r in created] == [
-        ("media-delivery-key-1", "SIGN_VERIFY")
+    assert sorted((r["name"], r["inputs"]["keyUsage"]) for r in created) == [
+        ("media-cursor-key-1", "GENERATE_VERIFY_MAC"),
+        ("media-delivery-key-1", "SIGN_VERIFY"),
     ]
     # ... and encrypts everything with the given key
     assert existing_key.outputs["kms_key_arn"] == EXISTING_KEY
