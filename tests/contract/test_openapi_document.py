@@ -359,3 +359,39 @@ def test_runtime_error_responses_conform(
     validator.response("POST", "/v1/uploads", status, answer["headers"], answer["body"].encode())
     if status == 429:
         assert answer["headers"]["retry-after"] == "7"
+
+
+def test_request_schemas_carry_the_runtimes_limits() -> None:
+    # GIVEN the document's request schemas and the runtime's validation constants
+    from runtime import api as route_module
+    from runtime import idempotency, signing, validation
+
+    schemas = apispec.load_document()["components"]["schemas"]
+    create = schemas["CreateUploadRequest"]["properties"]
+    # THEN the create body has exactly the fields validate_create takes, with its bounds
+    assert set(create) == set(validation._CREATE_FIELDS)
+    assert create["filename"]["maxLength"] == validation.MAX_FILENAME_CHARS
+    assert create["part_size"]["minimum"] == validation.MIN_PART_BYTES
+    assert create["part_size"]["maximum"] == validation.MAX_PART_BYTES
+    assert create["part_sha256"]["maxItems"] == validation.MAX_DECLARED_PART_HASHES
+    metadata = schemas["Metadata"]
+    assert metadata["maxProperties"] == validation.MAX_METADATA_KEYS
+    assert metadata["additionalProperties"]["maxLength"] == validation.MAX_METADATA_VALUE_CHARS
+    assert metadata["propertyNames"]["pattern"] == f"^{validation._METADATA_KEY.pattern}$"
+    parts = schemas["CompleteUploadRequest"]["properties"]["parts"]
+    assert parts["maxItems"] == validation.MAX_PARTS
+    # and the enums are the runtime's
+    assert sorted(schemas["Status"]["enum"]) == sorted(records.TRANSITIONS)
+    assert schemas["Method"]["enum"] == list(validation.METHODS)
+    # and the header and query parameters are read as the runtime reads them
+    parameters = apispec.load_document()["components"]["parameters"]
+    key = parameters["IdempotencyKey"]["schema"]["pattern"]
+    assert key == f'^"?{idempotency._KEY_RE.pattern}"?$'
+    correlation = parameters["CorrelationId"]["schema"]["pattern"]
+    assert correlation == f"^{route_module._CORRELATION_ID.pattern}$"
+    parts_query = apispec.load_document()["paths"]["/v1/uploads/{id}/parts"]["get"]["parameters"]
+    limit = next(p for p in parts_query if p["name"] == "limit")
+    assert f"at most {signing.PARTS_PAGE_SIZE}" in limit["description"]
+    listing = apispec.load_document()["paths"]["/v1/uploads"]["get"]["parameters"]
+    page = next(p for p in listing if p["name"] == "limit")
+    assert f"1..{route_module.MAX_LIST_LIMIT}" in page["description"]
