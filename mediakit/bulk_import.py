@@ -244,6 +244,10 @@ class Importer:
                 return self._error(source, base, record, None, exc)
             if confirmed is not None:
                 return confirmed
+        in_flight = self._in_flight(source)
+        if in_flight is not None:
+            # Sent by an earlier run that stopped before its processing ended: wait for it.
+            return self._finish(source, base, record, in_flight)
         try:
             sent = call_with_retries(
                 lambda: self.client.upload_resumable(
@@ -261,10 +265,20 @@ class Importer:
             return self._error(source, base, record, exc.upload_id, exc.cause)
         except (ApiError, OSError) as exc:
             return self._error(source, base, record, None, exc)
-        upload_id = str(sent.created["upload_id"])
+        return self._finish(source, base, record, sent.created)
+
+    def _finish(
+        self,
+        source: Source,
+        base: dict[str, Any],
+        record: Callable[[dict[str, Any]], None],
+        created: Mapping[str, Any],
+    ) -> Outcome:
+        """Note the upload as sent, wait for its final status and note that."""
+        upload_id = str(created["upload_id"])
         record({**base, "upload_id": upload_id, "status": "sent"})
         try:
-            final = self._wait(sent.created)
+            final = self._wait(created)
         except (ApiError, OSError) as exc:
             return self._error(source, base, record, upload_id, exc)
         status = str(final.get("status"))
@@ -274,6 +288,33 @@ class Importer:
             status = "error"
         record({**base, "upload_id": upload_id, "status": status, "error": error})
         return Outcome(source.relative, status, upload_id, error)
+
+    def _in_flight(self, source: Source) -> dict[str, Any] | None:
+        """The upload an earlier run sent for this file (same size, mtime and source path) and
+        that the API has past pending_upload, else None (the file is uploaded again)."""
+        entry = self.manifest.entries.get(source.relative)
+        if (
+            entry is None
+            or entry.get("status") != "sent"
+            or entry.get("size") != source.size
+            or entry.get("mtime_ns") != source.mtime_ns
+            or not is_upload_id(str(entry.get("upload_id")))
+        ):
+            return None
+        try:
+            found: dict[str, Any] = call_with_retries(
+                lambda: self.client.get_upload(str(entry["upload_id"])), sleep=self.sleep
+            )
+        except (ApiError, OSError):
+            return None
+        meta = found.get("metadata") or {}
+        if (
+            found.get("status") == "pending_upload"
+            or found.get("size") != source.size
+            or meta.get("source_path") != source.relative
+        ):
+            return None
+        return found
 
     def _confirm(self, source: Source, entry: Mapping[str, Any]) -> Outcome | None:
         """The manifest says this file is done: believe it only if the API has that upload, of

@@ -403,17 +403,24 @@ class ApiClient:
         else:
             whole = sha256_hex(path)
         identity = FileIdentity.of(path) if state_path is not None else None
-        created = self.create_upload(
-            filename=path.name,
-            content_type=content_type or guess_content_type(path),
-            size=size,
-            sha256=whole,
-            metadata=metadata,
-            method="MULTIPART" if chosen else method,
-            part_size=chosen,
-            part_sha256=hashes,
-            idempotency_key=idempotency_key,
-        )
+        asked: dict[str, Any] = {
+            "filename": path.name,
+            "content_type": content_type or guess_content_type(path),
+            "size": size,
+            "sha256": whole,
+            "metadata": metadata,
+            "idempotency_key": idempotency_key,
+        }
+        try:
+            created = self.create_upload(
+                **asked, method="MULTIPART" if chosen else method, part_size=chosen,
+                part_sha256=hashes,
+            )  # fmt: skip
+        except ApiError as exc:
+            # An API without declared part plans (deployed before them): its own plan, then.
+            if not chosen or exc.code != "unknown_field":
+                raise
+            created = self.create_upload(**asked, method=method)
         if created.get("status", "pending_upload") != "pending_upload":
             # An idempotent retry of an upload whose bytes already arrived: nothing to send.
             return Sent(created, 0)

@@ -186,24 +186,27 @@ def test_import_does_not_trust_a_manifest_edited_by_hand(
     manifest = tmp_path / "manifest.json"
     done = _import(dev, root, manifest)
     assert done.exit_code == 0, done.output
-    # WHEN the manifest is edited: one entry names another tenant's upload, one a made-up id
+    # WHEN the manifest is edited: one entry names another tenant's upload, one a made-up id,
+    # and one says its upload was sent but not yet processed (a run stopped while waiting)
     other = ApiClient(dev.api_url, mint_token(dev, "globex")).create_upload(
         filename="x.jpg", content_type="image/jpeg", size=10
     )
     raw = json.loads(manifest.read_text())
     raw["files"]["p0.jpg"].update(upload_id=other["upload_id"], status="completed")
     raw["files"]["p1.jpg"].update(upload_id="../../v1/uploads", status="completed")
+    raw["files"]["p2.jpg"].update(status="sent")
     manifest.write_text(json.dumps(raw))
     tap = Tap(monkeypatch)
     again = _import(dev, root, manifest)
-    # THEN exactly those two files are imported again, under new upload ids of this tenant
+    # THEN exactly the first two are imported again, under new upload ids of this tenant, and
+    # the sent one is waited for, not sent again
     assert again.exit_code == 0, again.output
     assert tap.creates == 2, again.output
-    assert "3 completed (1 already imported)" in again.output
+    assert "3 completed (0 already imported)" in again.output
     fixed = json.loads(manifest.read_text())["files"]
     assert fixed["p0.jpg"]["upload_id"] != other["upload_id"]
     assert fixed["p1.jpg"]["upload_id"] != "../../v1/uploads"
-    assert fixed["p2.jpg"] == raw["files"]["p2.jpg"]
+    assert fixed["p2.jpg"] == {**raw["files"]["p2.jpg"], "status": "completed"}
     # AND a manifest that is not JSON, or another folder's, stops the import before any upload
     manifest.write_text("{broken")
     broken = _import(dev, root, manifest)
