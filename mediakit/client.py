@@ -286,7 +286,11 @@ class ApiClient:
         elif method == "POST":
             _post_form(str(created["url"]), dict(created.get("fields") or {}), path, progress)
         elif method == "MULTIPART":
-            self.send_parts(created, path, progress)
+            try:
+                self.send_parts(created, path, progress)
+            except UploadInterrupted as exc:
+                # This path keeps no state to resume from: the caller sees the failure itself.
+                raise exc.cause from None
         else:
             raise ValueError(f"unknown upload method {method!r}")
 
@@ -335,6 +339,8 @@ class ApiClient:
                     etags[int(held["part_number"])] = str(held["etag"])
                     if state is not None:
                         state.parts[int(held["part_number"])] = _state_part(held)
+                    if progress is not None:
+                        progress(int(held["size"]))  # the bar counts what S3 already holds
                 part_size = int(page.get("part_size") or created["part_size"])
 
                 def send(part: dict[str, Any], report: Progress, size: int = part_size) -> str:
