@@ -4,12 +4,20 @@ seeded mix of valid images and hostile files, then a check that nothing was lost
 Every upload must reach a terminal status matching its file (`mediakit.corpus.hostile` says
 which), the DLQ must not grow (no fault in the mix is transient), and the report gives counts per
 outcome, throughput and time-to-terminal percentiles. Runs against `mediakit dev` (its env file)
-or an emulator started in this process."""
+or an emulator started in this process.
+
+With `retry_creates` every create is sent twice with the same `Idempotency-Key` (a client that
+lost the first answer and retried), the bytes go to the URL of the retry's answer, and the report
+counts uploads per key: the upload ids the answers named, plus every upload the tenants' listing
+shows as created during the run (`GET /v1/uploads?created_after=`) that no key was answered
+with. Any key with more than one upload, or any such extra upload, is a duplicate and fails the
+run."""
 
 from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import statistics
 import threading
 import time
@@ -17,7 +25,9 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from mediakit.corpus.hostile import CORPUS, FAILED, valid_jpeg
 from runtime.settings import Settings
@@ -49,6 +59,9 @@ class Result:
     code: str | None = None
     seconds: float = 0.0
     problem: str = ""
+    # With retried creates: the key and every upload id its answers named (one, if idempotent).
+    idempotency_key: str = ""
+    answered_ids: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -66,6 +79,15 @@ class Report:
     concurrency: int
     dlq_before: int
     dlq_after: int
+    # Retried creates: uploads the tenants' listings show for the run that no answer named.
+    retried: bool = False
+    unanswered_uploads: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        """Uploads beyond one per Idempotency-Key (0 without retried creates)."""
+        extra = sum(max(0, len(set(r.answered_ids)) - 1) for r in self.results)
+        return extra + self.unanswered_uploads
 
     @property
     def lost(self) -> list[Result]:
@@ -81,7 +103,12 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return not self.lost and not self.misclassified and self.dlq_growth == 0
+        return (
+            not self.lost
+            and not self.misclassified
+            and self.dlq_growth == 0
+            and self.duplicates == 0
+        )
 
     def counts(self) -> dict[str, int]:
         return dict(
@@ -113,6 +140,8 @@ class Report:
             "lost": len(self.lost),
             "misclassified": len(self.misclassified),
             "dlq_growth": self.dlq_growth,
+            "idempotent_retries": self.retried,
+            "duplicates": self.duplicates,
             "passed": self.passed,
         }
 
@@ -144,19 +173,26 @@ def plan(n: int, *, invalid_ratio: float, seed: int, settings: Settings) -> list
     return jobs
 
 
-def run_one(job: Job, client: Any, *, timeout: float) -> Result:
-    """Create, PUT exactly the signed headers, then poll the status until terminal."""
+def run_one(job: Job, client: Any, *, timeout: float, idempotency_key: str = "") -> Result:
+    """Create (with `idempotency_key`: twice, as a retrying client would, using the retry's
+    answer), PUT exactly the signed headers, then poll the status until terminal."""
     from mediakit.client import ApiError, request
 
-    result = Result(job)
+    result = Result(job, idempotency_key=idempotency_key)
     started = time.monotonic()
+    asked = {
+        "filename": job.name,
+        "content_type": job.content_type,
+        "size": len(job.data),
+        "sha256": hashlib.sha256(job.data).hexdigest(),
+    }
     try:
-        created = client.create_upload(
-            filename=job.name,
-            content_type=job.content_type,
-            size=len(job.data),
-            sha256=hashlib.sha256(job.data).hexdigest(),
-        )
+        if idempotency_key:
+            first = client.create_upload(**asked, idempotency_key=idempotency_key)
+            created = client.create_upload(**asked, idempotency_key=idempotency_key)
+            result.answered_ids = (first["upload_id"], created["upload_id"])
+        else:
+            created = client.create_upload(**asked)
         result.upload_id = created["upload_id"]
         put = request("PUT", created["url"], headers=created["headers"], body=job.data)
         if not 200 <= put.status < 300:
@@ -189,8 +225,10 @@ def run(
     concurrency: int,
     timeout: float = 120,
     dlq_depth: Callable[[], int] | None = None,
+    retry_creates: bool = False,
 ) -> Report:
-    """Run `jobs` with `concurrency` client threads against the dev env `env` (a DevEnv)."""
+    """Run `jobs` with `concurrency` client threads against the dev env `env` (a DevEnv);
+    `retry_creates`: every create twice under one Idempotency-Key, uploads counted per key."""
     from mediakit.client import ApiClient
     from mediakit.local.emulator import mint_token
 
@@ -203,8 +241,14 @@ def run(
     lock = threading.Lock()
     results: list[Result] = []
 
+    # Unique per run: a key of an earlier run against the same emulator must not replay.
+    run_id = secrets.token_hex(6)
+    # The listing's created_after is exclusive; a second of slack for the clock's resolution.
+    since = datetime.now(UTC) - timedelta(seconds=1)
+
     def work(job: Job) -> None:
-        outcome = run_one(job, clients[job.tenant], timeout=timeout)
+        key = f"load-{run_id}-{job.index}" if retry_creates else ""
+        outcome = run_one(job, clients[job.tenant], timeout=timeout, idempotency_key=key)
         with lock:
             results.append(outcome)
 
@@ -213,7 +257,30 @@ def run(
         list(pool.map(work, jobs))
     wall = time.monotonic() - started
     results.sort(key=lambda r: r.job.index)
-    return Report(results, wall, concurrency, before, depth())
+    unanswered = 0
+    if retry_creates:
+        answered = {i for r in results for i in (*r.answered_ids, r.upload_id) if i}
+        for client in clients.values():
+            unanswered += len(set(_listed_since(client, since)) - answered)
+    report = Report(results, wall, concurrency, before, depth())
+    report.retried, report.unanswered_uploads = retry_creates, unanswered
+    return report
+
+
+def _listed_since(client: Any, since: datetime) -> list[str]:
+    """Every upload id of the client's tenant created after `since`, whatever its status (the
+    unfiltered listing leaves deleted ones out; a load run deletes none)."""
+    ids: list[str] = []
+    query = {"created_after": since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "limit": "100"}
+    cursor = None
+    while True:
+        page = client.call(
+            "GET", "/v1/uploads?" + urlencode({**query, **({"cursor": cursor} if cursor else {})})
+        )
+        ids += [item["upload_id"] for item in page["items"]]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return ids
 
 
 def _dlq_depth(env: Any) -> Callable[[], int]:
@@ -235,6 +302,10 @@ def format_report(report: Report) -> str:
         f"misclassified {summary['misclassified']}",
         f"DLQ growth   {summary['dlq_growth']}",
     ]
+    if report.retried:
+        lines.append(
+            f"duplicates   {summary['duplicates']} (every create retried with its Idempotency-Key)"
+        )
     for r in [*report.lost, *report.misclassified][:20]:
         lines.append(
             f"  ! #{r.job.index} {r.job.name} {r.upload_id or '-'}: got {r.status}:{r.code}, "

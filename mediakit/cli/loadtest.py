@@ -27,6 +27,12 @@ from runtime.settings import Settings
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the mix.")
 @click.option("--timeout", type=float, default=120, show_default=True,
               help="Seconds an upload may take to reach a terminal status.")  # fmt: skip
+@click.option(
+    "--retry-creates",
+    is_flag=True,
+    help="Send every create twice with the same Idempotency-Key (a client retrying a "
+    "lost answer); the report counts uploads per key and fails on a duplicate.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def loadtest_command(
     env_file: Path | None,
@@ -35,6 +41,7 @@ def loadtest_command(
     invalid_ratio: float,
     seed: int,
     timeout: float,
+    retry_creates: bool,
     as_json: bool,
 ) -> None:
     """Run N uploads with C concurrent clients; exit 1 if any is lost or misclassified.
@@ -47,10 +54,18 @@ def loadtest_command(
     settings = Settings.from_env(os.environ)
     jobs = plan(n, invalid_ratio=invalid_ratio, seed=seed, settings=settings)
     if env_file is not None:
-        report = run(DevEnv.read(env_file), jobs, concurrency=concurrency, timeout=timeout)
+        report = run(
+            DevEnv.read(env_file),
+            jobs,
+            concurrency=concurrency,
+            timeout=timeout,
+            retry_creates=retry_creates,
+        )
     else:
         with Emulator(settings) as env:
-            report = run(env, jobs, concurrency=concurrency, timeout=timeout)
+            report = run(
+                env, jobs, concurrency=concurrency, timeout=timeout, retry_creates=retry_creates
+            )
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
     if not report.passed:
         raise SystemExit(1)

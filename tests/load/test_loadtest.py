@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from mediakit.cli import cli
 from mediakit.corpus.hostile import BY_NAME
-from mediakit.loadtest import Job, Report, Result, plan
+from mediakit.loadtest import Job, Report, Result, format_report, plan
 from mediakit.local.emulator import Emulator
 from runtime.mediatypes import canonical
 from runtime.settings import Settings
@@ -105,3 +105,35 @@ def test_loadtest_report_fails_when_the_dlq_grows() -> None:
     # WHEN judged / THEN it does not pass
     assert report.dlq_growth == 1
     assert not report.passed
+
+
+def test_loadtest_retried_creates_make_no_duplicates() -> None:
+    # GIVEN a small run whose client sends every create twice with the same Idempotency-Key
+    args = ["loadtest", "--uploads", "12", "--concurrency", "4", "--invalid-ratio", "0.25"]
+
+    # WHEN it runs against an emulator started in-process
+    result = CliRunner().invoke(cli, [*args, "--seed", "5", "--retry-creates", "--json"])
+
+    # THEN each key made one upload (the answers agree, the listing of the run shows no extra)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["idempotent_retries"] is True
+    assert summary["duplicates"] == summary["lost"] == summary["misclassified"] == 0
+    assert sum(summary["outcomes"].values()) == 12
+
+
+def test_loadtest_report_fails_on_a_duplicate_per_key() -> None:
+    # GIVEN a retried create whose two answers named two uploads, and one unanswered upload
+    job = Job(0, "t", "x.jpg", b"x", "image/jpeg", ("completed", None))
+    twice = Result(
+        job, "u2", "completed", None, 1.0, idempotency_key="k", answered_ids=("u1", "u2")
+    )
+    once = Result(job, "u3", "completed", None, 1.0, idempotency_key="j", answered_ids=("u3", "u3"))
+    report = Report([twice, once], 1.0, 1, dlq_before=0, dlq_after=0, retried=True)
+
+    # WHEN judged / THEN the second upload of key k is a duplicate and the run fails
+    assert report.duplicates == 1
+    assert not report.passed
+    report.unanswered_uploads = 2
+    assert report.duplicates == 3
+    assert "duplicates   3" in format_report(report)
