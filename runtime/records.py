@@ -202,6 +202,8 @@ class UploadRecord(TypedDict, total=False):
     multipart_completed_at: str
     # The Idempotency-Key item that names this upload (runtime/idempotency.py), if any.
     idempotency_item: str
+    # `{tenant}#{status}`: the record's partition in the status index (STATUS_INDEX).
+    tenant_status: str
     # While pending_upload only: the tenant's pending-count entry (runtime/limits.py).
     item_tenant: str
     item_sort: str

@@ -291,3 +291,47 @@ def test_idempotent_create_concurrent_duplicates_make_one_upload(
     assert len(ids) == 1
     for status, body in answers:
         assert status == 201 or body["error"]["code"] == "idempotency_in_progress", body
+
+
+@pytest.mark.parametrize(
+    ("window", "pending", "ok"),
+    [
+        (59, 86400, False),
+        (60, 86400, True),
+        (86400, 86400, True),
+        (86401, 86400, False),  # a key must not outlive the pending record it answers with
+        (3600, 1800, False),
+        (1800, 1800, True),
+    ],
+)
+def test_idempotency_window_setting_is_validated(window: int, pending: int, ok: bool) -> None:
+    from runtime.errors import SettingsError
+    from runtime.settings import Settings
+
+    environ = {
+        "MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": str(window),
+        "MEDIAKIT_PENDING_TTL_SECONDS": str(pending),
+    }
+    if ok:
+        assert Settings.from_env(environ).idempotency_window_seconds == window
+    else:
+        with pytest.raises(SettingsError):
+            Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("hostile", ["abc", "-5", "1e3", ""])
+def test_idempotency_window_setting_refuses_non_integers(hostile: str) -> None:
+    from runtime.errors import SettingsError
+    from runtime.settings import Settings
+
+    if hostile == "":
+        # empty means unset: the default
+        assert (
+            Settings.from_env(
+                {"MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": ""}
+            ).idempotency_window_seconds
+            == 86400
+        )
+        return
+    with pytest.raises(SettingsError):
+        Settings.from_env({"MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": hostile})

@@ -245,3 +245,29 @@ def test_list_cursor_keys_rotate_by_name(pipeline: Pipeline, deps: api.Deps, cur
     )
     assert get(only_new, {**query, "cursor": cursor})[1]["error"]["code"] == "invalid_cursor"
     assert get(only_new, {**query, "cursor": page["next_cursor"]})[0] == 200
+
+
+def test_status_partition_follows_every_transition_even_without_a_tenant(
+    pipeline: Pipeline, deps: api.Deps, clock: Clock
+) -> None:
+    # GIVEN a transition written by a caller that does not name the tenant (the fallback path)
+    upload_id = create(deps, clock, 0)
+    store = pipeline.store
+    updated = store._update(
+        upload_id,
+        condition="#status = :pending",
+        values={":pending": "pending_upload"},
+        set_={"status": "failed", "updated_at": iso(T0)},
+    )
+    assert updated is not None
+    # THEN a second, conditional write still moves it to its status partition
+    assert pipeline.record(upload_id)["tenant_status"] == "tenant-a#failed"
+    assert pages(deps, {"status": "failed"}) == [[upload_id]]
+    assert pages(deps, {"status": "pending_upload"}) == [[]]
+
+
+def test_tenant_of_original_reads_the_key_layout() -> None:
+    from runtime.records import tenant_of_original
+
+    assert tenant_of_original("originals/acme~2Feu/2026/03/01/01abc.jpg") == "acme~2Feu"
+    assert tenant_of_original("custom/prefix/t-1/2026/03/01/01abc.mp4") == "t-1"
