@@ -596,6 +596,49 @@ MALWARE_VARIANTS: dict[str, tuple[Mutation, list[tuple[str, str]]]] = {
 }
 
 
+ARTIFACTS = "media-media-artifacts"
+MEDIA_POLICY = "media-media-policy"
+
+
+def _artifacts_public_access_block_off(g: Graph) -> None:
+    res = resource(g, "s3/bucketPublicAccessBlock", f"{ARTIFACTS}-public-access-block")
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    for key in flags:
+        set_prop(res, key, False)
+
+
+def _artifacts_no_key_deny(g: Graph) -> None:
+    policy = resource(g, "s3/bucketPolicy", f"{ARTIFACTS}-policy")
+    edit_policy(policy, without_sid("DenyOtherKmsKey"))
+
+
+def _media_role_wildcard(g: Graph) -> None:
+    bucket_arn = resource(g, "s3/bucket", BUCKET)["state"]["arn"]
+    stmt = {"Sid": "Debug", "Effect": "Allow", "Action": ["s3:*"], "Resource": [f"{bucket_arn}/*"]}
+    edit_policy(resource(g, "iam/rolePolicy", MEDIA_POLICY), with_statement(stmt))
+
+
+# Weakened copies of the audio/video graph (tests/policy/test_check_media.py asserts them): the
+# artifacts bucket and the media role are checked like the rest.
+MEDIA_VARIANTS: dict[str, tuple[Mutation, list[tuple[str, str]]]] = {
+    "media-artifacts-public": (
+        _artifacts_public_access_block_off,
+        [
+            (c, _a("aws_s3_bucket_public_access_block", f"{ARTIFACTS}-public-access-block"))
+            for c in ("CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56")
+        ],
+    ),
+    "media-artifacts-no-key-deny": (
+        _artifacts_no_key_deny,
+        [("MKIT_AWS_002", _a("aws_s3_bucket_policy", f"{ARTIFACTS}-policy"))],
+    ),
+    "media-role-wildcard": (
+        _media_role_wildcard,
+        [("MKIT_AWS_007", _a("aws_iam_role_policy", MEDIA_POLICY))],
+    ),
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "variant" in metafunc.fixturenames:
         metafunc.parametrize("variant", sorted(VARIANTS))
@@ -640,6 +683,8 @@ def check_all(
     ]
     for key, (mutate, _) in MALWARE_VARIANTS.items():
         files.append(write_graph(graph_dir, key, weakened(example_malware_graph, mutate)))
+    for key, (mutate, _) in MEDIA_VARIANTS.items():
+        files.append(write_graph(graph_dir, key, weakened(example_media_graph, mutate)))
     for key, (mutate, _) in VARIANTS.items():
         files.append(write_graph(graph_dir, key, weakened(dev_graph, mutate)))
     out = graph_dir / "report.json"
@@ -662,6 +707,12 @@ def shipped() -> tuple[str, ...]:
 def malware_variants() -> dict[str, tuple[Mutation, list[tuple[str, str]]]]:
     """The weakened copies of the scan-enabled graph and what each must fail."""
     return MALWARE_VARIANTS
+
+
+@pytest.fixture(scope="session")
+def media_variants() -> dict[str, tuple[Mutation, list[tuple[str, str]]]]:
+    """The weakened copies of the audio/video graph and what each must fail."""
+    return MEDIA_VARIANTS
 
 
 @pytest.fixture(scope="session")
