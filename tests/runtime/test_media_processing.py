@@ -241,3 +241,31 @@ def test_api_accepts_browser_aliases_as_their_canonical_type(
     assert status == 201, body
     record = pipeline.record(body["upload_id"])
     assert record["content_type"] == canonical
+
+
+def test_media_messages_start_only_with_their_whole_budget_left(media_pipeline: Pipeline) -> None:
+    # GIVEN a video upload's message and a function with 100 s left: less than the media
+    # budget (60 s here) plus its 5 GiB hash (108 s)
+    from rt_support import sqs_event
+
+    from runtime.processor import process_batch
+    from runtime.settings import media_seconds_per_message
+
+    entry = media.sample("clip.mp4")
+    created = media_pipeline.create(entry.data, content_type="video/mp4", filename="f")
+    assert media_pipeline.put(created, entry.data).status_code == 200
+    event = sqs_event(media_pipeline.event_for(created["key"]))
+    needed = media_seconds_per_message(media_pipeline.settings)
+    assert needed == 60 + 108
+    # WHEN the batch is offered THEN the message goes back unstarted, the record untouched
+    response = process_batch(
+        event, media_pipeline.ingest, lambda: 100_000, seconds_per_message=needed
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert media_pipeline.record(created["upload_id"])["status"] == "pending_upload"
+    # and with the whole budget left it completes
+    response = process_batch(
+        event, media_pipeline.ingest, lambda: 900_000, seconds_per_message=needed
+    )
+    assert response == {"batchItemFailures": []}
+    assert media_pipeline.record(created["upload_id"])["status"] == "completed"
