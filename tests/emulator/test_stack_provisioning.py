@@ -12,6 +12,7 @@ import pytest
 from mediakit.local import provision
 from mediakit.local.emulator import DevEnv, Emulator
 from mediakit.local.provision import SKIPPED, ProvisionError, StackPlan, stack_graph
+from runtime import cursors
 from stacks import artifact as build
 
 pytest.importorskip("pulumi")
@@ -83,7 +84,7 @@ def test_dev_emulator_has_the_stacks_bucket_queues_table_bus_and_key(started: St
     stack_cors = _inputs(graph, "media-storage-bucket-cors")["corsRules"][0]
     assert set(stack_cors["allowedOrigins"]) <= set(cors["AllowedOrigins"])
     assert cors["AllowedMethods"] == stack_cors["allowedMethods"]
-    assert cors["ExposeHeaders"] == ["ETag"]
+    assert cors["ExposeHeaders"] == ["ETag", "Retry-After"]
     lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=env.bucket)["Rules"]
     assert {r["ID"] for r in lifecycle} == {"tier-originals", "housekeeping"}
     [tier] = [r for r in lifecycle if r["ID"] == "tier-originals"]
@@ -113,9 +114,15 @@ def test_dev_emulator_has_the_stacks_bucket_queues_table_bus_and_key(started: St
     # AND the table has the key schema, the index and the TTL attribute
     table = ddb.describe_table(TableName=env.table)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "upload_id", "KeyType": "HASH"}]
-    [gsi] = table["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "by_tenant"
-    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["tenant", "created_at"]
+    indexes = {
+        gsi["IndexName"]: [k["AttributeName"] for k in gsi["KeySchema"]]
+        for gsi in table["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        "by_tenant": ["tenant", "created_at"],
+        "by_tenant_status": ["tenant_status", "created_at"],
+        "tenant_items": ["item_tenant", "item_sort"],
+    }
     ttl = ddb.describe_time_to_live(TableName=env.table)["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
     # AND the key rotates, with the stack's key policy statements
@@ -161,9 +168,17 @@ def test_functions_get_exactly_the_graphs_environment_and_handler() -> None:
                 KeyId=spec.environment["MEDIAKIT_DELIVERY_KEY_ARN"]
             )["KeyMetadata"]
             assert (signing_key["KeyUsage"], signing_key["KeySpec"]) == ("SIGN_VERIFY", "RSA_2048")
+            # the listing cursors' MAC key too (HMAC_256), under the graph's generation name
+            [(generation, mac_arn)] = cursors.parse_keys(
+                spec.environment["MEDIAKIT_CURSOR_KEYS"]
+            ).items()
+            mac_key = env.client("kms").describe_key(KeyId=mac_arn)["KeyMetadata"]
+            assert (generation, mac_key["KeyUsage"], mac_key["KeySpec"]) == (
+                "1", "GENERATE_VERIFY_MAC", "HMAC_256",
+            )  # fmt: skip
             unchanged = {k: v for k, v in stack_env.items() if not k.startswith(
                 ("MEDIAKIT_BUCKET", "MEDIAKIT_TABLE", "MEDIAKIT_EVENT_BUS", "MEDIAKIT_KMS_KEY_ARN",
-                 "MEDIAKIT_CDN_DOMAIN", "MEDIAKIT_DELIVERY_KEY_ARN")
+                 "MEDIAKIT_CDN_DOMAIN", "MEDIAKIT_DELIVERY_KEY_ARN", "MEDIAKIT_CURSOR_KEYS")
             )}  # fmt: skip
             assert {k: spec.environment[k] for k in unchanged} == unchanged
         assert emulator.presign_handler == "runtime.presign.handler"
