@@ -39,23 +39,30 @@ class DlqTarget:
     store: Store | None
 
     @classmethod
-    def from_env_file(cls, path: Path) -> DlqTarget:
-        """The emulator's queues and table (dev credentials, its endpoint)."""
+    def from_env_file(cls, path: Path, *, media: bool = False) -> DlqTarget:
+        """The emulator's queues and table (dev credentials, its endpoint); `media`: the media
+        function's queue and DLQ (audio/video on)."""
         from mediakit.local.emulator import DevEnv
         from runtime.records import Store
 
         env = DevEnv.read(path)
+        dlq_url, queue_url = (
+            (env.media_dlq_url, env.media_queue_url) if media else (env.dlq_url, env.queue_url)
+        )
+        if not dlq_url:
+            raise click.ClickException(f"{path}: the emulator runs no media function")
         return cls(
             sqs=env.client("sqs"),
-            dlq_url=env.dlq_url,
-            queue_url=env.queue_url,
+            dlq_url=dlq_url,
+            queue_url=queue_url,
             store=Store(env.client("dynamodb"), env.table),
         )
 
     @classmethod
-    def from_outputs(cls, path: Path) -> DlqTarget:
-        """A deployed stack: `dlq_url`, `ingest_queue_url`, `table_name` from its outputs, with
-        the caller's normal AWS credentials; the region is the queues'."""
+    def from_outputs(cls, path: Path, *, media: bool = False) -> DlqTarget:
+        """A deployed stack: `dlq_url`, `ingest_queue_url`, `table_name` from its outputs (with
+        `media`: `media_dlq_url`, `media_queue_url`), with the caller's normal AWS credentials;
+        the region is the queues'."""
         import boto3
 
         from runtime.records import Store
@@ -64,17 +71,20 @@ class DlqTarget:
             outputs = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise click.ClickException(f"cannot read stack outputs {path}: {exc}") from None
-        missing = [k for k in ("dlq_url", "ingest_queue_url") if not outputs.get(k)]
+        dlq_key, queue_key = (
+            ("media_dlq_url", "media_queue_url") if media else ("dlq_url", "ingest_queue_url")
+        )
+        missing = [k for k in (dlq_key, queue_key) if not outputs.get(k)]
         if missing:
             raise click.ClickException(f"{path} lacks {', '.join(missing)}")
-        dlq_url = str(outputs["dlq_url"])
+        dlq_url = str(outputs[dlq_key])
         region = _region_of(dlq_url) or os.environ.get("AWS_REGION") or None
         session = boto3.session.Session(region_name=region)
         table = outputs.get("table_name")
         return cls(
             sqs=session.client("sqs"),
             dlq_url=dlq_url,
-            queue_url=str(outputs["ingest_queue_url"]),
+            queue_url=str(outputs[queue_key]),
             store=Store(session.client("dynamodb"), str(table)) if table else None,
         )
 

@@ -31,16 +31,24 @@ def _line(dead: DeadMessage) -> str:
     envvar="MEDIAKIT_STACK_OUTPUTS",
     help="`pulumi stack output --json` of a deployed stack; uses your AWS credentials.",
 )  # fmt: skip
+@click.option(
+    "--media", is_flag=True,
+    help="The media function's DLQ and queue (audio/video on) instead of the ingest ones.",
+)  # fmt: skip
 @click.pass_context
-def dlq_command(ctx: click.Context, env_file: Path, outputs: Path | None) -> None:
-    """Inspect, redrive and purge the ingest dead-letter queue."""
+def dlq_command(ctx: click.Context, env_file: Path, outputs: Path | None, media: bool) -> None:
+    """Inspect, redrive and purge the ingest (or, with --media, the media) dead-letter queue."""
     ctx.ensure_object(dict)
     ctx.obj["dlq_source"] = ("outputs", outputs) if outputs else ("env", env_file)
+    ctx.obj["dlq_media"] = media
 
 
 def _target(ctx: click.Context) -> DlqTarget:
     kind, path = ctx.obj["dlq_source"]
-    return DlqTarget.from_outputs(path) if kind == "outputs" else DlqTarget.from_env_file(path)
+    media = bool(ctx.obj.get("dlq_media"))
+    if kind == "outputs":
+        return DlqTarget.from_outputs(path, media=media)
+    return DlqTarget.from_env_file(path, media=media)
 
 
 @dlq_command.command("list")

@@ -95,6 +95,9 @@ class DevEnv:
     # The claim `mediakit token --scope` puts scopes in (the stack's scopeClaim). Defaulted:
     # an env file written before it existed still reads.
     scope_claim: str = "scope"
+    # Audio/video on: the media function's queue and DLQ ("" otherwise; `mediakit dlq --media`).
+    media_queue_url: str = ""
+    media_dlq_url: str = ""
 
     def to_json(self) -> dict[str, str]:
         return asdict(self)
@@ -432,6 +435,8 @@ class Emulator:
             events_queue_url=res.events_queue_url,
             kms_key_arn=res.kms_key_arn,
             scope_claim=self.settings.scope_claim,
+            media_queue_url=res.media_queue_url,
+            media_dlq_url=res.media_dlq_url,
         )
         return self.env
 
