@@ -477,13 +477,20 @@ def key_policy(
     presign_role_arn: str,
     processor_role_arn: str,
     distribution_arn: str,
+    media_role_arn: str = "",
 ) -> PolicyDocument:
-    """The stack key: the account, the two Lambda roles, CloudFront for this distribution, and
-    the log and alarm services that encrypt with it — nothing else."""
+    """The stack key: the account, the Lambda roles (the media function's with audio/video on),
+    CloudFront for this distribution, and the log and alarm services that encrypt with it —
+    nothing else."""
     return document(
         key_admin_by_account(account_id, partition),
         key_use_by_role("PresignRoleUseKey", presign_role_arn, PRESIGN_KEY_ACTIONS),
         key_use_by_role("ProcessorRoleUseKey", processor_role_arn, PROCESSOR_KEY_ACTIONS),
+        (
+            key_use_by_role("MediaRoleUseKey", media_role_arn, PROCESSOR_KEY_ACTIONS)
+            if media_role_arn
+            else []
+        ),
         key_use_by_cloudfront(distribution_arn),
         key_use_by_logs(region, account_id, partition),
         key_use_by_alarms(account_id),

@@ -64,6 +64,7 @@ class MediaPipeline(pulumi.ComponentResource):
         scan_rule_arn, set_scan_rule_arn = _deferred() if scanning else (None, None)
         # Audio/video on: the artifacts bucket logs to the log bucket, whose policy names it.
         artifacts_arn, set_artifacts_arn = _deferred() if s.media_enabled else (None, None)
+        media_role_arn, set_media_role_arn = _deferred() if s.media_enabled else (None, None)
 
         self.storage = Storage(
             f"{name}-storage",
@@ -84,6 +85,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 existing_key_arn=cfg.kms_key_arn,
                 malware_scan_role_arn=scan_role_arn,
                 artifacts_bucket_arn=artifacts_arn,
+                media_role_arn=media_role_arn,
             ),
             child,
         )
@@ -237,6 +239,8 @@ class MediaPipeline(pulumi.ComponentResource):
                 child,
             )
             set_artifacts_arn(self.media.artifacts_bucket.arn)
+            assert set_media_role_arn is not None
+            set_media_role_arn(self.media.role.arn)
         self.api = Api(
             f"{name}-api",
             ApiArgs(

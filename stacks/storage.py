@@ -61,6 +61,8 @@ class StorageArgs:
     malware_scan_role_arn: pulumi.Input[str] | None = None
     # Audio/video on: the artifacts bucket (stacks/media.py) logs here too, under its own prefix.
     artifacts_bucket_arn: pulumi.Input[str] | None = None
+    # Audio/video on: the media function's role, which the key policy admits like the others.
+    media_role_arn: pulumi.Input[str] | None = None
 
 
 def media_retention_rules(s: Settings) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
@@ -113,7 +115,10 @@ class Storage(pulumi.ComponentResource):
         self.key_policy: aws.kms.KeyPolicy | None = None
         # The policy the key needs, with this stack's principals (for an existing key, to apply).
         policy_document = pulumi.Output.all(
-            args.presign_role_arn, args.processor_role_arn, args.distribution_arn
+            args.presign_role_arn,
+            args.processor_role_arn,
+            args.distribution_arn,
+            *([args.media_role_arn] if args.media_role_arn is not None else []),
         ).apply(
             lambda a: documents.key_policy(
                 account_id=args.account_id,
@@ -122,6 +127,7 @@ class Storage(pulumi.ComponentResource):
                 presign_role_arn=a[0],
                 processor_role_arn=a[1],
                 distribution_arn=a[2],
+                media_role_arn=a[3] if len(a) > 3 else "",
             )
         )
         self.required_key_policy: pulumi.Output[str] = policy_document.apply(

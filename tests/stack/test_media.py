@@ -168,3 +168,14 @@ def test_the_media_artifact_carries_pyav_from_the_media_extra_and_the_others_do_
     assert "av==18.1.0" in artifact.requirements("media")
     assert not [r for r in artifact.requirements("processor") if r.startswith("av")]
     assert not [r for r in artifact.requirements("presign") if r.startswith(("av", "pillow"))]
+
+
+def test_the_stack_key_admits_the_media_role_like_the_processor(
+    media: StackGraph, stack: StackGraph
+) -> None:
+    statements = media.statements("media-storage-key-policy")
+    use = statements["MediaRoleUseKey"]
+    assert use["Principal"] == {"AWS": media.state("media-media-role")["arn"]}
+    assert sorted(use["Action"]) == sorted(statements["ProcessorRoleUseKey"]["Action"])
+    assert media.created_after("media-storage-key-policy", "media-media-role")
+    assert "MediaRoleUseKey" not in stack.statements("media-storage-key-policy")
