@@ -8,10 +8,10 @@ or an emulator started in this process.
 
 With `retry_creates` every create is sent twice with the same `Idempotency-Key` (a client that
 lost the first answer and retried), the bytes go to the URL of the retry's answer, and the report
-counts uploads per key: the upload ids the answers named, plus every upload the tenants' listing
-shows as created during the run (`GET /v1/uploads?created_after=`) that no key was answered
-with. Any key with more than one upload, or any such extra upload, is a duplicate and fails the
-run."""
+counts uploads per key: the upload ids the answers named, plus every upload of the run (its
+creates carry the run's id in their metadata; found by the tenants' listing, `GET
+/v1/uploads?created_after=`) that no key was answered with. Any key with more than one upload,
+or any such extra upload, is a duplicate and fails the run."""
 
 from __future__ import annotations
 
@@ -173,7 +173,15 @@ def plan(n: int, *, invalid_ratio: float, seed: int, settings: Settings) -> list
     return jobs
 
 
-def run_one(job: Job, client: Any, *, timeout: float, idempotency_key: str = "") -> Result:
+RUN_METADATA_KEY = "loadtest-run"
+# How far before the run's start (by this machine's clock) the listing looks for its uploads:
+# the server's clock may be behind; the run's metadata, not the time, decides what is its.
+LISTING_SLACK = timedelta(minutes=5)
+
+
+def run_one(
+    job: Job, client: Any, *, timeout: float, idempotency_key: str = "", run_id: str = ""
+) -> Result:
     """Create (with `idempotency_key`: twice, as a retrying client would, using the retry's
     answer), PUT exactly the signed headers, then poll the status until terminal."""
     from mediakit.client import ApiError, request
@@ -186,6 +194,8 @@ def run_one(job: Job, client: Any, *, timeout: float, idempotency_key: str = "")
         "size": len(job.data),
         "sha256": hashlib.sha256(job.data).hexdigest(),
     }
+    if run_id:
+        asked["metadata"] = {RUN_METADATA_KEY: run_id}
     try:
         if idempotency_key:
             first = client.create_upload(**asked, idempotency_key=idempotency_key)
@@ -243,12 +253,17 @@ def run(
 
     # Unique per run: a key of an earlier run against the same emulator must not replay.
     run_id = secrets.token_hex(6)
-    # The listing's created_after is exclusive; a second of slack for the clock's resolution.
-    since = datetime.now(UTC) - timedelta(seconds=1)
+    since = datetime.now(UTC) - LISTING_SLACK
 
     def work(job: Job) -> None:
         key = f"load-{run_id}-{job.index}" if retry_creates else ""
-        outcome = run_one(job, clients[job.tenant], timeout=timeout, idempotency_key=key)
+        outcome = run_one(
+            job,
+            clients[job.tenant],
+            timeout=timeout,
+            idempotency_key=key,
+            run_id=run_id if retry_creates else "",
+        )
         with lock:
             results.append(outcome)
 
@@ -261,15 +276,15 @@ def run(
     if retry_creates:
         answered = {i for r in results for i in (*r.answered_ids, r.upload_id) if i}
         for client in clients.values():
-            unanswered += len(set(_listed_since(client, since)) - answered)
+            unanswered += len(set(_listed_since(client, since, run_id)) - answered)
     report = Report(results, wall, concurrency, before, depth())
     report.retried, report.unanswered_uploads = retry_creates, unanswered
     return report
 
 
-def _listed_since(client: Any, since: datetime) -> list[str]:
-    """Every upload id of the client's tenant created after `since`, whatever its status (the
-    unfiltered listing leaves deleted ones out; a load run deletes none)."""
+def _listed_since(client: Any, since: datetime, run_id: str) -> list[str]:
+    """Every upload id of run `run_id` the client's tenant created after `since` (the unfiltered
+    listing leaves deleted ones out; a load run deletes none)."""
     ids: list[str] = []
     query = {"created_after": since.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "limit": "100"}
     cursor = None
@@ -277,7 +292,11 @@ def _listed_since(client: Any, since: datetime) -> list[str]:
         page = client.call(
             "GET", "/v1/uploads?" + urlencode({**query, **({"cursor": cursor} if cursor else {})})
         )
-        ids += [item["upload_id"] for item in page["items"]]
+        ids += [
+            item["upload_id"]
+            for item in page["items"]
+            if (item.get("metadata") or {}).get(RUN_METADATA_KEY) == run_id
+        ]
         cursor = page.get("next_cursor")
         if not cursor:
             return ids
