@@ -314,11 +314,28 @@ def create_idempotent(
 
 
 def replay(deps: Deps, request: Request, record: UploadRecord) -> tuple[int, dict[str, Any]]:
-    """The answer to a repeated create: fresh upload URLs for a pending upload, else the record."""
+    """The answer to a repeated create: fresh upload URLs for a pending upload whose bytes have
+    not arrived, else the record."""
     status_url = f"{request.base_url}/v1/uploads/{record['upload_id']}"
-    if record["status"] == PENDING and not record.get("multipart_completed_at"):
+    if (
+        record["status"] == PENDING
+        and not record.get("multipart_completed_at")
+        and not _original_arrived(deps, record)
+    ):
         return 201, upload_grant(deps, record, status_url)
     return 200, {**deps.view(record), "status_url": status_url}
+
+
+def _original_arrived(deps: Deps, record: UploadRecord) -> bool:
+    """Whether the bytes of a PUT or POST upload are in the bucket although the record is still
+    pending (its S3 event not processed yet): then no new grant is signed. A PUT grant could
+    not overwrite them (if-none-match), but a POST form could, as a new version."""
+    if record["method"] not in ("PUT", "POST"):
+        return False  # multipart: the object exists only once `complete` marked the record
+    listed = deps.s3.list_object_versions(
+        Bucket=deps.resources.bucket, Prefix=record["key"], MaxKeys=1
+    )
+    return any(v["Key"] == record["key"] for v in listed.get("Versions", []))
 
 
 def upload_grant(deps: Deps, record: UploadRecord, status_url: str) -> dict[str, Any]:

@@ -335,3 +335,24 @@ def test_idempotency_window_setting_refuses_non_integers(hostile: str) -> None:
         return
     with pytest.raises(SettingsError):
         Settings.from_env({"MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": hostile})
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_idempotent_create_after_bytes_arrived_but_before_processing_signs_no_new_grant(
+    pipeline: Pipeline, deps: api.Deps, method: str
+) -> None:
+    # GIVEN an upload whose bytes landed while its S3 event is still queued (record pending)
+    _, _, first = call(deps, {**BODY, "method": method}, key=f"landed-{method}")
+    if method == "PUT":
+        sent = requests.put(first["url"], data=JPEG, headers=first["headers"], timeout=10)
+    else:
+        files = {"file": ("x.jpg", JPEG, "image/jpeg")}
+        sent = requests.post(first["url"], data=first["fields"], files=files, timeout=10)
+    assert sent.ok
+    assert pipeline.record(first["upload_id"])["status"] == PENDING
+    # WHEN the create is retried  THEN the record answers, with no URL or form to write again
+    status, _, again = call(deps, {**BODY, "method": method}, key=f"landed-{method}")
+    assert status == 200
+    assert again["upload_id"] == first["upload_id"]
+    assert again["status"] == PENDING
+    assert not {"url", "headers", "fields", "parts"} & set(again)
