@@ -168,9 +168,17 @@ def _cases(names: list[str], jpeg: bytes, custom: bool) -> list[Case]:
     return cases
 
 
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    """(p25, p75); a single run is its own quartiles."""
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return q1, q3
+
+
 def _spread(values: list[float]) -> str:
     """median (p25..p75, min..max), in ms."""
-    q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    q1, q3 = _quartiles(values)
     med = statistics.median(values)
     return f"{med:7.1f}  (IQR {q1:.1f}..{q3:.1f}, min..max {min(values):.1f}..{max(values):.1f})"
 
@@ -252,8 +260,8 @@ def _run(case: Case, runs: int, cpus: int) -> dict[str, Any]:
     ratio = statistics.median(ours_ms) / statistics.median(vips_ms)
     result |= {"vips_ms": statistics.median(vips_ms), "ratio": ratio}
     # The ratio of the quartiles the other way round: how far the noise alone could move it.
-    lo = statistics.quantiles(ours_ms, n=4)[0] / statistics.quantiles(vips_ms, n=4)[2]
-    hi = statistics.quantiles(ours_ms, n=4)[2] / statistics.quantiles(vips_ms, n=4)[0]
+    (ours_q1, ours_q3), (vips_q1, vips_q3) = _quartiles(ours_ms), _quartiles(vips_ms)
+    lo, hi = ours_q1 / vips_q3, ours_q3 / vips_q1
     target = _target(case, cpus)
     verdict = ""
     if target is not None:
