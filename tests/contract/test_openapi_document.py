@@ -395,3 +395,20 @@ def test_request_schemas_carry_the_runtimes_limits() -> None:
     listing = apispec.load_document()["paths"]["/v1/uploads"]["get"]["parameters"]
     page = next(p for p in listing if p["name"] == "limit")
     assert f"1..{route_module.MAX_LIST_LIMIT}" in page["description"]
+
+
+def test_readme_roles_table_names_every_operation_with_its_default_scope() -> None:
+    # GIVEN the README's Roles and scopes table and the document's operations
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Roles and scopes") :]
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| `(\w+)` \| [^|]+ \| ([^|\n]+)\|?$", section, re.M)
+    }
+    # THEN every operation a token needs for is a row, with the default scope the document says
+    for operation, scope in apispec.operation_scopes().items():
+        if operation == "health":
+            continue
+        assert operation in rows, operation
+        shown = rows[operation].strip()
+        assert shown.startswith(f"`{scope}`" if scope else "none"), (operation, shown)
