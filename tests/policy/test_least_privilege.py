@@ -184,7 +184,11 @@ def image_bytes(color: tuple[int, int, int]) -> bytes:
 
 
 def api_event(
-    method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    method: str,
+    path: str,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An HTTP API v2 event like API Gateway's, with the JWT authorizer's claims."""
     return {
@@ -197,6 +201,7 @@ def api_event(
             "content-type": "application/json",
             "x-forwarded-proto": "https",
             "authorization": f"Bearer {bearer_token(CLAIMS)}",
+            **(headers or {}),
         },
         "requestContext": {
             "accountId": ACCOUNT_ID,
@@ -264,10 +269,15 @@ class Flows:
     presign_name: str
 
     def api(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         context = LambdaContext(self.presign_name, 10, REGION)
-        response = self.api_handler(api_event(method, path, body, query), context)
+        response = self.api_handler(api_event(method, path, body, query, headers), context)
         return response["statusCode"], json.loads(response["body"])
 
     def create(self, data: bytes, method: str) -> dict[str, Any]:
@@ -375,6 +385,14 @@ def run_flows(
     assert first["next_cursor"]
     query = {"status": "completed", "limit": "1", "cursor": first["next_cursor"]}
     assert flows.api("GET", "/v1/uploads", query=query)[0] == 200
+    # An idempotent create and its retry (the key item's conditional writes, the check that the
+    # bytes have not arrived, a fresh grant), then the retry of a validated upload's create.
+    keyed = {"idempotency-key": "lp-1"}
+    body = {"filename": "k.jpg", "content_type": "image/jpeg", "size": 10}
+    assert flows.api("POST", "/v1/uploads", body, headers=keyed)[0] == 201
+    status, again = flows.api("POST", "/v1/uploads", body, headers=keyed)
+    assert status == 201
+    assert again["url"]
     assert flows.api("DELETE", f"/v1/uploads/{ids['put']}")[0] == 200
 
     # Write once: the validated POST form replayed with other bytes of the same length.
