@@ -269,3 +269,33 @@ def test_media_messages_start_only_with_their_whole_budget_left(media_pipeline: 
     )
     assert response == {"batchItemFailures": []}
     assert media_pipeline.record(created["upload_id"])["status"] == "completed"
+
+
+def test_an_expired_audio_upload_loses_its_waveform_and_its_media_facts(
+    media_pipeline: Pipeline,
+) -> None:
+    # GIVEN a completed audio upload whose original a retention rule expires (the delete marker's
+    # notification reaches the media queue: its key ends in the audio extension)
+    from rt_support import s3_body
+
+    entry = media.sample("song.ogg")
+    created = _upload(media_pipeline, entry.data, entry.declared_type)
+    upload_id = created["upload_id"]
+    bucket = media_pipeline.resources.bucket
+    prefix = f"derivatives/tenant-a/{upload_id}/"
+    listed = media_pipeline.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    assert [o["Key"] for o in listed["Contents"]] == [f"{prefix}waveform.png"]
+    media_pipeline.published()
+    marker = media_pipeline.s3.delete_object(Bucket=bucket, Key=created["key"])
+    body = s3_body(bucket, created["key"], version_id=marker["VersionId"], sequencer="FF", size=0)
+    body["Records"][0]["eventName"] = "LifecycleExpiration:DeleteMarkerCreated"
+    # WHEN the media function handles it
+    assert media_pipeline.process(body) == {"batchItemFailures": []}
+    # THEN expired, the waveform removed, the probed facts erased, a thin event without them
+    record = media_pipeline.record(upload_id)
+    assert record["status"] == "expired"
+    assert "media" not in record
+    assert "Contents" not in media_pipeline.s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    (event,) = media_pipeline.published()
+    assert event["detail-type"] == "media.upload.expired"
+    assert "media" not in event["detail"]
