@@ -35,6 +35,7 @@ TAGGABLE_TYPES = frozenset(
         "aws:lambda/eventSourceMapping:EventSourceMapping",
         "aws:lambda/function:Function",
         "aws:s3/bucket:Bucket",
+        "aws:s3/bucketObjectv2:BucketObjectv2",
         "aws:sns/topic:Topic",
         "aws:sqs/queue:Queue",
     }

@@ -81,7 +81,7 @@ def test_terraform_type_known_renames() -> None:
 
 def test_terraform_type_unknown_token_is_an_error() -> None:
     with pytest.raises(tfplan.ExportError, match="TERRAFORM_TYPES"):
-        tfplan.terraform_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        tfplan.terraform_type("aws:s3/bucketObjectv3:BucketObjectv3")
 
 
 def test_rename_tables_name_real_pulumi_properties() -> None:
