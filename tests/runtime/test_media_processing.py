@@ -120,9 +120,7 @@ def test_webm_recording_without_video_is_audio(media_pipeline: Pipeline) -> None
     assert [d["name"] for d in record["derivatives"]] == ["waveform"]
 
 
-@pytest.mark.parametrize(
-    "name", ["hls-playlist.mp4", "no-moov.mp4", "video-as-audio.m4a", "2-32-samples.wav"]
-)
+@pytest.mark.parametrize("name", media.hostile_names())
 def test_hostile_media_ends_failed_with_its_code(
     media_pipeline: Pipeline, name: str, tmp_path: Path
 ) -> None:
