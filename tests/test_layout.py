@@ -22,12 +22,14 @@ ROOMS = ("cli", "local", "corpus")
 TOP_LEVEL_MODULES = {
     "__init__.py",
     "apispec.py",
+    "bulk_import.py",
     "client.py",
     "demo.py",
     "dlq.py",
     "erase.py",
     "loadtest.py",
     "reprocess.py",
+    "upload_state.py",
 }
 
 
