@@ -17,18 +17,18 @@ FORBIDDEN = {
     "policies": ("mediakit.cli", "mediakit.local", "click"),
     "mediakit/local": ("mediakit.cli",),
     "mediakit/corpus": ("mediakit.cli", "mediakit.local", "stacks", "policies"),
+    "mediakit/ops": ("mediakit.cli",),
 }
-ROOMS = ("cli", "local", "corpus")
+ROOMS = ("cli", "local", "corpus", "ops")
+# The client side of the API (its client, the upload state it resumes from, bulk import, the
+# OpenAPI document's loader) and the drivers behind `demo` and `loadtest`.
 TOP_LEVEL_MODULES = {
     "__init__.py",
     "apispec.py",
     "bulk_import.py",
     "client.py",
     "demo.py",
-    "dlq.py",
-    "erase.py",
     "loadtest.py",
-    "reprocess.py",
     "upload_state.py",
 }
 

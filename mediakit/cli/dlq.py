@@ -1,5 +1,5 @@
 """`mediakit dlq`: list, show, redrive and purge the ingest dead-letter queue
-(`mediakit.dlq` does the work)."""
+(`mediakit.ops.dlq` does the work)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mediakit.cli.options import env_file_option
-from mediakit.dlq import DeadMessage, DlqTarget, depth, list_dead, purge, redrive
+from mediakit.ops.dlq import DeadMessage, DlqTarget, depth, list_dead, purge, redrive
 
 
 def _line(dead: DeadMessage) -> str:

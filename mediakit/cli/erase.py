@@ -1,5 +1,5 @@
 """`mediakit erase`: remove every object version and record of one tenant, on `mediakit dev` or
-a deployed stack (`mediakit.erase` does the work)."""
+a deployed stack (`mediakit.ops.erase` does the work)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def erase_command(tenant: str, env_file: Path, outputs: Path | None, yes: bool) 
     """Erase TENANT for good: every object version and delete marker under its originals/ and
     derivatives/ prefixes, and every record of it. Shows the counts and asks first; exits
     non-zero, listing what remains, if anything could not be removed."""
-    from mediakit import erase
+    from mediakit.ops import erase
 
     segment = erase.tenant_segment(tenant)
     with erase.aws_errors():

@@ -1,5 +1,5 @@
 """`mediakit reprocess`: re-render existing uploads' derivatives under the current specs, on
-`mediakit dev` or a deployed stack (`mediakit.reprocess` does the work)."""
+`mediakit dev` or a deployed stack (`mediakit.ops.reprocess` does the work)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def reprocess_command(
     """Queue a re-render of every completed upload (of --tenant, or --all) under the stack's
     current derivative specs: new derivatives are written, ones the specs dropped are removed.
     Safe to repeat: an upload already rendered under the current specs is not rendered again."""
-    from mediakit import erase, reprocess
+    from mediakit.ops import erase, reprocess
 
     if (tenant is None) == (not all_tenants):
         raise click.UsageError("give exactly one of --tenant T or --all")

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mediakit import erase
 from mediakit.cli import cli
 from mediakit.client import ApiClient
 from mediakit.local import oidc as jwt
 from mediakit.local.emulator import DevEnv
+from mediakit.ops import erase
 from runtime.records import TENANT_INDEX
 from tests.emulator.conftest import dev_client, jpeg_bytes
 

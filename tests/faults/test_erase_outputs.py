@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from mediakit import erase
 from mediakit.cli import cli
+from mediakit.ops import erase
 from runtime.records import table_spec
 
 REGION = "eu-west-1"  # not the default: the outputs' key ARN must decide it

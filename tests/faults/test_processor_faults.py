@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hostile"))
 from fault_injection import Fault, Injector
 from moto_stack import MAX_RECEIVES, MotoStack
 
-from mediakit import dlq
 from mediakit.corpus.hostile import valid_jpeg
+from mediakit.ops import dlq
 from runtime import config
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from rt_support import Pipeline, http_event, image_bytes
 
-from mediakit import erase
+from mediakit.ops import erase
 from runtime import api, limits
 from runtime.errors import TooManyRequests
 from runtime.http import HttpResponse, handle
