@@ -184,7 +184,13 @@ def _call(
 
 
 def _fixed_routes() -> list[api.Route]:
-    return [r for r in api.ROUTES if not r.decides_scope]
+    # Public routes take no token, so no scope (test_only_health_is_public).
+    return [r for r in api.ROUTES if not r.decides_scope and not r.public]
+
+
+def test_only_health_is_public() -> None:
+    # Issue 13.1: GET /v1/health is open (component names only); every other route is scoped.
+    assert [(r.method, r.operation) for r in api.ROUTES if r.public] == [("GET", "health")]
 
 
 def _concrete(route: api.Route) -> str:
@@ -338,6 +344,9 @@ def test_route_scopes_none_for_a_claim_the_gateway_does_not_read() -> None:
 def test_route_operations_cover_every_runtime_route() -> None:
     # Each runtime route's operation is one its API Gateway route key can perform.
     for route in api.ROUTES:
+        if route.public:  # no scope to map (test_only_health_is_public)
+            assert route.operation not in scopes.OPERATIONS
+            continue
         keys = [
             key
             for key in scopes.ROUTE_OPERATIONS

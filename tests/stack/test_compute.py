@@ -60,6 +60,10 @@ def test_presign_role_grants_exactly_its_actions_on_exactly_its_resources(
         ("dynamodb:Query", f"{table}/index/by_tenant"),
         # GET /v1/uploads?status= reads the status index; cursors carry a KMS HMAC
         ("dynamodb:Query", f"{table}/index/by_tenant_status"),
+        # per-tenant limits count pending uploads on the sparse tenant_items index
+        ("dynamodb:Query", f"{table}/index/tenant_items"),
+        # GET /v1/health reads the stack's small object under health/ (runtime/health.py)
+        ("s3:GetObject", f"{bucket}/health/*"),
         ("kms:GenerateMac", stack.state("media-cursor-key-1")["arn"]),
         ("kms:Decrypt", key),
         ("kms:GenerateDataKey", key),
@@ -131,6 +135,7 @@ def test_processor_role_grants_exactly_its_actions_on_exactly_its_resources(
             + d.PRESIGN_KEY_ACTIONS
             + d.PRESIGN_SIGN_URLS_ACTIONS  # private delivery, the default
             + d.PRESIGN_CURSOR_MAC_ACTIONS
+            + d.PRESIGN_HEALTH_ACTIONS
             + d.LOG_ACTIONS
             + d.TRACING_ACTIONS,
         ),
@@ -267,11 +272,21 @@ def test_api_routes_all_jwt_authorised_to_presign_proxy_v2(stack: StackGraph) ->
         "GET /v1/uploads/{id}/parts",
         "GET /v1/uploads/{id}/download",
         "POST /v1/uploads/{id}/restore",
+        "GET /v1/usage",
+        "GET /v1/health",
     }
+    # Every route but the public ones needs a token; the public set is exactly the health
+    # check (issue 13.1: open, throttled on its own, component names only in its body).
+    public = {r["inputs"]["routeKey"] for r in routes if r["inputs"]["authorizationType"] != "JWT"}
+    assert public == {"GET /v1/health"}
     for route in routes:
-        assert route["inputs"]["authorizationType"] == "JWT"
-        assert route["inputs"]["authorizerId"] == stack.state("media-api-jwt")["id"]
         assert route["inputs"]["target"] == f"integrations/{integration['id']}"
+        if route["inputs"]["routeKey"] in public:
+            assert route["inputs"]["authorizationType"] == "NONE"
+            assert "authorizerId" not in route["inputs"]
+        else:
+            assert route["inputs"]["authorizationType"] == "JWT"
+            assert route["inputs"]["authorizerId"] == stack.state("media-api-jwt")["id"]
 
 
 def test_api_cors_matches_bucket_cors(stack: StackGraph) -> None:

@@ -234,7 +234,10 @@ def test_public_mode_has_no_key_group_and_a_short_edge_lifetime(public: StackGra
     assert "trustedKeyGroups" not in derivatives
     assert not public.of_type("aws:cloudfront/keyGroup:KeyGroup")
     assert not public.of_type("aws:cloudfront/publicKey:PublicKey")
-    assert [r["name"] for r in public.of_type("aws:kms/key:Key")] == ["media-storage-key"]
+    # (the other KMS keys: the stack key and the listing cursors' HMAC key, never a signer)
+    keys = public.of_type("aws:kms/key:Key")
+    assert sorted(r["name"] for r in keys) == ["media-cursor-key-1", "media-storage-key"]
+    assert not [r for r in keys if r["inputs"].get("keyUsage") == "SIGN_VERIFY"]
     policy = public.inputs("media-cdn-derivatives-cache")
     assert (policy["defaultTtl"], policy["maxTtl"]) == (120, 120)
     (cache_control,) = public.inputs("media-cdn-derivatives-headers")["customHeadersConfig"][
