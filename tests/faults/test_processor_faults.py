@@ -106,11 +106,12 @@ def test_fault_s3_put_derivative_slowdown_retries_then_completes(
 def test_fault_dynamodb_throttling_retries_then_completes(
     stack: MotoStack, inject: Injector
 ) -> None:
-    # GIVEN DynamoDB throttling the first two UpdateItem calls
+    # GIVEN DynamoDB throttling the processor's first two UpdateItem calls (injected once the
+    # upload is created: the presign's per-tenant rate counter is an UpdateItem too)
+    created = stack.upload(valid_jpeg(4), "image/jpeg")
     inject.add(
         "dynamodb", "UpdateItem", Fault("ProvisionedThroughputExceededException", 400, times=2)
     )
-    created = stack.upload(valid_jpeg(4), "image/jpeg")
 
     # WHEN drained
     stack.drain()
@@ -124,9 +125,10 @@ def test_fault_dynamodb_throttling_retries_then_completes(
 def test_fault_dynamodb_conditional_check_once_is_a_race_not_a_retry(
     stack: MotoStack, inject: Injector
 ) -> None:
-    # GIVEN one conditional update losing a race (ConditionalCheckFailedException)
-    inject.add("dynamodb", "UpdateItem", Fault("ConditionalCheckFailedException", 400, times=1))
+    # GIVEN one conditional update of the processor losing a race (ConditionalCheckFailedException;
+    # injected after the create, whose rate counter is a conditional UpdateItem too)
     created = stack.upload(valid_jpeg(5), "image/jpeg")
+    inject.add("dynamodb", "UpdateItem", Fault("ConditionalCheckFailedException", 400, times=1))
 
     # WHEN drained
     stack.drain()
@@ -139,9 +141,10 @@ def test_fault_dynamodb_conditional_check_once_is_a_race_not_a_retry(
 def test_fault_dynamodb_conditional_check_forever_dead_letters(
     stack: MotoStack, inject: Injector
 ) -> None:
-    # GIVEN every conditional update failing (a record that keeps changing under us)
-    inject.add("dynamodb", "UpdateItem", Fault("ConditionalCheckFailedException", 400))
+    # GIVEN every conditional update of the processor failing (a record that keeps changing
+    # under us; injected after the create, whose rate counter is a conditional UpdateItem too)
     created = stack.upload(valid_jpeg(6), "image/jpeg")
+    inject.add("dynamodb", "UpdateItem", Fault("ConditionalCheckFailedException", 400))
 
     # WHEN drained
     stack.drain()

@@ -21,7 +21,13 @@ from runtime.records import UploadRecord
 from runtime.settings import Resources, Settings
 from tests.runtime.rt_support import bearer_token
 
-SETTINGS = Settings(allowed_types=("image/jpeg", "image/png", "image/webp", "image/gif"))
+# Per-tenant limits off (tested in tests/runtime/test_limits.py): the record stays the route's
+# only store write, so no DynamoDB client is needed for a key property.
+SETTINGS = Settings(
+    allowed_types=("image/jpeg", "image/png", "image/webp", "image/gif"),
+    max_presigns_per_minute=0,
+    max_pending_uploads=0,
+)
 RESOURCES = Resources(
     bucket="b", table="t", event_bus="e", kms_key_arn="arn:aws:kms:us-east-1:1:key/k"
 )
@@ -40,6 +46,10 @@ moments = st.datetimes(
 
 class RecordingStore:
     """Holds created records in memory: the route's only write, observed instead of stored."""
+
+    # What the route hands the (here disabled) per-tenant limits; never called with them off.
+    ddb = None
+    table = RESOURCES.table
 
     def __init__(self) -> None:
         self.created: list[UploadRecord] = []
