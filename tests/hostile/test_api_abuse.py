@@ -2,9 +2,10 @@
 the right status and a JSON error code, and nothing escapes a tenant.
 
 Decisions: content types are normalised (`Image/JPEG; charset=x` -> `image/jpeg`, the same rule
-the processor applies), never rejected for case or parameters. There is no per-tenant limiter in
-the runtime: a burst of presigns for one tenant all succeed (throttling is API Gateway's job in a
-deployed stack), and each gets its own upload id and key.
+the processor applies), never rejected for case or parameters. A concurrent burst of presigns for
+one tenant up to its per-minute limit (`maxPresignsPerMinute`, default 100) all succeed, each with
+its own upload id and key; the atomic counter lets exactly that many through, and the next one is
+our JSON 429 `rate_limited` with Retry-After.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mediakit.client import ApiClient, request
+from mediakit.client import ApiClient, ApiError, request
 from mediakit.corpus.hostile import valid_jpeg
 from mediakit.local import oidc as jwt
 from mediakit.local.emulator import DevEnv, mint_token
 from runtime.keys import sanitise_tenant
+from runtime.settings import Settings
 
 JPEG = valid_jpeg(1)
 GOOD = {"filename": "photo.jpg", "content_type": "image/jpeg", "size": len(JPEG)}
@@ -343,16 +345,37 @@ def test_api_abuse_odd_paths_and_cursors(
 
 
 def test_api_abuse_burst_of_presigns_for_one_tenant_all_succeed(dev: DevEnv) -> None:
-    # GIVEN one tenant and 200 create-upload requests from 8 threads (a bounded burst)
-    client = ApiClient(dev.api_url, mint_token(dev, "burst"))
+    # GIVEN one tenant and a burst from 8 threads of exactly its per-minute presign limit
+    limit = Settings().max_presigns_per_minute
+    assert limit == 100
 
-    def create(i: int) -> dict[str, Any]:
-        return client.create_upload(filename=f"{i}.jpg", content_type="image/jpeg", size=10 + i)
+    # (the window is the clock minute: a burst that straddles two minutes proves nothing about
+    # the boundary, so it is run again, once, for a fresh tenant at the start of the next one)
+    for attempt in range(2):
+        window = int(time.time() // 60)
+        client = ApiClient(dev.api_url, mint_token(dev, f"burst-{attempt}"))
 
-    # WHEN they are sent as fast as loopback allows
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        created = list(pool.map(create, range(200)))
+        def create(i: int, client: ApiClient = client) -> dict[str, Any]:
+            return client.create_upload(filename=f"{i}.jpg", content_type="image/jpeg", size=10 + i)
 
-    # THEN every one got a 201 with its own upload id and key (no limiter in the runtime)
-    assert len({c["upload_id"] for c in created}) == 200
-    assert len({c["key"] for c in created}) == 200
+        # WHEN they are sent as fast as loopback allows, then one more
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            created = list(pool.map(create, range(limit)))
+        refused: ApiError | None = None
+        try:
+            create(limit)
+        except ApiError as error:
+            refused = error
+        if int(time.time() // 60) == window:
+            break
+    else:  # pragma: no cover - two bursts in a row straddling a minute
+        pytest.fail("both bursts straddled a clock minute")
+
+    # THEN every one of the burst got a 201 with its own upload id and key
+    assert len({c["upload_id"] for c in created}) == limit
+    assert len({c["key"] for c in created}) == limit
+    # AND the counter lost no update: the next one is our JSON 429 with Retry-After
+    assert refused is not None, "the presign past the limit was created"
+    assert (refused.status, refused.code) == (429, "rate_limited")
+    assert refused.retry_after is not None
+    assert 1 <= refused.retry_after <= 60
