@@ -138,11 +138,13 @@ def test_check_one_run_scans_all_graphs(
     check_all: tuple[int, dict[str, Any], float],
     variants: Variants,
     malware_variants: Variants,
+    media_variants: Variants,
     shipped: tuple[str, ...],
 ) -> None:
     # (how long it takes is bench/policy_timings.py's business, not a test's)
     _, reports, _ = check_all
-    assert len(reports) == len(variants) + len(malware_variants) + len(shipped)
+    weakened = len(variants) + len(malware_variants) + len(media_variants)
+    assert len(reports) == weakened + len(shipped)
 
 
 def test_check_custom_domain_and_waf_fix_what_the_default_stacks_waive(
