@@ -1,6 +1,6 @@
 """CORS on the emulator's S3 endpoint as S3 applies a bucket's CORS configuration: preflight
-OPTIONS allowed or refused with 403, and Access-Control-* headers (ETag exposed) only on answers
-to an allowed origin."""
+OPTIONS allowed or refused with 403, and Access-Control-* headers (ETag exposed, and Retry-After on
+the stack's bucket) only on answers to an allowed origin."""
 
 from __future__ import annotations
 
@@ -175,14 +175,15 @@ def test_s3_cors_preflight_allowed_from_the_configured_origin(fake_emulator: Fak
     response = options(
         url, ALLOWED, "PUT", "content-type,x-amz-checksum-sha256,x-amz-server-side-encryption"
     )
-    # THEN S3's answer: the origin, the rule's methods, the requested headers, ETag exposed
+    # THEN S3's answer: the origin, the rule's methods, the requested headers, ETag exposed (and
+    # Retry-After, the stack's bucket rule: a page reads when to come back after a 503 SlowDown)
     assert response.status == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED
     assert response.headers["access-control-allow-methods"] == "GET, HEAD, POST, PUT"
     assert response.headers["access-control-allow-headers"] == (
         "content-type, x-amz-checksum-sha256, x-amz-server-side-encryption"
     )
-    assert response.headers["access-control-expose-headers"] == "ETag"
+    assert response.headers["access-control-expose-headers"] == "ETag, Retry-After"
     assert response.headers["access-control-max-age"] == "3000"
 
 
@@ -244,10 +245,10 @@ def test_s3_cors_actual_request_headers_follow_the_origin(fake_emulator: FakeEmu
     allowed = request("GET", url, headers={"Origin": ALLOWED})
     other = request("GET", url, headers={"Origin": "https://evil.example"})
     plain = request("GET", url)
-    # THEN only the allowed origin's answer carries CORS headers (ETag readable by the page);
-    # moto's allow-every-origin headers are gone; S3 served all three
+    # THEN only the allowed origin's answer carries CORS headers (ETag and Retry-After readable
+    # by the page); moto's allow-every-origin headers are gone; S3 served all three
     assert allowed.headers["access-control-allow-origin"] == ALLOWED
-    assert allowed.headers["access-control-expose-headers"] == "ETag"
+    assert allowed.headers["access-control-expose-headers"] == "ETag, Retry-After"
     assert allowed.headers["etag"]
     assert not any(h.startswith("access-control-") for h in other.headers)
     assert not any(h.startswith("access-control-") for h in plain.headers)
