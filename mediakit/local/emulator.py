@@ -558,9 +558,7 @@ class Emulator:
         now on read them; warm ones are retired."""
         from mediakit.local.lambda_pool import LambdaPool
 
-        pool = {"presign": self.presign, "processor": self.processor, "media": self.media}[
-            function
-        ]
+        pool = {"presign": self.presign, "processor": self.processor, "media": self.media}[function]
         if not isinstance(pool, LambdaPool):
             raise TypeError(f"{function} runs in this process: its environment is os.environ")
         pool.update_environment(values)
