@@ -50,10 +50,7 @@ class Suppression:
             finding.check_id == self.check
             and (
                 finding.resource == self.resource
-                or (
-                    self.resource.endswith("*")
-                    and finding.resource.startswith(self.resource[:-1])
-                )
+                or (self.resource.endswith("*") and finding.resource.startswith(self.resource[:-1]))
             )
             and (self.statement is None or finding.statement == self.statement)
         )

@@ -60,6 +60,7 @@ def types_of_kind(kind: str) -> tuple[str, ...]:
     """Every known canonical type of one kind, in KNOWN_TYPES order."""
     return tuple(t for t in KNOWN_TYPES if kind_of(t) == kind)
 
+
 DERIVATIVE_FORMATS = ("jpeg", "webp", "png", "avif")
 # AVIF encoder speed (libavif/aom, 0 slowest .. 10 fastest) when a spec names none. Measured on
 # a 2 CPU machine for one 2048x1536 derivative of a photo: speed 6 takes 1.4 CPU-s, 7 0.8 s,
@@ -348,8 +349,7 @@ class Settings:
         default=50,
         metadata=_meta(
             "listPageSize",
-            "Default page size of GET /v1/uploads (1..100; a request's limit= may ask for "
-            "1..100).",
+            "Default page size of GET /v1/uploads (1..100; a request's limit= may ask for 1..100).",
         ),
     )
     idempotency_window_seconds: int = field(
@@ -842,9 +842,7 @@ def _validate(s: Settings) -> None:
     # A replay past the pending record's TTL would find no upload to answer with.
     _check_range("idempotency_window_seconds", s.idempotency_window_seconds, 60, 90 * 86400)
     if s.idempotency_window_seconds > s.pending_ttl_seconds:
-        raise SettingsError(
-            "idempotency_window_seconds", "must be at most pending_ttl_seconds"
-        )
+        raise SettingsError("idempotency_window_seconds", "must be at most pending_ttl_seconds")
     _check_range("ia_transition_days", s.ia_transition_days, 30, 3650)
     _check_range("glacier_transition_days", s.glacier_transition_days, 1, 36500)
     # S3 refuses a lifecycle rule whose next transition comes less than 30 days after the
@@ -974,9 +972,7 @@ def _validate_media(s: Settings) -> None:
     _check_range("media_processing_cpu_seconds", s.media_processing_cpu_seconds, 1, 900)
     _check_range("media_processing_memory_mb", s.media_processing_memory_mb, 64, 10240)
     _check_range("media_processor_batch_size", s.media_processor_batch_size, 1, 10)
-    _check_range(
-        "media_processor_max_concurrency", s.media_processor_max_concurrency, 2, 1000
-    )
+    _check_range("media_processor_max_concurrency", s.media_processor_max_concurrency, 2, 1000)
     if s.media_processing_cpu_seconds > s.media_processing_timeout_seconds:
         raise SettingsError(
             "media_processing_cpu_seconds",

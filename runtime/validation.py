@@ -146,9 +146,7 @@ def validate_create(body: Mapping[str, Any], settings: Settings) -> CreateUpload
         )
     limit = settings.max_bytes_for(content_type)
     if size > limit:
-        raise PayloadTooLarge(
-            f"size {size} exceeds the {kind_of(content_type)} limit of {limit}"
-        )
+        raise PayloadTooLarge(f"size {size} exceeds the {kind_of(content_type)} limit of {limit}")
     if size < settings.min_upload_bytes:
         raise BadRequest(
             f"size {size} is below the minimum of {settings.min_upload_bytes} bytes",

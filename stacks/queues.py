@@ -57,9 +57,7 @@ def routing_suffixes(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ..
     if not settings.media_enabled:
         return (), ()
     # Documents (runtime/documents.py) are checked by the image processor: never rendered.
-    image = tuple(
-        f".{e}" for t, e in KNOWN_TYPES.items() if kind_of(t) in ("image", "document")
-    )
+    image = tuple(f".{e}" for t, e in KNOWN_TYPES.items() if kind_of(t) in ("image", "document"))
     media = tuple(
         f".{e}"
         for t, e in KNOWN_TYPES.items()

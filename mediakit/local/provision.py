@@ -233,9 +233,9 @@ class StackPlan:
         media_mappings = [
             m
             for m in mappings
-            if _by_attribute(functions, "arn", m["inputs"]["functionName"], "function")[
-                "inputs"
-            ]["handler"]
+            if _by_attribute(functions, "arn", m["inputs"]["functionName"], "function")["inputs"][
+                "handler"
+            ]
             == MEDIA_HANDLER
         ]
         image_mappings = [m for m in mappings if m not in media_mappings]

@@ -325,5 +325,3 @@ def test_api_claims_rendered_as_aws_renders_them(fake_emulator: FakeEmulator) ->
     assert claims["admin"] == "true"
     assert claims["exp"] == str(now)
     assert claims["org"] == '{"id":1}'
-
-
