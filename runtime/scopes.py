@@ -62,6 +62,10 @@ ROUTE_OPERATIONS: Mapping[str, tuple[str, ...]] = {
     "GET /v1/usage": ("usage",),
 }
 
+# Routes without the JWT authorizer (they carry no operation a scope could guard): the stack
+# declares them open and the emulator's gateway serves them without a token.
+PUBLIC_ROUTES: tuple[str, ...] = ("GET /v1/health",)
+
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), space-delimited.
 _TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 # What a setting may name: the same, less `,` (the list separator) and `[`/`]` (a scope shaped

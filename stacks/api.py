@@ -12,20 +12,12 @@ import pulumi_aws as aws
 from runtime import scopes
 from runtime.settings import Settings
 
-ROUTES = (
-    "POST /v1/uploads",
-    "GET /v1/uploads",
-    "GET /v1/uploads/{id}",
-    "DELETE /v1/uploads/{id}",
-    "POST /v1/uploads/{id}/complete",
-    "GET /v1/uploads/{id}/parts",
-    "GET /v1/uploads/{id}/download",
-    "POST /v1/uploads/{id}/restore",
-    "GET /v1/usage",
-)
+# The route keys come from the runtime's one table of route -> operations (runtime/scopes.py),
+# which the emulator's gateway reads too.
+ROUTES = tuple(scopes.ROUTE_OPERATIONS)
 # Routes without the JWT authorizer: `GET /v1/health` (runtime/health.py answers with component
 # names only), throttled on its own at the stage so an open route cannot eat the API's budget.
-PUBLIC_ROUTES = ("GET /v1/health",)
+PUBLIC_ROUTES = scopes.PUBLIC_ROUTES
 HEALTH_THROTTLE_RATE_LIMIT = 10
 HEALTH_THROTTLE_BURST_LIMIT = 20
 CORS_METHODS = ("DELETE", "GET", "OPTIONS", "POST")

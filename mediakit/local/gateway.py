@@ -29,26 +29,18 @@ from urllib.parse import parse_qsl, urlsplit
 from mediakit.local import oidc as jwt
 from mediakit.local.lambda_host import LambdaContext
 from mediakit.local.lambda_pool import OK, Function, FunctionClosed
+from runtime import scopes
 from runtime.errors import BadRequest, MediakitError, PayloadTooLarge
 
 log = logging.getLogger("mediakit.local.gateway")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
-# The routes the stack declares on the HTTP API (`stacks/api.py`), as API Gateway route keys: a
-# Gateway's default. The emulator serves the synthesized graph's routes and their authorization
-# scopes instead (`provision.StackPlan.api_routes`), so a scope the stack sets is enforced here.
-ROUTES: tuple[str, ...] = (
-    "POST /v1/uploads",
-    "GET /v1/uploads",
-    "GET /v1/uploads/{id}",
-    "DELETE /v1/uploads/{id}",
-    "POST /v1/uploads/{id}/complete",
-    "GET /v1/uploads/{id}/parts",
-    "GET /v1/uploads/{id}/download",
-    "POST /v1/uploads/{id}/restore",
-    "GET /v1/usage",
-)
+# The routes the stack declares on the HTTP API, as API Gateway route keys (both read them from
+# runtime/scopes.py): a Gateway's default, the open ones without the authorizer. The emulator
+# serves the synthesized graph's routes and their authorization scopes instead
+# (`provision.StackPlan.api_routes`), so a scope the stack sets is enforced here.
+ROUTES: tuple[str, ...] = tuple(scopes.ROUTE_OPERATIONS)
 # API Gateway's own payload limit for HTTP APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 _TEXT_TYPES = re.compile(
@@ -180,7 +172,9 @@ class Gateway:
     handler: Handler | Function
     authorizer: JwtAuthorizer
     cors: CorsConfig = field(default_factory=CorsConfig)
-    routes: list[Route] = field(default_factory=lambda: compile_routes(ROUTES))
+    routes: list[Route] = field(
+        default_factory=lambda: compile_routes(ROUTES, public=scopes.PUBLIC_ROUTES)
+    )
     site: Site | None = None
     account_id: str = "123456789012"
     api_id: str = "local"

@@ -19,6 +19,15 @@ def test_parity_routes_match_the_stack() -> None:
     assert set(devapi.ROUTES) == set(api.ROUTES)
 
 
+def test_parity_default_gateway_serves_the_stacks_open_routes_without_a_token() -> None:
+    # GIVEN a gateway built without a synthesized graph (its defaults)
+    routes = devapi.compile_routes(devapi.ROUTES, public=api.PUBLIC_ROUTES)
+    default = devapi.Gateway.__dataclass_fields__["routes"].default_factory()
+    # THEN it serves every route the stack declares, the open ones (health) without the authorizer
+    assert [(r.key, r.public) for r in default] == [(r.key, r.public) for r in routes]
+    assert {r.key for r in default if r.public} == set(api.PUBLIC_ROUTES) == {"GET /v1/health"}
+
+
 def test_parity_api_cors_matches_the_stack() -> None:
     # GIVEN the front's default CORS configuration / THEN it grants what API Gateway would
     cors = devapi.CorsConfig()
