@@ -235,6 +235,15 @@ def _note_transient(upload_id: str, exc: Exception, deps: Deps) -> None:
         log.warning("could not note the transient failure on %s", upload_id, exc_info=True)
 
 
+def claim_lease(record: UploadRecord, settings: Settings) -> int:
+    """Seconds a claim holds the record: the timeout of the function that renders its kind
+    (audio/video run in the media function, whose budget outlasts the image processor's), so
+    a duplicate event cannot claim and run the same job while the first run still may."""
+    if kind_of(record["content_type"]) in MEDIA_ONLY_KINDS:
+        return settings.media_processor_timeout_seconds
+    return settings.processor_timeout_seconds
+
+
 def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_attempt: bool) -> str:
     store, ref, upload_id = deps.store, event.ref, parsed.upload_id
     for _ in range(_MAX_RACES):
@@ -266,7 +275,7 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_at
                 raise TransientFault(f"upload {upload_id} is being restored; retrying")
             if ref.version_id != wanted:
                 return "ignored:stale"
-            lease = deps.settings.processor_timeout_seconds
+            lease = claim_lease(record, deps.settings)
             restored = store.claim_restored(upload_id, ref, deps.clock(), lease)
             if restored is None:
                 continue
@@ -291,7 +300,7 @@ def _advance(event: ObjectCreated, parsed: keys.OriginalKey, deps: Deps, last_at
                 announce(record, deps)
                 return "renotified"
             return "duplicate"
-        lease = deps.settings.processor_timeout_seconds
+        lease = claim_lease(record, deps.settings)
         claimed = store.claim(upload_id, ref, deps.clock(), lease)
         if claimed is None:
             fresh = store.get(upload_id)

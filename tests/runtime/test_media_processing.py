@@ -297,3 +297,31 @@ def test_an_expired_audio_upload_loses_its_waveform_and_its_media_facts(
     (event,) = media_pipeline.published()
     assert event["detail-type"] == "media.upload.expired"
     assert "media" not in event["detail"]
+
+
+def test_a_video_claim_holds_its_lease_for_the_whole_media_budget(
+    media_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the media function's settings (the image processor's timeout is 60 s)
+    s = media_pipeline.settings
+    store = media_pipeline.ingest.store
+    leases: list[int] = []
+    claim = store.claim
+
+    def spy(upload_id: str, ref: Any, now: Any, lease_seconds: int) -> Any:
+        leases.append(lease_seconds)
+        return claim(upload_id, ref, now, lease_seconds)
+
+    monkeypatch.setattr(store, "claim", spy)
+    # WHEN a video is uploaded and processed
+    entry = media.sample("rotated.mov")
+    created = _upload(media_pipeline, entry.data, entry.declared_type)
+    assert media_pipeline.record(created["upload_id"])["status"] == "completed"
+    # THEN its claim outlasts the media budget (a duplicate event cannot run it again meanwhile):
+    # the media function's timeout, as reprocessing leases it
+    assert leases == [s.media_processor_timeout_seconds]
+    assert leases[0] >= s.media_processing_timeout_seconds
+    assert leases[0] > s.processor_timeout_seconds
+    # AND an image record keeps the image processor's timeout
+    image = {**media_pipeline.record(created["upload_id"]), "content_type": "image/png"}
+    assert ingest.claim_lease(image, s) == s.processor_timeout_seconds
