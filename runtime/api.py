@@ -540,7 +540,9 @@ def list_uploads(deps: Deps, request: Request, tenant: str) -> dict[str, Any]:
     after = cursor_keys.decode(cursor, tenant, where) if cursor is not None else None
     page = deps.store.list_for_tenant(tenant, limit=limit, after=after, where=where)
     next_cursor = cursor_keys.encode(tenant, where, page.after) if page.after else None
-    return {"items": [deps.view(r) for r in page.items], "next_cursor": next_cursor}
+    # Each listed record is settled as GET settles it: past its restore window, erased.
+    items = [deps.view(settle(deps, r)) for r in page.items]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def list_query(request: Request, settings: Settings) -> tuple[ListFilter, int]:

@@ -346,6 +346,45 @@ def test_restore_after_the_window_is_gone_whatever_the_ttl_did(
     assert shown["deleted_by"] == "tenant-a"
 
 
+def test_listing_settles_deleted_records_as_get_does(pipeline: Pipeline, clock: Clock) -> None:
+    # GIVEN a deleted upload with personal data (filename, metadata, EXIF) and a live one
+    gone = completed(pipeline)["upload_id"]
+    live = completed(pipeline, filename="kept.jpg")["upload_id"]
+    assert pipeline.call("DELETE", f"/v1/uploads/{gone}", scopes=ADMIN)[0] == 200
+
+    def listed(query: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+        status, body = pipeline.call("GET", "/v1/uploads", query=query)
+        assert status == 200, body
+        return {item["upload_id"]: item for item in body["items"]}
+
+    # WHEN listing a second before the restore window closes
+    clock.now = T0 + timedelta(days=30) - timedelta(seconds=1)
+    inside = listed({"status": "deleted"})[gone]
+    # THEN the deleted upload is listed as GET shows it, personal fields and all (restorable)
+    assert inside == pipeline.call("GET", f"/v1/uploads/{gone}")[1]
+    assert (inside["filename"], inside["metadata"]) == (SECRET_FILENAME, SECRET_META)
+    assert inside["exif"]
+    assert "erased_at" not in pipeline.record(gone)
+    # WHEN listing once deleted_at + noncurrentExpirationDays is reached (TTL not yet run)
+    clock.now = T0 + timedelta(days=30, seconds=1)
+    deleted_items = listed({"status": "deleted"})
+    default_items = listed()
+    # THEN status=deleted lists it without any personal field, and the record is erased too
+    shown = deleted_items[gone]
+    assert not {*PERSONAL_FIELDS, "gps"} & set(shown), shown
+    text = json.dumps(deleted_items, ensure_ascii=False)
+    for secret in (SECRET_MAKE, "Befund", "Mustermann", "patient", "gps"):
+        assert secret not in text, secret
+    record = pipeline.record(gone)
+    assert not set(PERSONAL_FIELDS) & set(record)
+    assert record["erased_at"] == "2026-12-31T09:00:01.000Z"
+    assert shown == pipeline.call("GET", f"/v1/uploads/{gone}")[1]
+    # AND the default listing leaves deleted uploads out and live ones untouched
+    assert gone not in default_items
+    assert default_items[live]["filename"] == "kept.jpg"
+    assert default_items[live]["exif"]
+
+
 def test_restore_needs_admin_and_a_validated_original(pipeline: Pipeline, clock: Clock) -> None:
     # GIVEN an aborted pending upload (never validated) and a deleted completed one
     pending = pipeline.create(JPEG)
