@@ -796,7 +796,8 @@ def deny_unscanned_reads(
 ) -> list[Statement]:
     """Defence in depth behind the download gate: nobody reads an original whose scan tag is
     not NO_THREATS_FOUND (untagged, pending or a threat) except the roles that must read it
-    before the scan ends (the processor validates at once; GuardDuty scans it)."""
+    before the scan ends (the processor validates at once; GuardDuty scans it; with audio/video
+    on, the media function probes it at once, and an UNSUPPORTED or FAILED scan never clears)."""
     return [
         statement(
             "DenyReadingUnscannedOriginals",

@@ -258,10 +258,15 @@ class Storage(pulumi.ComponentResource):
             ],
             opts=guard.merge(pulumi.ResourceOptions(depends_on=[versioning])),
         )
-        # Scanning on: the roles the tag-based deny exempts (the processor, GuardDuty's); off: none,
-        # and the policy depends on nothing more than before.
+        # Scanning on: the roles the tag-based deny exempts (the processor, GuardDuty's and, with
+        # audio/video on, the media function's, which probes every new original before its scan
+        # ends); off: none, and the policy depends on nothing more than before.
         exempt = (
-            [args.processor_role_arn, args.malware_scan_role_arn]
+            [
+                args.processor_role_arn,
+                args.malware_scan_role_arn,
+                *([args.media_role_arn] if args.media_role_arn is not None else []),
+            ]
             if args.malware_scan_role_arn is not None
             else []
         )
