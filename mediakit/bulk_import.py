@@ -1,13 +1,13 @@
 """Bulk import of a folder through the upload API (the replaced system's migration script): every
 file is created, sent and processed exactly like any upload, so it is validated the same way.
 
-Files go in parallel; `Retry-After` on 429/503 is honoured; a manifest (relative path -> upload
-id -> status) is written as files progress, so an interrupted import resumes: files whose
-upload completed or failed on its own are skipped, after the API confirms the manifest's claim
-(a manifest edited by hand cannot mark a file imported that the API does not know), and a
-retried create carries an Idempotency-Key derived from the file, so it never makes a second
-upload of the same file. Each upload's metadata carries the file's path relative to the folder
-and its timestamps.
+Files go in parallel; `Retry-After` on 429/503 (and on 409 `idempotency_in_progress`) is
+honoured; a manifest (relative path -> upload id -> status) is written as files progress, so an
+interrupted import resumes: files whose upload completed or failed on its own are skipped, after
+the API confirms the manifest's claim (a manifest edited by hand cannot mark a file imported that
+the API does not know), and a retried create carries an Idempotency-Key derived from the file, so
+it never makes a second upload of the same file. Each upload's metadata carries the file's path
+relative to the folder and its timestamps.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ DEFAULT_MANIFEST_DIR = Path(".mediakit/imports")
 # kept failing, a timeout): such files are tried again by the next run.
 DONE = frozenset({"completed", "failed"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# 409s that mean "not yet" rather than "no": the same Idempotency-Key's first request is still
+# running (a resumed import racing its own earlier request); they carry Retry-After too.
+RETRY_CONFLICT_CODES = frozenset({"idempotency_in_progress"})
 MAX_ATTEMPTS = 8
 MAX_WAIT_SECONDS = 60.0
 
@@ -203,14 +206,20 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def retryable(exc: ApiError) -> bool:
+    """Whether an answer is worth the same request again: 429/502/503/504, or a 409
+    `idempotency_in_progress` (the key's first request has not finished yet)."""
+    return exc.status in RETRY_STATUSES or (exc.status == 409 and exc.code in RETRY_CONFLICT_CODES)
+
+
 def call_with_retries(fn: Callable[[], Any], *, sleep: Sleep | None = None) -> Any:
-    """`fn()`, again after `Retry-After` (or a backoff) while it answers 429/502/503/504 or the
-    connection fails; at most MAX_ATTEMPTS tries."""
+    """`fn()`, again after `Retry-After` (or a backoff) while it answers 429/502/503/504 or 409
+    `idempotency_in_progress`, or the connection fails; at most MAX_ATTEMPTS tries."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return fn()
         except ApiError as exc:
-            if exc.status not in RETRY_STATUSES or attempt == MAX_ATTEMPTS:
+            if not retryable(exc) or attempt == MAX_ATTEMPTS:
                 raise
             delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt
         except OSError:

@@ -217,3 +217,44 @@ def test_import_does_not_trust_a_manifest_edited_by_hand(
     assert elsewhere.exit_code == 1
     assert "is the manifest of '/elsewhere'" in elsewhere.output
     assert tap.creates == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retried"),
+    [
+        (429, "throttled", True),
+        (503, "unavailable", True),
+        (409, "idempotency_in_progress", True),  # the same key's first request still runs
+        (409, "idempotency_conflict", False),  # a different request under the key: final
+        (409, "not_deleted", False),
+        (400, "invalid_field", False),
+    ],
+)
+def test_retry_decision_honours_retry_after_on_idempotency_in_progress(
+    status: int, code: str, retried: bool
+) -> None:
+    # GIVEN a call whose first answer is `status`/`code` with Retry-After: 3, then a success
+    answers: list[Any] = [
+        client_module.ApiError(
+            status, {"error": {"code": code, "message": "m"}}, headers={"retry-after": "3"}
+        ),
+        "created",
+    ]
+    waits: list[float] = []
+
+    def call() -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    # WHEN it is made with retries
+    if retried:
+        # THEN a retryable answer is waited out for its Retry-After and the call tried again
+        assert bulk_import.call_with_retries(call, sleep=waits.append) == "created"
+        assert waits == [3.0]
+    else:
+        # THEN any other answer is final at once
+        with pytest.raises(client_module.ApiError) as raised:
+            bulk_import.call_with_retries(call, sleep=waits.append)
+        assert (raised.value.status, raised.value.code, waits) == (status, code, [])
