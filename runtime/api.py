@@ -762,13 +762,17 @@ def delete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> 
     updated = None
     if record["status"] != DELETED:
         _abort_multipart(deps, record)
-        updated = deps.store.mark_deleted(
-            upload_id,
-            tenant,
-            deps.clock(),
-            by=by,
-            window_days=deps.settings.noncurrent_expiration_days,
-        )
+        updated = _mark_deleted(deps, record, by)
+        if updated is None and operation == "abort":
+            # Processing finished between the read and the abort's write (conditioned on
+            # pending_upload): decide again on what the upload is now, with that scope.
+            record = owned_record(deps, tenant, upload_id)
+            pending = record["status"] == PENDING
+            scopes.require(
+                request, deps.settings, scopes.delete_operation(pending=pending, purge=False)
+            )
+            if record["status"] != DELETED:
+                updated = _mark_deleted(deps, record, by)
     _remove_current(deps, record)
     if updated is None:
         fresh = deps.store.get(upload_id)
@@ -778,6 +782,18 @@ def delete_upload(deps: Deps, request: Request, tenant: str, upload_id: str) -> 
         raise Conflict("the upload is already deleted", code="already_deleted")
     _announce(deps, events.DELETED, updated, by)
     return deps.view(updated)
+
+
+def _mark_deleted(deps: Deps, record: UploadRecord, by: str) -> UploadRecord | None:
+    """Soft delete; an abort (a pending record, no admin scope needed) only while still pending."""
+    return deps.store.mark_deleted(
+        record["upload_id"],
+        record["tenant"],
+        deps.clock(),
+        by=by,
+        window_days=deps.settings.noncurrent_expiration_days,
+        pending_only=record["status"] == PENDING,
+    )
 
 
 def purge_upload(deps: Deps, record: UploadRecord, by: str) -> dict[str, Any]:
@@ -816,8 +832,13 @@ def restore_upload(deps: Deps, request: Request, tenant: str, upload_id: str) ->
     by = acting_subject(request)
     now, window = deps.clock(), deps.settings.noncurrent_expiration_days
     marked: UploadRecord | None
+    before: UploadRecord | None = None
     if record["status"] == RESTORING and not record.get("restore_version_id"):
-        # A restore whose copy failed midway: the retry finishes it.
+        # A restore that stopped before its copy was recorded: the retry finishes it, inside
+        # the window only; past it the record goes back to deleted (with its TTL) and is gone.
+        if record.get("purged_at") or not window_open(record, now, window):
+            deps.store.unmark_restoring(record, now, window_days=window)
+            raise Gone("the restore window of this upload has closed", code="gone")
         marked = record
     elif record["status"] != DELETED:
         raise Conflict(f"the upload is {record['status']}, not deleted", code="not_deleted")
@@ -829,6 +850,7 @@ def restore_upload(deps: Deps, request: Request, tenant: str, upload_id: str) ->
         # malwareScanning on: the copy reads the validated version, which the bucket's tag-based
         # deny (and the download gate) lets through only once it was scanned clean.
         malware.require_clean(deps.s3, deps.settings, bucket=deps.resources.bucket, record=record)
+        before = record
         marked = deps.store.mark_restoring(upload_id, tenant, now, by=by, window_days=window)
     if marked is None:
         raise Conflict("the upload changed while it was restored", code="restore_conflict")
@@ -842,6 +864,9 @@ def restore_upload(deps: Deps, request: Request, tenant: str, upload_id: str) ->
             SSEKMSKeyId=deps.resources.kms_key_arn,
         )
     except Exception as exc:
+        # No copy was written: put the record back to deleted, its TTL and fields as they were,
+        # instead of leaving it restoring (no TTL, personal fields kept) for good.
+        deps.store.unmark_restoring(marked, deps.clock(), window_days=window, before=before)
         if is_not_found(exc):
             raise Gone("the original's version is gone", code="gone") from None
         raise

@@ -735,16 +735,30 @@ class Store:
         )
 
     def mark_deleted(
-        self, upload_id: str, tenant: str, now: datetime, *, by: str, window_days: int
+        self,
+        upload_id: str,
+        tenant: str,
+        now: datetime,
+        *,
+        by: str,
+        window_days: int,
+        pending_only: bool = False,
     ) -> UploadRecord | None:
         """Any status but deleted -> deleted, by `by`. The record keeps what a restore needs
         until the window closes; DynamoDB's TTL removes it after that (late, so nothing decides
-        on its existence: see `window_open`)."""
+        on its existence: see `window_open`). `pending_only` (an abort, which needs no admin
+        scope): only while the record is still pending_upload, so an upload whose processing
+        finished since the caller's read is not deleted on the abort's authority."""
+        condition = "#tenant = :tenant AND #status <> :deleted"
+        values = {":tenant": tenant, ":deleted": DELETED}
+        if pending_only:
+            condition = "#tenant = :tenant AND #status = :pending"
+            values = {":tenant": tenant, ":pending": PENDING}
         return self._update(
             upload_id,
             tenant=tenant,
-            condition="#tenant = :tenant AND #status <> :deleted",
-            values={":tenant": tenant, ":deleted": DELETED},
+            condition=condition,
+            values=values,
             set_={
                 "status": DELETED,
                 "deleted_at": iso(now),
@@ -781,6 +795,46 @@ class Store:
             },
             # The derivative objects are gone until the processor renders them again.
             remove=[TTL_ATTRIBUTE, "restore_version_id", "notified_at", "derivatives"],
+        )
+
+    def unmark_restoring(
+        self,
+        marked: UploadRecord,
+        now: datetime,
+        *,
+        window_days: int,
+        before: Mapping[str, Any] | None = None,
+    ) -> UploadRecord | None:
+        """restoring -> deleted again (the `RESTORING -> DELETED` edge), only for a restore whose
+        copy failed or whose window closed before the copy: conditioned on exactly that restoring
+        write (`restoring_at`) with no copy recorded. The TTL is set back to deleted_at + window;
+        the fields the restoring write removed or set come back as `before` (the deleted record
+        read before it) had them, else they are removed."""
+        set_: dict[str, Any] = {
+            "status": DELETED,
+            "updated_at": iso(now),
+            TTL_ATTRIBUTE: epoch(parse_iso(marked["deleted_at"])) + window_days * DAY_SECONDS,
+        }
+        remove: list[str] = []
+        for name in ("derivatives", "notified_at", "restoring_at", "restored_by"):
+            if before is not None and name in before:
+                set_[name] = before[name]
+            else:
+                remove.append(name)
+        return self._update(
+            marked["upload_id"],
+            tenant=marked["tenant"],
+            condition=(
+                "#tenant = :tenant AND #status = :restoring AND #restoring_at = :marked "
+                "AND attribute_not_exists(#restore_version_id)"
+            ),
+            values={
+                ":tenant": marked["tenant"],
+                ":restoring": RESTORING,
+                ":marked": marked.get("restoring_at", ""),
+            },
+            set_=set_,
+            remove=remove,
         )
 
     def set_restore_version(

@@ -173,6 +173,19 @@ class RecordLifecycle(RuleBasedStateMachine):
             assert not before.get("purged_at")
             self.finished = 0
 
+    @rule()
+    def restore_copy_fails(self) -> None:
+        # The restore's copy failed (or its retry came after the window): restoring -> deleted,
+        # the one compensation, only before a copy was recorded, with the TTL of deleted_at
+        record = self._get()
+        if record["status"] != RESTORING:
+            return
+        undone = self.store.unmark_restoring(record, self.now, window_days=WINDOW_DAYS)
+        if undone is not None:
+            assert not record.get("restore_version_id")
+            deadline = parse_iso(record["deleted_at"]) + timedelta(days=WINDOW_DAYS)
+            assert undone["ttl"] == int(deadline.timestamp())
+
     @rule(version=st.sampled_from([1, 2]))
     def restore_copies(self, version: int) -> None:
         ref = self.refs[version]

@@ -600,3 +600,105 @@ def test_delete_whose_event_failed_sends_it_on_the_retry(
     assert [e["detail"]["by"] for e in events] == ["tenant-a"]
     assert pipeline.call("DELETE", path, scopes=ADMIN)[0] == 409
     assert pipeline.published() == []
+
+
+@pytest.mark.parametrize("failure", ["version_gone", "access_denied"])
+def test_restore_whose_copy_fails_puts_the_record_back_to_deleted(
+    pipeline: Pipeline, clock: Clock, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    # GIVEN a deleted upload whose restore copy fails (its version removed, or S3 refuses)
+    created = completed(pipeline)
+    upload_id, key = created["upload_id"], created["key"]
+    assert pipeline.call("DELETE", f"/v1/uploads/{upload_id}", scopes=ADMIN)[0] == 200
+    deleted = pipeline.record(upload_id)
+    assert deleted["ttl"] == int(parse_iso(deleted["deleted_at"]).timestamp()) + 30 * 86400
+    if failure == "version_gone":
+        pipeline.s3.delete_object(
+            Bucket=pipeline.resources.bucket, Key=key, VersionId=deleted["version_id"]
+        )
+    else:
+        from botocore.exceptions import ClientError
+
+        def refused(**kwargs: Any) -> Any:
+            error = {"Error": {"Code": "AccessDenied", "Message": "denied"}}
+            raise ClientError(error, "CopyObject")  # type: ignore[arg-type]
+
+        monkeypatch.setattr(pipeline.api.s3, "copy_object", refused)
+    clock.now = T0 + timedelta(days=1)
+    # WHEN it is restored
+    status, body = pipeline.call("POST", f"/v1/uploads/{upload_id}/restore", scopes=ADMIN)
+    # THEN the answer is 410 (version gone) or a 5xx, and the record is deleted again, as before:
+    # TTL at deleted_at + window, its derivatives and event bookkeeping, no restoring marks
+    assert status == 410 if failure == "version_gone" else status >= 500, (status, body)
+    record = pipeline.record(upload_id)
+    assert record["status"] == "deleted"
+    assert record["ttl"] == deleted["ttl"]
+    assert record["derivatives"] == deleted["derivatives"]
+    assert record.get("notified_at") == deleted.get("notified_at")
+    assert not {"restoring_at", "restored_by", "restore_version_id"} & set(record)
+    shown = pipeline.call("GET", f"/v1/uploads/{upload_id}")
+    assert (shown[0], shown[1]["status"]) == (200, "deleted")
+    assert current(pipeline, key) == []
+    if failure == "access_denied":
+        # and once S3 lets the copy through, a retry restores it
+        monkeypatch.undo()
+        again = pipeline.call("POST", f"/v1/uploads/{upload_id}/restore", scopes=ADMIN)
+        assert (again[0], again[1]["status"]) == (202, "restoring")
+
+
+def test_restore_retried_after_the_window_is_gone_and_the_record_deleted_again(
+    pipeline: Pipeline, clock: Clock
+) -> None:
+    # GIVEN a restore that stopped after marking the record restoring, before its copy
+    created = completed(pipeline)
+    upload_id = created["upload_id"]
+    assert pipeline.call("DELETE", f"/v1/uploads/{upload_id}", scopes=ADMIN)[0] == 200
+    deleted = pipeline.record(upload_id)
+    marked = pipeline.store.mark_restoring(
+        upload_id, "tenant-a", T0 + timedelta(days=1), by="tenant-a", window_days=30
+    )
+    assert marked is not None
+    assert "ttl" not in pipeline.record(upload_id)
+    # WHEN it is retried once the window (deleted_at + 30 days) has closed
+    clock.now = T0 + timedelta(days=30)
+    status, body = pipeline.call("POST", f"/v1/uploads/{upload_id}/restore", scopes=ADMIN)
+    # THEN 410 gone, nothing copied, and the record is deleted again with its TTL
+    assert (status, body["error"]["code"]) == (410, "gone")
+    assert current(pipeline, created["key"]) == []
+    record = pipeline.record(upload_id)
+    assert (record["status"], record["ttl"]) == ("deleted", deleted["ttl"])
+    shown = pipeline.call("GET", f"/v1/uploads/{upload_id}")[1]
+    assert shown["status"] == "deleted"
+    assert not set(PERSONAL_FIELDS) & set(shown)
+
+
+def test_abort_racing_the_processor_never_deletes_the_completed_upload(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a pending upload whose processing completes between the DELETE's read and its write
+    created = pipeline.create(JPEG)
+    assert pipeline.put(created, JPEG).status_code == 200
+    mark_deleted = pipeline.store.mark_deleted
+    finished: list[object] = []
+
+    def processor_finishes_first(*args: Any, **kwargs: Any) -> Any:
+        if not finished:
+            finished.append(pipeline.process(pipeline.event_for(created["key"])))
+        return mark_deleted(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.store, "mark_deleted", processor_finishes_first)
+    path = f"/v1/uploads/{created['upload_id']}"
+    # WHEN a caller without the admin scope aborts it
+    status, body = pipeline.call("DELETE", path)
+    # THEN it is refused as a delete (it is no longer an abort) and the upload stays completed
+    assert finished == [{"batchItemFailures": []}]
+    assert (status, body["error"]["code"]) == (403, "insufficient_scope")
+    assert pipeline.record(created["upload_id"])["status"] == "completed"
+    assert current(pipeline, created["key"]) == [created["key"]]
+    # while an admin's DELETE of the same race deletes it
+    finished.clear()
+    other = pipeline.create(JPEG)
+    assert pipeline.put(other, JPEG).status_code == 200
+    status, body = pipeline.call("DELETE", f"/v1/uploads/{other['upload_id']}", scopes=ADMIN)
+    assert (status, body["status"]) == (200, "deleted")
+    assert pipeline.record(other["upload_id"])["status"] == "deleted"
