@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mediakit.client import TERMINAL_STATUSES, ApiClient, ApiError, UploadInterrupted
+from mediakit.client import (
+    TERMINAL_STATUSES,
+    ApiClient,
+    ApiError,
+    UploadInterrupted,
+    in_parallel,
+)
 from runtime.keys import is_upload_id
 
 MANIFEST_VERSION = 1
@@ -381,59 +385,30 @@ class Importer:
         """Import `sources`, `parallel` at once, in daemon threads; the manifest is written by
         this thread alone, after each change. Ctrl-C stops taking new files and returns what
         finished (`interrupted`); the manifest lets the next run resume."""
-        events: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
-        todo = list(reversed(sources))
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def worker() -> None:
-            while not stop.is_set():
-                with lock:
-                    if not todo:
-                        return
-                    source = todo.pop()
-
-                def record(entry: dict[str, Any], s: Source = source) -> None:
-                    events.put(("entry", s, entry))
-
-                try:
-                    outcome = self.import_one(source, record)
-                except BaseException as exc:  # handed to the main thread
-                    events.put(("error", source, exc))
-                    return
-                events.put(("done", source, outcome))
-
-        threads = [
-            threading.Thread(target=worker, daemon=True, name=f"mediakit-import-{i}")
-            for i in range(max(1, min(parallel, len(sources))))
-        ]
-        for thread in threads:
-            thread.start()
         outcomes: list[Outcome] = []
-        remaining = len(sources)
+
+        def record(source: Source, entry: dict[str, Any]) -> None:
+            self.manifest.entries[source.relative] = entry
+            self.manifest.save()
+
+        def finished(source: Source, outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+
         interrupted = False
         try:
-            while remaining:
-                try:
-                    kind, source, value = events.get(timeout=0.2)
-                except queue.Empty:
-                    if not any(t.is_alive() for t in threads) and events.empty():
-                        raise RuntimeError("the import workers stopped with files left") from None
-                    continue
-                if kind == "entry":
-                    self.manifest.entries[source.relative] = value
-                    self.manifest.save()
-                elif kind == "done":
-                    remaining -= 1
-                    outcomes.append(value)
-                    if on_done is not None:
-                        on_done(value)
-                else:
-                    raise value
+            in_parallel(
+                sources,
+                self.import_one,
+                parallel=parallel,
+                done=finished,
+                note=record,
+                name="mediakit-import",
+            )
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            stop.set()
             self.manifest.save()
         outcomes.sort(key=lambda o: o.relative)
         return Summary(outcomes, self.manifest.file, interrupted)

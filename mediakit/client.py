@@ -16,10 +16,10 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from mediakit import upload_state
@@ -28,6 +28,8 @@ from runtime.keys import is_upload_id
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "deleted", "expired"})
 Progress = Callable[[int], None]
+J = TypeVar("J")
+R = TypeVar("R")
 _CHUNK = 64 * 1024
 MIB = 1024 * 1024
 # S3's smallest part (but the last); the API's limit on declared part hashes per upload.
@@ -346,12 +348,13 @@ class ApiClient:
                 def send(part: dict[str, Any], report: Progress, size: int = part_size) -> str:
                     return _put_part(part, path, size, report)
 
-                _in_parallel(
+                in_parallel(
                     sorted(page.get("parts") or [], key=lambda p: int(p["part_number"])),
                     send,
                     parallel=parallel,
-                    progress=progress,
                     done=record,
+                    note=None if progress is None else (lambda _part, n: progress(n)),
+                    name="mediakit-part",
                 )
             body = {"parts": [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]}
             self.call("POST", f"{_status_url(created)}/complete", body)
@@ -627,17 +630,19 @@ def _put_part(part: Mapping[str, Any], path: Path, part_size: int, progress: Pro
     raise AssertionError("unreachable")
 
 
-def _in_parallel(
-    jobs: list[dict[str, Any]],
-    send: Callable[[dict[str, Any], Progress], str],
+def in_parallel(
+    jobs: Sequence[J],
+    run: Callable[[J, Callable[[Any], None]], R],
     *,
     parallel: int,
-    progress: Progress | None,
-    done: Callable[[dict[str, Any], str], None],
+    done: Callable[[J, R], None],
+    note: Callable[[J, Any], None] | None = None,
+    name: str = "mediakit-worker",
 ) -> None:
-    """Run `send` over `jobs` in at most `parallel` daemon threads. Progress and results come
-    back to this thread, which alone calls `progress` and `done`, and which Ctrl-C interrupts
-    at once: the threads then take no more jobs, and a part in flight is abandoned."""
+    """Run `run(job, emit)` over `jobs` in at most `parallel` daemon threads. What a job emits,
+    its result and its exception come back to this thread, which alone calls `note` and `done`
+    (and raises the exception), and which Ctrl-C interrupts at once: the threads then take no
+    more jobs, and a job in flight is abandoned."""
     if not jobs:
         return
     events: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
@@ -651,15 +656,19 @@ def _in_parallel(
                 if not todo:
                     return
                 job = todo.pop()
+
+            def emit(value: Any, job: J = job) -> None:
+                events.put(("note", job, value))
+
             try:
-                etag = send(job, lambda n: events.put(("progress", n, None)))
+                result = run(job, emit)
             except BaseException as exc:  # handed to the main thread, which raises it
                 events.put(("error", job, exc))
                 return
-            events.put(("done", job, etag))
+            events.put(("done", job, result))
 
     threads = [
-        threading.Thread(target=worker, daemon=True, name=f"mediakit-part-{i}")
+        threading.Thread(target=worker, daemon=True, name=f"{name}-{i}")
         for i in range(max(1, min(parallel, len(jobs))))
     ]
     for thread in threads:
@@ -668,19 +677,19 @@ def _in_parallel(
     try:
         while remaining:
             try:
-                kind, first, second = events.get(timeout=0.2)
+                kind, job, value = events.get(timeout=0.2)
             except queue.Empty:
                 if not any(t.is_alive() for t in threads) and events.empty():
-                    raise RuntimeError("the part senders stopped with parts left") from None
+                    raise RuntimeError(f"the {name} threads stopped with jobs left") from None
                 continue
-            if kind == "progress":
-                if progress is not None:
-                    progress(first)
+            if kind == "note":
+                if note is not None:
+                    note(job, value)
             elif kind == "done":
                 remaining -= 1
-                done(first, second)
+                done(job, value)
             else:
-                raise second
+                raise value
     finally:
         stop.set()
 

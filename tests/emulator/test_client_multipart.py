@@ -18,8 +18,8 @@ from mediakit.client import (
     MAX_DECLARED_PARTS,
     MIB,
     MIN_PART_BYTES,
-    _in_parallel,
     fit_part_size,
+    in_parallel,
     part_hashes,
 )
 from mediakit.upload_state import FileIdentity, StateError, UploadState
@@ -117,12 +117,12 @@ def test_parallel_sender_reports_on_the_calling_thread_and_stops_on_failure() ->
 
     # WHEN they run two at a time
     with pytest.raises(ConnectionResetError):
-        _in_parallel(
+        in_parallel(
             [{"part_number": n} for n in range(1, 11)],
             send,
             parallel=2,
-            progress=lambda n: progress_threads.add(threading.get_ident()),
             done=done,
+            note=lambda job, n: progress_threads.add(threading.get_ident()),
         )
     # THEN the failure reached the caller, progress and results came on its thread, and the
     # senders took no new job once it was raised
