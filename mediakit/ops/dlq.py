@@ -9,7 +9,6 @@ so messages being looked at by someone else at that moment are not listed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from mediakit.ops.outputs import queue_region, read_outputs
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -67,18 +68,12 @@ class DlqTarget:
 
         from runtime.records import Store
 
-        try:
-            outputs = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(f"cannot read stack outputs {path}: {exc}") from None
         dlq_key, queue_key = (
             ("media_dlq_url", "media_queue_url") if media else ("dlq_url", "ingest_queue_url")
         )
-        missing = [k for k in (dlq_key, queue_key) if not outputs.get(k)]
-        if missing:
-            raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+        outputs = read_outputs(path, (dlq_key, queue_key))
         dlq_url = str(outputs[dlq_key])
-        region = _region_of(dlq_url) or os.environ.get("AWS_REGION") or None
+        region = queue_region(dlq_url) or os.environ.get("AWS_REGION") or None
         session = boto3.session.Session(region_name=region)
         table = outputs.get("table_name")
         return cls(
@@ -87,18 +82,6 @@ class DlqTarget:
             queue_url=str(outputs[queue_key]),
             store=Store(session.client("dynamodb"), str(table)) if table else None,
         )
-
-
-def _region_of(queue_url: str) -> str | None:
-    """`https://sqs.eu-west-1.amazonaws.com/...` (or the legacy
-    `https://eu-west-1.queue.amazonaws.com/...`) -> `eu-west-1`."""
-    host = queue_url.split("://", 1)[-1].split("/", 1)[0]
-    parts = host.split(".")
-    if len(parts) > 3 and parts[0] == "sqs":
-        return parts[1]
-    if len(parts) > 3 and parts[1] == "queue":
-        return parts[0]
-    return None
 
 
 @dataclass

@@ -15,7 +15,6 @@ reported (and the command exits non-zero), so a retry finishes the job.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from mediakit.ops.outputs import read_outputs
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,15 +71,7 @@ class EraseTarget:
         AWS credentials, in the region of its `kms_key_arn` (else the configured region)."""
         import boto3
 
-        try:
-            outputs = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(f"cannot read stack outputs {path}: {exc}") from None
-        if not isinstance(outputs, dict):
-            raise click.ClickException(f"{path} is not a JSON object of stack outputs")
-        missing = [k for k in ("bucket_name", "table_name") if not outputs.get(k)]
-        if missing:
-            raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+        outputs = read_outputs(path, ("bucket_name", "table_name"))
         arn = str(outputs.get("kms_key_arn") or "").split(":")
         region = (arn[3] if len(arn) > 3 and arn[3] else None) or os.environ.get("AWS_REGION")
         session = boto3.session.Session(region_name=region)

@@ -13,7 +13,6 @@ twice, renders once.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
+from mediakit.ops.outputs import queue_region, read_outputs
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -68,17 +67,14 @@ class ReprocessTarget:
         has one) from its outputs, with the caller's AWS credentials, in the queue's region."""
         import boto3
 
-        try:
-            outputs = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise click.ClickException(f"cannot read stack outputs {path}: {exc}") from None
-        if not isinstance(outputs, dict):
-            raise click.ClickException(f"{path} is not a JSON object of stack outputs")
-        missing = [k for k in ("table_name", "ingest_queue_url") if not outputs.get(k)]
-        if missing:
-            raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+        outputs = read_outputs(path, ("table_name", "ingest_queue_url"))
         queue_url = str(outputs["ingest_queue_url"])
-        session = boto3.session.Session(region_name=_region(queue_url))
+        region = (
+            queue_region(queue_url)
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+        )
+        session = boto3.session.Session(region_name=region)
         return cls(
             ddb=session.client("dynamodb"),
             sqs=session.client("sqs"),
@@ -87,17 +83,6 @@ class ReprocessTarget:
             media_queue_url=str(outputs.get("media_queue_url") or ""),
             where=f"stack outputs {path}",
         )
-
-
-def _region(queue_url: str) -> str | None:
-    """`https://sqs.REGION.amazonaws.com/...` -> REGION, else the configured region."""
-    from urllib.parse import urlsplit
-
-    host = urlsplit(queue_url).hostname or ""
-    parts = host.split(".")
-    if len(parts) >= 3 and parts[0] == "sqs":
-        return parts[1]
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
 def since_stamp(moment: datetime | None) -> str | None:

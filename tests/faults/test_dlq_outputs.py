@@ -16,7 +16,7 @@ from moto_stack import MAX_RECEIVES, MotoStack
 
 from mediakit.cli import cli
 from mediakit.corpus.hostile import valid_jpeg
-from mediakit.ops.dlq import _region_of
+from mediakit.ops.outputs import queue_region as _region_of
 
 
 def _outputs(stack: MotoStack, tmp_path: Path) -> Path:
