@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import sys
@@ -15,8 +15,10 @@ from mediakit.cli.options import env_file_option, stack_name
 from mediakit.local.emulator import (
     DEFAULT_STACK,
     DEV_AUDIENCE,
-    DevEnv,
     Emulator,
+    claim_env_file,
+    live_owner,
+    release_env_file,
     shutdown_signals,
     wait_for,
 )
@@ -45,7 +47,11 @@ def _echo_function_log(line: str) -> None:
     "--port", type=int, default=0, show_default=True, envvar="MEDIAKIT_DEV_PORT",
     help="Port of the HTTP API (0 picks a free one).",
 )  # fmt: skip
-@env_file_option("Where to write the endpoints, resource names and JWT settings once serving.")
+@env_file_option(
+    "Where to write the endpoints, resource names and JWT settings once serving; refused "
+    "while another running emulator owns it, removed on exit.",
+    search_parents=False,
+)
 @click.option(
     "--issuer", envvar="MEDIAKIT_DEV_ISSUER", default=None, metavar="URL",
     help="Trust this identity provider's tokens instead of dev tokens: an https:// issuer whose "
@@ -75,6 +81,13 @@ def _echo_function_log(line: str) -> None:
     "timeout); lower it to watch retries and dead-lettering quickly.",
 )  # fmt: skip
 @click.option(
+    "--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+    envvar="MEDIAKIT_DEV_FAIL_RATE", metavar="R",
+    help="Share of processor invocations (0..1) that fail before the handler runs, so the "
+    "message is retried and dead-lettered after maxReceiveCount receives: of the first n "
+    "invocations exactly ceil(n*R) fail, starting with the first (0.5: every other one).",
+)  # fmt: skip
+@click.option(
     "--quiet", is_flag=True, envvar="MEDIAKIT_DEV_QUIET",
     help="Do not print the access log, the processor's outcomes or the functions' logs.",
 )  # fmt: skip
@@ -87,6 +100,7 @@ def dev_command(
     stack: str,
     cors_origins: tuple[str, ...],
     visibility_timeout: int | None,
+    fail_rate: float,
     quiet: bool,
 ) -> None:
     """Run the whole pipeline locally (moto + API + processor) until Ctrl-C.
@@ -99,6 +113,9 @@ def dev_command(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
+    # Refuse at once (not after provisioning) when a live emulator owns the env file; a stale
+    # one (its emulator SIGKILLed) is replaced.
+    stale = live_owner(env_file)
     try:
         # A bad MEDIAKIT_* override is named as the shell spells it, before the stack is read.
         Settings.from_env(os.environ)
@@ -111,6 +128,7 @@ def dev_command(
             stack=stack,
             cors_origins=cors_origins or None,
             visibility_timeout=visibility_timeout,
+            fail_rate=fail_rate,
             access_log=None if quiet else _echo_access,
             processor_log=None if quiet else _echo_processor,
             function_log=None if quiet else _echo_function_log,
@@ -124,7 +142,14 @@ def dev_command(
         except OSError as exc:
             raise click.ClickException(f"cannot start the emulator: {exc}") from None
         try:
-            env.write(env_file)
+            # Checked again: another emulator may have claimed the file while this one started.
+            stale = claim_env_file(env, env_file) or stale
+            if stale is not None:
+                click.echo(
+                    f"mediakit dev: replacing {env_file} of an emulator no longer running "
+                    f"({stale.describe()})",
+                    err=True,
+                )
             click.echo(f"mediakit dev: API    {env.api_url}")
             click.echo(
                 f"              stack  {stack} (provisioned from its program, ready in "
@@ -135,21 +160,22 @@ def dev_command(
             click.echo(f"              AWS    {env.aws_endpoint_url} ({env.region})")
             click.echo(f"              bucket {env.bucket}, table {env.table}")
             click.echo(f"              env    {env_file} (then: mediakit token --tenant NAME)")
-            click.echo("Ctrl-C to stop.")
+            if fail_rate:
+                click.echo(
+                    f"              faults {fail_rate:g} of processor invocations fail "
+                    "(--fail-rate)"
+                )
+            click.echo(f"Ctrl-C to stop (pid {os.getpid()}).")
             sys.stdout.flush()
             wait_for(stop)
         finally:
-            click.echo("mediakit dev: stopping", err=True)
+            # The env file goes first: no reader may find it pointing at a port being closed.
+            release_env_file(env, env_file)
+            _say("mediakit dev: stopping")
             emulator.stop()
-            _remove_if_ours(env_file, env)
 
 
-def _remove_if_ours(path: Path, env: DevEnv) -> None:
-    """Delete the env file unless another emulator has rewritten it since."""
-    # A stale env file would point clients at a dead port.
-    try:
-        current = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if current.get("api_url") == env.api_url:
-        path.unlink(missing_ok=True)
+def _say(line: str) -> None:
+    """A line on stderr that cannot stop the shutdown: after SIGHUP the terminal may be gone."""
+    with contextlib.suppress(OSError):
+        click.echo(line, err=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +15,14 @@ import click
 
 from mediakit import upload_state
 from mediakit.cli.options import env_file_option
-from mediakit.local.emulator import DevEnv, NoDevIssuer, mint_token
+from mediakit.local.emulator import (
+    DEFAULT_ENV_FILE,
+    DevEnv,
+    EnvFileMissing,
+    NoDevIssuer,
+    StaleEnvFile,
+    mint_token,
+)
 from runtime.scopes import SETTING_SCOPE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,12 +33,57 @@ dev_env_file_option = env_file_option(
 )
 
 
+# `upload` without --wait re-reads the record this long for S3's event to reach the processor.
+SETTLE_SECONDS = 3.0
+# Uploads whose status `upload --wait` polls at once (one thread each; the rest queue).
+WAIT_PARALLEL = 8
+# `upload --wait`: every upload sent, none failed, some not finished by --timeout (GNU timeout's).
+EXIT_TIMED_OUT = 124
+
+
+class WaitTimedOut(click.ClickException):
+    """`upload --wait`: uploads still processing when --timeout ran out (exit 124)."""
+
+    exit_code = EXIT_TIMED_OUT
+
+
+def check_tenant(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: a usage error for a tenant the API would refuse in a token's tenant
+    claim (`runtime.claims.check_tenant`, `runtime.keys.sanitise_tenant`)."""
+    if value is None:
+        return None
+    from runtime import claims, keys
+    from runtime.errors import MediakitError
+
+    try:
+        keys.sanitise_tenant(claims.check_tenant(value))
+    except MediakitError as exc:
+        raise click.BadParameter(
+            f"{value!r} is not a tenant the API accepts ({exc.message})"
+        ) from None
+    return value
+
+
+def check_upload_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Click callback: a usage error unless VALUE has the shape of the API's upload ids, so
+    no argument can make the client request another path."""
+    from runtime.keys import is_upload_id
+
+    if not is_upload_id(value):
+        raise click.BadParameter(
+            f"{value!r} is not an upload id (26 lower-case Crockford base32 characters, "
+            "as `mediakit upload` prints them)"
+        )
+    return value
+
+
 def tenant_option(func: F) -> F:
     return click.option(
         "--tenant",
         default="dev",
         show_default=True,
         envvar="MEDIAKIT_TENANT",
+        callback=check_tenant,
         help="Tenant the dev token is minted for.",
     )(func)
 
@@ -56,11 +109,29 @@ def _client(env_file: Path, tenant: str, api_url: str | None, token: str | None)
 
     if api_url and token:
         return ApiClient(api_url, token)
-    env = DevEnv.read(env_file)
+    env = _dev_env(env_file, api_url)
     try:
         return ApiClient(api_url or env.api_url, token or mint_token(env, tenant))
     except NoDevIssuer as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _dev_env(env_file: Path, api_url: str | None) -> DevEnv:
+    """The running emulator's env file; with --api-url but no --token it only serves to mint a
+    dev token for that same emulator's API, so anything else asks for a token."""
+    if not api_url:
+        return DevEnv.read(env_file)
+    needed = (
+        f"--api-url {api_url} needs a token: pass --token JWT (or set MEDIAKIT_TOKEN); for "
+        "`mediakit dev`'s API, `mediakit token --tenant NAME` prints one"
+    )
+    try:
+        env = DevEnv.read(env_file)
+    except (EnvFileMissing, StaleEnvFile):
+        raise click.ClickException(needed) from None
+    if env.api_url.rstrip("/") != api_url.rstrip("/"):
+        raise click.ClickException(f"{needed} (the emulator in {env_file} serves {env.api_url})")
+    return env
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -76,8 +147,9 @@ def _fail(exc: Exception) -> click.ClickException:
 @click.command("token")
 @dev_env_file_option
 @click.option(
-    "--tenant", required=True, envvar="MEDIAKIT_TENANT", help="Tenant to put in the token."
-)
+    "--tenant", required=True, envvar="MEDIAKIT_TENANT", callback=check_tenant,
+    help="Tenant to put in the token.",
+)  # fmt: skip
 @click.option(
     "--ttl", type=click.IntRange(1, 7 * 86400), default=3600, show_default=True,
     envvar="MEDIAKIT_TOKEN_TTL", help="Token lifetime in seconds.",
@@ -110,10 +182,15 @@ def token_command(env_file: Path, tenant: str, ttl: int, scopes: tuple[str, ...]
 @dev_env_file_option
 @tenant_option
 @api_options
-@click.option("--wait/--no-wait", default=False, help="Poll until each upload is processed.")
 @click.option(
-    "--timeout", type=float, default=120, show_default=True, envvar="MEDIAKIT_WAIT_TIMEOUT",
-    help="Seconds to wait for processing with --wait.",
+    "--wait/--no-wait", default=False,
+    help="Once every file is sent, wait for all of them to be processed (at once).",
+)  # fmt: skip
+@click.option(
+    "--timeout", type=click.FloatRange(0, min_open=True), default=120, show_default=True,
+    envvar="MEDIAKIT_WAIT_TIMEOUT",
+    help="With --wait: seconds, from the last file sent, to wait for every upload's final "
+    "status (exit 124 if some are still processing then).",
 )  # fmt: skip
 @click.option(
     "--content-type", default=None, envvar="MEDIAKIT_CONTENT_TYPE",
@@ -170,10 +247,14 @@ def upload_command(
 
     Large files go multipart, their parts in parallel; an interrupted one (Ctrl-C, a network
     failure) resumes with `mediakit upload --resume FILE` without sending finished parts again.
-    Exits non-zero if any request fails or, with --wait, any upload does not complete; 130
-    when interrupted.
+    Without --wait each record is re-read for a few seconds, until S3's event has reached the
+    processor; with --wait, the records are printed as the uploads finish.
+
+    Exit status: 0 all sent (with --wait: all completed); 1 a request failed or an upload did
+    not complete; 124 with --wait, none failed but some were still processing at --timeout;
+    2 usage errors; 130 interrupted.
     """
-    from mediakit.client import ApiError, CannotResume, UploadInterrupted
+    from mediakit.client import ApiError, CannotResume, UploadInterrupted, guessed_content_type
 
     meta: dict[str, str] = {}
     for item in metadata:
@@ -181,8 +262,18 @@ def upload_command(
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--meta")
         meta[key] = value
+    if content_type is None and resume is not True:
+        for path in files:
+            if guessed_content_type(path) is None:
+                raise click.UsageError(
+                    f"cannot tell the type of {path} from its name: pass --content-type, "
+                    "e.g. --content-type image/jpeg"
+                )
     client = _client(env_file, tenant, api_url, token)
+    follow = _status_hint(env_file, tenant, api_url, token)
     failures = 0
+    sent_uploads: list[tuple[Path, dict[str, Any]]] = []
+    settling = 0.0  # the SETTLE_SECONDS budget is shared by all FILES
     for path in files:
         created: dict[str, Any] | None = None
         try:
@@ -207,12 +298,18 @@ def upload_command(
                     "bytes of parts S3 did not have",
                     err=True,
                 )
-            record = client.wait(created, timeout=timeout) if wait else client.status(created)
+            if wait:
+                sent_uploads.append((path, created))
+                continue
+            started = time.monotonic()
+            record = client.settle(created, seconds=max(0.0, SETTLE_SECONDS - settling))
+            settling += time.monotonic() - started
         except UploadInterrupted as stopped:
             if not isinstance(stopped.cause, KeyboardInterrupt | ApiError | OSError):
                 raise
             _interrupted(path, stopped, client.api_url)
             if isinstance(stopped.cause, KeyboardInterrupt):
+                _still_processing(sent_uploads, follow)
                 sys.exit(130)
             failures += 1
             continue
@@ -220,12 +317,8 @@ def upload_command(
             if created is None:
                 click.echo(f"\n{path}: interrupted before its bytes were sent", err=True)
             else:
-                upload_id = created["upload_id"]
-                click.echo(
-                    f"\n{path}: upload {upload_id} was sent and is being processed: "
-                    f"mediakit status {upload_id}",
-                    err=True,
-                )
+                sent_uploads.append((path, created))
+            _still_processing(sent_uploads, follow)
             sys.exit(130)
         except CannotResume as exc:
             failures += 1
@@ -236,17 +329,120 @@ def upload_command(
             click.echo(f"{path}: upload failed", err=True)
             if isinstance(exc, ApiError):
                 click.echo(json.dumps(exc.to_json(), indent=2), err=True)
+                if exc.status == 415 and content_type is None:
+                    click.echo(
+                        f"{path}: its type was guessed from its name as "
+                        f"{guessed_content_type(path)}; if that is wrong, pass --content-type",
+                        err=True,
+                    )
             else:
                 click.echo(str(exc), err=True)
             continue
         click.echo(json.dumps(record, indent=2, sort_keys=True))
-        if wait and record.get("status") != "completed":
-            failures += 1
-            error = record.get("error") or {}
-            reason = f"{error.get('code', '')} {error.get('message', '')}"
-            click.echo(f"{path}: {record.get('status')} {reason}", err=True)
+        if record.get("status") == "pending_upload":
+            click.echo(
+                f"{path}: sent to S3; its record says pending_upload until S3's event reaches "
+                f"the processor. Follow it: {follow(str(record.get('upload_id')))}",
+                err=True,
+            )
+    timed_out = 0
+    if sent_uploads:
+        failed, timed_out = _wait_all(client, sent_uploads, timeout, follow)
+        failures += failed
     if failures:
-        raise click.ClickException(f"{failures} of {len(files)} upload(s) failed")
+        also = f", {timed_out} still processing after {timeout:g} s" if timed_out else ""
+        raise click.ClickException(f"{failures} of {len(files)} upload(s) failed{also}")
+    if timed_out:
+        raise WaitTimedOut(
+            f"timed out: {timed_out} of {len(files)} upload(s) still processing after "
+            f"--timeout {timeout:g} s (see each one's `mediakit status` line above)"
+        )
+
+
+def _status_hint(
+    env_file: Path, tenant: str, api_url: str | None, token: str | None
+) -> Callable[[str], str]:
+    """The `mediakit status` command that shows an upload to this same caller."""
+    if api_url and token:
+        where = f'--api-url {shlex.quote(api_url)} --token "$TOKEN"'
+    else:
+        where = f"--tenant {shlex.quote(tenant)}"
+        if env_file != Path(DEFAULT_ENV_FILE):
+            where += f" --env-file {shlex.quote(str(env_file))}"
+        if api_url:
+            where += f" --api-url {shlex.quote(api_url)}"
+    return lambda upload_id: f"mediakit status {where} {upload_id}"
+
+
+def _still_processing(
+    sent_uploads: Sequence[tuple[Path, dict[str, Any]]], follow: Callable[[str], str]
+) -> None:
+    """On Ctrl-C: the uploads already sent are processed all the same; say how to follow them."""
+    for path, created in sent_uploads:
+        click.echo(
+            f"\n{path}: upload {created['upload_id']} was sent and is being processed: "
+            f"{follow(str(created['upload_id']))}",
+            err=True,
+        )
+
+
+def _wait_all(
+    client: Any,
+    sent_uploads: Sequence[tuple[Path, dict[str, Any]]],
+    timeout: float,
+    follow: Callable[[str], str],
+) -> tuple[int, int]:
+    """Poll every sent upload at once until each is terminal or the one shared deadline
+    (`timeout` from now) passes; print each record as it finishes. Returns (failed, timed out).
+    Ctrl-C exits 130 naming the uploads still being processed."""
+    from mediakit.client import TERMINAL_STATUSES, ApiError, in_parallel
+
+    deadline = time.monotonic() + timeout
+    failed = timed_out = 0
+    waiting = dict.fromkeys(range(len(sent_uploads)))
+    jobs = list(enumerate(sent_uploads))
+
+    def poll(job: tuple[int, tuple[Path, dict[str, Any]]], _emit: Any) -> Any:
+        try:
+            return client.wait(job[1][1], deadline=deadline)
+        except (ApiError, OSError) as exc:  # reported for this file; the others go on
+            return exc
+
+    def finished(job: tuple[int, tuple[Path, dict[str, Any]]], result: Any) -> None:
+        nonlocal failed, timed_out
+        index, (path, created) = job
+        waiting.pop(index, None)
+        if isinstance(result, Exception):
+            failed += 1
+            click.echo(f"{path}: status check failed", err=True)
+            if isinstance(result, ApiError):
+                click.echo(json.dumps(result.to_json(), indent=2), err=True)
+            else:
+                click.echo(str(result), err=True)
+            return
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        status = result.get("status")
+        if status == "completed":
+            return
+        if status in TERMINAL_STATUSES:
+            failed += 1
+            error = result.get("error") or {}
+            reason = ": ".join(str(error[k]) for k in ("code", "message") if error.get(k))
+            click.echo(f"{path}: {status}" + (f" ({reason})" if reason else ""), err=True)
+            return
+        timed_out += 1
+        click.echo(
+            f"{path}: timed out after {timeout:g} s, last status {status}; keep watching: "
+            f"{follow(str(created['upload_id']))}",
+            err=True,
+        )
+
+    try:
+        in_parallel(jobs, poll, parallel=WAIT_PARALLEL, done=finished, name="mediakit-wait")
+    except KeyboardInterrupt:
+        _still_processing([sent_uploads[i] for i in waiting], follow)
+        sys.exit(130)
+    return failed, timed_out
 
 
 def _interrupted(path: Path, stopped: Any, api_url: str) -> None:
@@ -273,7 +469,7 @@ def _interrupted(path: Path, stopped: Any, api_url: str) -> None:
 
 
 @click.command("abort")
-@click.argument("upload_id")
+@click.argument("upload_id", callback=check_upload_id)
 @dev_env_file_option
 @tenant_option
 @api_options
@@ -296,7 +492,7 @@ def abort_command(
 
     client = _client(env_file, tenant, api_url, token)
     try:
-        record = client.call("DELETE", f"/v1/uploads/{upload_id}")
+        record = client.delete_upload(upload_id)
     except (ApiError, OSError) as exc:
         raise _fail(exc) from None
     for found in sorted(state_dir.glob("*.json")) if state_dir.is_dir() else []:
@@ -310,7 +506,7 @@ def abort_command(
 
 
 @click.command("status")
-@click.argument("upload_id")
+@click.argument("upload_id", callback=check_upload_id)
 @dev_env_file_option
 @tenant_option
 @api_options

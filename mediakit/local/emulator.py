@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -20,9 +21,11 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
+from mediakit.local.faults import FailRate
 from mediakit.local.provision import (
     FunctionSpec,
     Provisioned,
@@ -98,16 +101,23 @@ class DevEnv:
     # Audio/video on: the media function's queue and DLQ ("" otherwise; `mediakit dlq --media`).
     media_queue_url: str = ""
     media_dlq_url: str = ""
+    # Who wrote the file: the `mediakit dev` process and a token unique to its run. Readers
+    # check the pid is alive and the API port answers (a SIGKILLed dev cannot remove its file);
+    # a stopping dev removes the file only while it still carries its own run id. 0 and "": a
+    # file written before they existed (only the port is checked).
+    pid: int = 0
+    run_id: str = ""
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     def client(self, service: str) -> Any:
         """A boto3 client for `service` on the emulator's AWS endpoint, with dev credentials."""
         return _dev_session(self.region).client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
 
-    def write(self, path: Path) -> None:
-        """Write atomically: readers never see a half-written file."""
+    def write(self, path: Path, *, exclusive: bool = False) -> None:
+        """Write atomically: readers never see a half-written file. `exclusive`: only if no
+        file is there (`FileExistsError` otherwise), decided atomically by the file system."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
@@ -116,27 +126,173 @@ class DevEnv:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(self.to_json(), fh, indent=2, sort_keys=True)
                 fh.write("\n")
-            os.replace(tmp, path)
+            if exclusive:
+                os.link(tmp, path)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
 
     @classmethod
-    def read(cls, path: Path) -> DevEnv:
-        """Load an env file; a missing or incomplete one is a `click.ClickException`."""
+    def read(cls, path: Path, *, running: bool = True) -> DevEnv:
+        """Load an env file; a missing, incomplete or (with `running`) stale one is a
+        `click.ClickException` saying what to do."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise click.ClickException(
-                f"{path} not found: start the emulator with `mediakit dev` first"
-            ) from None
+            raise EnvFileMissing(path) from None
         except json.JSONDecodeError as exc:
             raise click.ClickException(f"{path} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+        if not isinstance(data, dict):
+            raise click.ClickException(f"{path} is not an env file written by `mediakit dev`")
         names = [f.name for f in fields(cls) if f.name in data or f.default is MISSING]
         missing = [n for n in names if n not in data]
         if missing:
             raise click.ClickException(f"{path} lacks {', '.join(missing)}")
-        return cls(**{n: str(data[n]) for n in names})
+        values: dict[str, Any] = {n: str(data[n]) for n in names}
+        if "pid" in values:
+            try:
+                values["pid"] = int(values["pid"])
+            except ValueError:
+                pid = values["pid"]
+                raise click.ClickException(f"{path}: pid {pid!r} is not a number") from None
+        env = cls(**values)
+        if running and not env.is_running():
+            raise StaleEnvFile(path, env)
+        return env
+
+    @property
+    def api_port(self) -> int | None:
+        return urlsplit(self.api_url).port
+
+    def describe(self) -> str:
+        """ "pid N, port P" (what a message names the emulator by)."""
+        parts = [f"pid {self.pid}"] if self.pid else []
+        if self.api_port is not None:
+            parts.append(f"port {self.api_port}")
+        return ", ".join(parts) or self.api_url
+
+    def is_running(self, timeout: float = 1.0) -> bool:
+        """The process that wrote the file is alive and its API port accepts a connection."""
+        if self.pid and not _pid_alive(self.pid):
+            return False
+        url = urlsplit(self.api_url)
+        if not url.hostname or url.port is None:
+            return False
+        try:
+            with socket.create_connection((url.hostname, url.port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+
+class EnvFileMissing(click.ClickException):
+    """No env file where a command looked for one."""
+
+    def __init__(self, path: Path) -> None:
+        if path == Path(DEFAULT_ENV_FILE):
+            where = f"no {DEFAULT_ENV_FILE} in {Path.cwd()} or any parent directory"
+        else:
+            where = f"{path.absolute()} not found"
+        super().__init__(
+            f"{where}: start the emulator with `mediakit dev` first (or pass --env-file with "
+            "the file it wrote)"
+        )
+
+
+class StaleEnvFile(click.ClickException):
+    """The env file names an emulator that is no longer running (SIGKILLed, or its machine
+    rebooted): its endpoints and signing key are dead."""
+
+    def __init__(self, path: Path, env: DevEnv) -> None:
+        super().__init__(
+            f"the emulator recorded in {path} ({env.describe()}) is not running: start "
+            "`mediakit dev` again"
+        )
+
+
+class EnvFileInUse(click.ClickException):
+    """Another live `mediakit dev` owns the env file."""
+
+    def __init__(self, path: Path, env: DevEnv) -> None:
+        super().__init__(
+            f"{path} belongs to the running emulator ({env.describe()}, API {env.api_url}): "
+            f"stop it first{f' (kill {env.pid})' if env.pid else ''}, or run this one with its "
+            "own file, e.g. `mediakit dev --env-file .mediakit/dev-2.json`, and pass the same "
+            "--env-file to the commands that should use it"
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    except OSError:
+        return False
+    return True
+
+
+def find_env_file() -> Path:
+    """Where the default env file is: `.mediakit/dev.json` in the working directory, else in the
+    nearest parent that has one (as git finds `.git`), else the relative default (whose
+    `EnvFileMissing` names the search)."""
+    default = Path(DEFAULT_ENV_FILE)
+    if default.is_file():
+        return default
+    for folder in Path.cwd().absolute().parents:
+        if (folder / default).is_file():
+            return folder / default
+    return default
+
+
+def claim_env_file(env: DevEnv, path: Path) -> DevEnv | None:
+    """Write `env` to `path` unless a live emulator of another run owns it (`EnvFileInUse`);
+    returns the stale env it replaced, if any."""
+    while True:
+        previous = live_owner(path, env)
+        if path.exists():
+            env.write(path)  # stale, unreadable or already ours
+            return previous
+        try:
+            # Two emulators finishing their start at once: only one creates the file.
+            env.write(path, exclusive=True)
+            return None
+        except FileExistsError:
+            continue  # written since: check its owner again
+
+
+def live_owner(path: Path, env: DevEnv | None = None) -> DevEnv | None:
+    """None when `path` is free to write; the stale env it holds when its emulator is gone;
+    `EnvFileInUse` when another running emulator (not `env`'s run) owns it."""
+    try:
+        current = DevEnv.read(path, running=False)
+    except click.ClickException:
+        return None  # missing or unreadable: nobody's
+    if env is not None and current.run_id and current.run_id == env.run_id:
+        return None
+    if current.is_running():
+        raise EnvFileInUse(path, current)
+    return current
+
+
+def release_env_file(env: DevEnv, path: Path) -> bool:
+    """Delete the env file if it is still `env`'s (same run id and pid), so a stopping emulator
+    never strands another's; returns whether it did."""
+    try:
+        current = DevEnv.read(path, running=False)
+    except click.ClickException:
+        return False
+    if (current.run_id, current.pid) != (env.run_id, env.pid):
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def _dev_session(region: str) -> Session:
@@ -184,6 +340,7 @@ class Emulator:
         audiences: tuple[str, ...] = (DEV_AUDIENCE,),
         cors_origins: tuple[str, ...] | None = None,
         visibility_timeout: int | None = None,
+        fail_rate: float = 0.0,
         pollers: int = 2,
         presign_handler: Handler | str | None = None,
         processor_handler: Handler | str | None = None,
@@ -209,7 +366,8 @@ class Emulator:
         Pulumi.<stack>.yaml, overridden by `settings` (every setting; default: the MEDIAKIT_*
         variables set in this process), `cors_origins` (the stack's corsOrigins) and `config`
         (any stack config key, e.g. {"dlqMaxReceiveCount": 2}). The timeout/memory arguments,
-        when given, override the graph's for the emulator only."""
+        when given, override the graph's for the emulator only. `fail_rate` (0..1) is the share
+        of processor invocations that fail before the handler runs (`mediakit.local.faults`)."""
         overrides: dict[str, Any] = (
             settings_config(settings) if settings is not None else env_config(os.environ)
         )
@@ -235,6 +393,8 @@ class Emulator:
         self.visibility_timeout = (
             visibility_timeout if visibility_timeout is not None else self.plan.visibility_timeout
         )
+        # `mediakit dev --fail-rate`: the ingest mapping fails this share of invocations.
+        self.faults = FailRate(fail_rate) if fail_rate > 0 else None
         # One environment per poller, at most the mapping's MaximumConcurrency.
         self.pollers = max(1, min(pollers, self.plan.mapping.maximum_concurrency))
         self.presign_handler: Handler | str = presign_handler or str(
@@ -401,6 +561,7 @@ class Emulator:
             batch_size=self.plan.mapping.batch_size,
             pollers=self.pollers,
             report=self.processor_log,
+            faults=self.faults,
         )
         if self.media is not None and self.plan.media_mapping is not None:
             self.media_mapping = SqsEventSourceMapping(
@@ -437,6 +598,8 @@ class Emulator:
             scope_claim=self.settings.scope_claim,
             media_queue_url=res.media_queue_url,
             media_dlq_url=res.media_dlq_url,
+            pid=os.getpid(),
+            run_id=secrets.token_hex(8),
         )
         return self.env
 
@@ -697,13 +860,18 @@ def mint_token(env: DevEnv, tenant: str, ttl: int = 3600, scopes: tuple[str, ...
 
 @contextmanager
 def shutdown_signals() -> Iterator[threading.Event]:
-    """Turn Ctrl-C and SIGTERM into an event for the duration of the block (main thread only)."""
+    """Turn Ctrl-C, SIGTERM and SIGHUP (the terminal of `mediakit dev &` closed) into an event
+    for the duration of the block (main thread only). A SIGHUP ignored on entry (`nohup`) stays
+    ignored."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        sigs.append(signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in sigs}
     try:
         yield stop
     finally:

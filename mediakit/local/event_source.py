@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mediakit.local.faults import FailRate
 from mediakit.local.lambda_host import LambdaContext
 from mediakit.local.lambda_pool import (
     ERROR,
@@ -71,7 +72,8 @@ class MappingStats:
     `timeouts` counts invocations past the function's timeout (killed in process mode, left
     running in thread mode); `batch_failures` the others that failed their whole batch (the
     handler raised, or its process was killed over its memory or crashed); `killed` every
-    invocation whose process ended with it, with its reason; `errors` describes each failure.
+    invocation whose process ended with it, with its reason; `errors` describes each failure;
+    `injected_faults` the invocations `--fail-rate` failed before their handler ran.
     """
 
     invocations: int = 0
@@ -79,6 +81,7 @@ class MappingStats:
     item_failures: int = 0
     batch_failures: int = 0
     timeouts: int = 0
+    injected_faults: int = 0
     errors: list[str] = field(default_factory=list)
     killed: list[Kill] = field(default_factory=list)
 
@@ -176,6 +179,7 @@ class SqsEventSourceMapping:
         wait_seconds: int = 1,
         function_name: str = "mediakit-processor",
         report: Callable[[str], None] | None = None,
+        faults: FailRate | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -195,6 +199,8 @@ class SqsEventSourceMapping:
         self.wait_seconds = wait_seconds
         self.function_name = self.function.name
         self.report = report
+        # `mediakit dev --fail-rate`: invocations that fail before the handler runs.
+        self.faults = faults
         self.stats = MappingStats()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -250,6 +256,10 @@ class SqsEventSourceMapping:
 
     def invoke(self, messages: list[MessageTypeDef]) -> None:
         """Invoke the function on one batch and delete what it did not report as failed."""
+        fault = self.faults.next_fault() if self.faults is not None else None
+        if fault is not None:
+            self._inject_fault(messages, fault)
+            return
         event = sqs_event(messages, self.queue_arn, self.region)
         result = self.function.invoke(event)
         with self._lock:
@@ -282,6 +292,22 @@ class SqsEventSourceMapping:
             self.stats.item_failures += len(failed)
         retry = f", {len(failed)} left for retry" if failed else ""
         self._report(f"{len(messages)} message(s): {len(done)} done{retry}")
+
+    def _inject_fault(self, messages: list[MessageTypeDef], what: str) -> None:
+        """An invocation that fails before its handler does any work (`--fail-rate`): the
+        batch is left on the queue like any failed invocation's, and says so in the log."""
+        receives = ", ".join(
+            f"message {m['MessageId'][:8]} receive "
+            + m.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+            for m in messages
+        )
+        line = f"{len(messages)} message(s): {what} ({receives}), all left for retry"
+        if self.report is None:
+            log.warning("%s: %s", self.function_name, line)  # visible with --quiet too
+        self._report(line)
+        with self._lock:
+            self.stats.invocations += 1
+            self.stats.injected_faults += 1
 
     def _fail_batch(self, messages: list[MessageTypeDef], result: Invocation) -> None:
         """Nothing is deleted: Lambda returns the whole batch of a failed invocation."""

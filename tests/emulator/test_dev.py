@@ -35,8 +35,9 @@ ENV_KEYS = {
 }
 
 
-def _env(**overrides: str) -> DevEnv:
-    values = {f.name: f"value-{f.name}" for f in fields(DevEnv)}
+def _env(**overrides: Any) -> DevEnv:
+    values: dict[str, Any] = {f.name: f"value-{f.name}" for f in fields(DevEnv)}
+    values["pid"] = 4242
     values.update(overrides)
     return DevEnv(**values)
 
@@ -50,7 +51,7 @@ def test_env_file_written_with_every_key_owner_only(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert set(data) >= ENV_KEYS
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert DevEnv.read(path) == _env()
+    assert DevEnv.read(path, running=False) == _env()
     assert [p.name for p in path.parent.iterdir()] == ["dev.json"]
 
 
@@ -68,7 +69,7 @@ def test_env_file_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(OSError, match="disk full"):
         _env(api_url="http://new").write(path)
     # THEN readers still see the complete old file and no temp file is left behind
-    assert DevEnv.read(path).api_url == "http://old"
+    assert DevEnv.read(path, running=False).api_url == "http://old"
     assert [p.name for p in tmp_path.iterdir()] == ["dev.json"]
 
 
