@@ -4,7 +4,7 @@ Every sample is generated (nothing binary is checked in), byte-identical on ever
 same Pillow, and comes with what the client declares and what the pipeline must answer.
 
 HEIC samples are encoded with pillow-heif (libheif + x265): pi-heif, the decoder the Lambda
-bundles, cannot encode. pillow-heif is a dev dependency, which `make demo` and `make test`
+bundles, cannot encode. pillow-heif is in the `demo` extra, which `make demo` and `make test`
 install; it is imported only here, never by runtime/, and never registered as Pillow's HEIF
 plugin (runtime.imaging keeps pi-heif's). AVIF samples use Pillow's own encoder (aom).
 """
@@ -178,7 +178,7 @@ def heic_bytes(
         import pillow_heif
     except ImportError:  # pragma: no cover - dev dependency
         raise RuntimeError(
-            "HEIC samples need pillow-heif (the kit's dev extra: pip install -e '.[dev]')"
+            "HEIC samples need pillow-heif (the kit's demo extra: pip install -e '.[demo]')"
         ) from None
     buf = io.BytesIO()
     options: dict[str, object] = {"quality": quality}
