@@ -20,9 +20,11 @@ TEST_DEBS := jq curl
 
 .PHONY: demo test bench lint typecheck unit checkov-venv chromium test-debs clean
 
-# The venv itself, with the pip Python ships (new enough for editable pyproject installs).
+# The venv itself, with a current pip: Python 3.11's bundled pip 23.2 misses the download cache
+# newer pips fill (http-v2) and doubled `make demo`'s time here.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[demo]"
