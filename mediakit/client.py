@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from mediakit import upload_state
 from mediakit.upload_state import FileIdentity, StateError, UploadState
@@ -126,10 +126,32 @@ def request(
         conn.close()
 
 
+def guessed_content_type(path: Path) -> str | None:
+    """The content type a browser would declare for this file name; None when the name (no
+    extension, or an unknown one) does not tell."""
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed
+
+
 def guess_content_type(path: Path) -> str:
     """The content type a browser would declare for this file name."""
-    guessed, _ = mimetypes.guess_type(path.name)
-    return guessed or "application/octet-stream"
+    return guessed_content_type(path) or "application/octet-stream"
+
+
+def path_segment(value: str) -> str:
+    """`value` as exactly one URL path segment: every reserved character percent-encoded, and
+    the dot segments `.`/`..` too (`urljoin` and servers would resolve them), so an id can never
+    make the client request another path."""
+    if not value:
+        raise ValueError("an empty path segment")
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
+    return quote(value, safe="")
+
+
+def upload_path(upload_id: str, *rest: str) -> str:
+    """`/v1/uploads/{upload_id}[/rest...]` with every segment encoded (`path_segment`)."""
+    return "/".join(["/v1/uploads", *(path_segment(part) for part in (upload_id, *rest))])
 
 
 def sha256_hex(path: Path) -> str:
@@ -258,25 +280,47 @@ class ApiClient:
         return result
 
     def get_upload(self, upload_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("GET", f"/v1/uploads/{upload_id}")
+        result: dict[str, Any] = self.call("GET", upload_path(upload_id))
+        return result
+
+    def delete_upload(self, upload_id: str) -> dict[str, Any]:
+        """DELETE /v1/uploads/{id}: abort a pending upload, or delete a processed one."""
+        result: dict[str, Any] = self.call("DELETE", upload_path(upload_id))
         return result
 
     def status(self, created: Mapping[str, Any]) -> dict[str, Any]:
         """The status record of an upload, via the `status_url` the API returned."""
-        path = str(created.get("status_url") or f"/v1/uploads/{created['upload_id']}")
-        result: dict[str, Any] = self.call("GET", path)
+        result: dict[str, Any] = self.call("GET", _status_url(created))
         return result
 
     def wait(
-        self, created: Mapping[str, Any], *, timeout: float = 60, interval: float = 0.2
+        self,
+        created: Mapping[str, Any],
+        *,
+        timeout: float = 60,
+        interval: float = 0.2,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """Poll the status record until it is terminal (or `timeout` seconds pass)."""
-        deadline = time.monotonic() + timeout
+        """Poll the status record until it is terminal, or until `timeout` seconds pass (or the
+        `time.monotonic()` `deadline`, when given): then the last record read, not terminal."""
+        until = time.monotonic() + timeout if deadline is None else deadline
         while True:
             record = self.status(created)
-            if record.get("status") in TERMINAL_STATUSES or time.monotonic() >= deadline:
+            if record.get("status") in TERMINAL_STATUSES or time.monotonic() >= until:
                 return record
-            time.sleep(interval)
+            time.sleep(max(0.0, min(interval, until - time.monotonic())))
+
+    def settle(
+        self, created: Mapping[str, Any], *, seconds: float, interval: float = 0.2
+    ) -> dict[str, Any]:
+        """The status record once it has left `pending_upload` (S3's event reached the
+        processor), re-read for at most `seconds`; else the last one read."""
+        until = time.monotonic() + seconds
+        while True:
+            record = self.status(created)
+            if record.get("status") != "pending_upload" or time.monotonic() >= until:
+                return record
+            time.sleep(max(0.0, min(interval, until - time.monotonic())))
 
     def send(
         self, created: Mapping[str, Any], path: Path, progress: Progress | None = None
@@ -580,7 +624,7 @@ def _post_form(url: str, fields: dict[str, str], path: Path, progress: Progress 
 
 
 def _status_url(upload: Mapping[str, Any]) -> str:
-    return str(upload.get("status_url") or f"/v1/uploads/{upload['upload_id']}")
+    return str(upload.get("status_url") or upload_path(str(upload["upload_id"])))
 
 
 def _create_pages(client: ApiClient, created: Mapping[str, Any]) -> Iterator[Any]:

@@ -185,6 +185,22 @@ def media_samples(folder: Path) -> list[Sample]:
     return out
 
 
+def follow_up(outcomes: Sequence[Outcome], env_file: Path) -> str:
+    """How to look at the demo's uploads from another shell: they belong to DEMO_TENANT, which
+    `mediakit status` does not use by default."""
+    import shlex
+
+    where = f"--tenant {DEMO_TENANT}"
+    if env_file != Path(DEFAULT_ENV_FILE):
+        where += f" --env-file {shlex.quote(str(env_file))}"
+    example = next((o.upload_id for o in outcomes if o.upload_id), "UPLOAD_ID")
+    return (
+        f"the demo's uploads belong to tenant {DEMO_TENANT!r}; look at one with:\n"
+        f"  mediakit status {where} {example}\n"
+        f"and upload more with: mediakit upload {where} FILE --wait"
+    )
+
+
 def run_demo(
     out: Path,
     *,
@@ -201,6 +217,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     with Emulator(demo_settings(Settings.from_env(os.environ))) as env:
         echo(f"emulator up in {time.monotonic() - started:.1f}s: API {env.api_url}")
+        echo(f"uploading as tenant {DEMO_TENANT!r}")
         samples = generate_samples(out / "samples")
         if env_media_enabled():
             samples += media_samples(out / "samples")
@@ -285,6 +302,7 @@ def run_demo(
             with shutdown_signals() as stop:
                 env.write(target)
                 echo(f"\nemulator still running; env file {target}. Ctrl-C to stop.")
+                echo(follow_up(outcomes, target))
                 try:
                     wait_for(stop)
                 finally:

@@ -67,6 +67,13 @@ def tenant_claim(headers: Mapping[str, str], claims: Mapping[str, Any], name: st
     if value != rendered:
         # Not the token the authorizer verified, or a claim it rendered differently.
         raise Forbidden("the tenant claim does not match the verified token", code=INVALID_TENANT)
+    return check_tenant(value)
+
+
+def check_tenant(value: str) -> str:
+    """`value` if a string tenant claim is usable: 401 blank, 403 `invalid_tenant` for lone
+    surrogates, control characters or the shape of API Gateway's array rendering (`[a b]`).
+    Also what `mediakit token` checks before minting a token the API would refuse."""
     if not value.strip():
         raise Unauthorized("the token's tenant claim is blank", code=MISSING_TENANT)
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import signal
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -102,3 +109,55 @@ def test_demo_exits_non_zero_on_mismatch(tmp_path: Path, monkeypatch: pytest.Mon
     assert "MISMATCH ok.jpg" in result.output
     assert "expected failed (truncated), got completed" in result.output
     assert "demo FAILED" in result.output
+
+
+def test_demo_keep_running_prints_a_status_command_that_finds_its_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a demo of one image, kept running with its env file
+    from mediakit.corpus import samples
+    from mediakit.demo import run_demo
+    from tests.emulator.conftest import jpeg_bytes
+
+    def one_sample(out_dir: Path) -> list[samples.Sample]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "ok.jpg"
+        path.write_bytes(jpeg_bytes((64, 48)))
+        return [samples.Sample(path, "ok.jpg", "image/jpeg", "completed", None, "valid")]
+
+    monkeypatch.setattr(samples, "generate_samples", one_sample)
+    monkeypatch.setenv("MEDIAKIT_MEDIA_KINDS", "image")
+    env_file = tmp_path / "dev.json"
+    lines: list[str] = []
+    seen: dict[str, Any] = {}
+
+    def follow_it() -> None:
+        # Beside the demo: run the status command it printed, then stop it like Ctrl-C would.
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                printed = [ln.strip() for ln in "\n".join(lines).splitlines()]
+                commands = [ln for ln in printed if ln.startswith("mediakit status ")]
+                if commands and env_file.exists():
+                    seen["command"] = commands[0]
+                    args = shlex.split(commands[0])[1:]
+                    seen["result"] = CliRunner().invoke(cli, args)
+                    return
+                time.sleep(0.1)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=follow_it)
+    thread.start()
+    # WHEN the demo runs and its follow-up command is run from "another shell"
+    code = run_demo(tmp_path / "out", keep_running=True, env_file=env_file, echo=lines.append)
+    thread.join(timeout=10)
+    # THEN the demo printed its tenant, and the command it printed shows the completed upload
+    assert code == 0, "\n".join(lines)
+    assert "uploading as tenant 'demo'" in lines
+    assert seen["command"].startswith(f"mediakit status --tenant demo --env-file {env_file} ")
+    result = seen["result"]
+    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert not env_file.exists()
