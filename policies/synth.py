@@ -39,8 +39,9 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from runtime.errors import SettingsError
 from stacks import artifact as build
-from stacks.config import StackConfig
+from stacks.config import StackConfig, reject_unknown_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 STAND_IN_DIR = build.CACHE_DIR / "synth"
@@ -358,17 +359,27 @@ def check_stack_name(stack: str) -> str:
     return stack
 
 
-def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """`config:` of Pulumi.<stack>.yaml, keys without the `mediakit:` namespace."""
-    path = root / f"Pulumi.{check_stack_name(stack)}.yaml"
+def load_stack_config(stack: str, root: Path | None = None) -> dict[str, Any]:
+    """`config:` of Pulumi.<stack>.yaml (in `root`, default the repository), keys without the
+    `mediakit:` namespace."""
+    path = (root or ROOT) / f"Pulumi.{check_stack_name(stack)}.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"no stack config {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    # Read from the open file so that a YAML error's mark names it (not "<unicode string>").
+    with path.open(encoding="utf-8") as stream:
+        data = yaml.safe_load(stream) or {}
+    config = (data.get("config") or {}) if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise SettingsError(path.name, "must be a YAML mapping whose `config:` is a mapping")
+    # A typo'd mediakit:/aws: key or one without a namespace would otherwise be dropped here.
+    reject_unknown_keys([str(key) for key in config], source=path.name)
     out: dict[str, Any] = {}
-    for key, value in (data.get("config") or {}).items():
+    for key, value in config.items():
         namespace, _, name = str(key).partition(":")
         if namespace == PROJECT and name:
-            out[name] = value
+            # `key:` with nothing after it is YAML null: an empty value, refused as one (not
+            # silently the default) unless empty means none for that key.
+            out[name] = "" if value is None else value
     return out
 
 

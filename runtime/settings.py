@@ -97,6 +97,74 @@ DEFAULT_DERIVATIVES: tuple[DerivativeSpec, ...] = (
 )
 
 
+# CloudWatch Logs accepts only these retention periods (days); logRetentionDays is one of them.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+
+
+def _ref(field_name: str) -> str:
+    """Another setting named inside an error message: `InvalidSetting` spells it the way the
+    source the user wrote in does (config key, `mediakit:` key or `MEDIAKIT_` variable)."""
+    return f"\0{field_name}\0"
+
+
+_REF = re.compile("\0([a-z0-9_]+)\0")
+
+
+class InvalidSetting(SettingsError):
+    """A validator's refusal of one setting (`field`, a Python field name), its `problem` naming
+    other settings through `_ref`. Raised with config keys (`maxUploadBytes`); the readers
+    (`Settings.from_env`, `Settings.from_config`) respell it in their source's names."""
+
+    def __init__(
+        self, field: str, problem: str, key_of: Callable[[str], str] | None = None
+    ) -> None:
+        spell = key_of or config_key
+        super().__init__(spell(field), _REF.sub(lambda m: spell(m.group(1)), problem))
+        self.field = field
+        self.problem = problem
+
+    @property
+    def references(self) -> list[str]:
+        """The other settings the problem names, in order."""
+        return _REF.findall(self.problem)
+
+    def respelled(self, key_of: Callable[[str], str], given: Mapping[str, Any]) -> SettingsError:
+        """This refusal in a source's spelling. When the refused setting was left at its default
+        but a setting it names was given, that given one is what the user wrote: name it."""
+        if self.field in given:
+            return InvalidSetting(self.field, self.problem, key_of)
+        other = next((name for name in self.references if name in given), None)
+        if other is None:
+            return InvalidSetting(self.field, self.problem, key_of)
+        default = _display(_field_default(self.field))
+        spelled = InvalidSetting(self.field, self.problem, key_of)
+        primary = key_of(self.field)
+        return SettingsError(
+            key_of(other),
+            f"{_display(given[other])} conflicts with {primary}, which is not set (default "
+            f"{default}): {primary} {str(spelled).split(': ', 1)[1]}; change this value or set "
+            f"{primary} too",
+        )
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, tuple):
+        if value and isinstance(value[0], DerivativeSpec):
+            return json.dumps([d.to_json() for d in value], separators=(",", ":"))
+        return repr(",".join(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _field_default(field_name: str) -> Any:
+    for f in dataclasses.fields(Settings):
+        if f.name == field_name:
+            return f.default
+    raise KeyError(field_name)
+
+
 def _meta(config: str, doc: str) -> dict[str, str]:
     return {"config": config, "doc": doc}
 
@@ -615,27 +683,43 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read from `MEDIAKIT_*` environment variables; absent ones take defaults."""
+        """Read from `MEDIAKIT_*` environment variables; absent ones take defaults. A
+        `MEDIAKIT_*` variable nothing reads (runtime/registry.py) is refused as a typo."""
+        from runtime.registry import check_environ
+
+        check_environ(environ)
         return cls._from_raw(lambda f: environ.get(env_name(f)), env_name)
 
     @classmethod
     def from_config(cls, get: Callable[[str], Any]) -> Settings:
-        """Read from Pulumi-style config: `get(configKey)` returns a value or None."""
-        return cls._from_raw(lambda f: get(config_key(f)), config_key)
+        """Read from Pulumi config: `get(configKey)` returns a value or None; errors name the
+        key as a stack file spells it (`mediakit:maxUploadBytes`)."""
+        return cls._from_raw(lambda f: get(config_key(f)), stack_key)
 
     @classmethod
     def _from_raw(cls, lookup: Callable[[str], Any], key_of: Callable[[str], str]) -> Settings:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = lookup(f.name)
-            if raw is None or raw == "":
+            if raw is None:
+                continue
+            if isinstance(raw, str) and not raw.strip():
+                if f.name not in EMPTY_MEANS_NONE:
+                    # An empty value is not a way to ask for the default: it is usually a
+                    # variable that was meant to hold something.
+                    raise SettingsError(
+                        key_of(f.name),
+                        f"is empty: give it a value, or leave it out for the default "
+                        f"({_display(f.default)})",
+                    )
+                values[f.name] = ()
                 continue
             values[f.name] = _coerce(f.name, raw, key_of(f.name))
         try:
             return cls(**values)
-        except SettingsError as exc:
-            # __post_init__ names fields by their Python name; re-key to the user's spelling.
-            raise SettingsError(key_of(exc.key), str(exc).split(": ", 1)[1]) from None
+        except InvalidSetting as exc:
+            # Validators name settings by config key; re-key to the user's spelling and source.
+            raise exc.respelled(key_of, values) from None
 
     def to_env(self) -> dict[str, str]:
         """Environment variables that reproduce these settings in `from_env`."""
@@ -707,6 +791,16 @@ def env_name(field_name: str) -> str:
     return "MEDIAKIT_" + field_name.upper()
 
 
+def stack_key(field_name: str) -> str:
+    """The key as a stack file spells it: `mediakit:<configKey>`."""
+    return f"mediakit:{config_key(field_name)}"
+
+
+# Settings for which an empty value means none (an empty list): every other setting refuses an
+# empty value rather than silently taking its default.
+EMPTY_MEANS_NONE = frozenset({"gps_allowed_tenants", "operation_scopes"})
+
+
 def config_key(field_name: str) -> str:
     for f in dataclasses.fields(Settings):
         if f.name == field_name:
@@ -732,9 +826,32 @@ def describe() -> list[dict[str, Any]]:
                 "type": _type_name(f.name),
                 "default": default,
                 "doc": f.metadata["doc"],
+                "allowed": allowed_values(f.name),
             }
         )
     return rows
+
+
+def allowed_values(field_name: str) -> str:
+    """The values the validator enforces for an integer setting, as docs print them
+    ("60..43200", "1..maxUploadBytes", "one of 1, 3, ..."); "" for other settings."""
+    if field_name == "log_retention_days":
+        return "one of " + ", ".join(map(str, LOG_RETENTION_DAYS))
+    if field_name not in RANGES:
+        return ""
+    lo, hi = RANGES[field_name]
+    bytes_ = field_name.endswith("_bytes")
+    high = config_key(hi) if isinstance(hi, str) else _amount(hi, bytes_)
+    return f"{_amount(lo, bytes_)}..{high}"
+
+
+def _amount(value: int, bytes_: bool) -> str:
+    """`value`, in KiB/MiB/GiB/TiB when it is a whole number of them and counts bytes."""
+    if bytes_:
+        for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", MIB), ("KiB", 1024)):
+            if value >= size and value % size == 0 and value // size < 10_000:
+                return f"{value // size} {unit}"
+    return str(value)
 
 
 # --- parsing and validation ----------------------------------------------------------------------
@@ -826,103 +943,151 @@ def _as_list(raw: Any, key: str) -> list[Any]:
     raise SettingsError(key, f"must be a list, got {raw!r}")
 
 
-def _check_range(name: str, value: int, lo: int, hi: int) -> None:
+# Every enforced range of an integer setting, lo..hi inclusive (hi may name another setting):
+# `_validate` checks them first, and describe() prints them in Pulumi.yaml and the README.
+RANGES: dict[str, tuple[int, int | str]] = {
+    "max_upload_bytes": (1, 5 * 1024**4),
+    "max_audio_upload_bytes": (1, 5 * 1024**4),
+    "max_video_upload_bytes": (1, 5 * 1024**4),
+    "presign_ttl_seconds": (60, 43200),
+    "multipart_threshold_bytes": (5 * MIB, 5 * 1024**3),
+    "multipart_part_bytes": (5 * MIB, 5 * 1024**3),
+    "pending_ttl_seconds": (300, 90 * 86400),
+    "max_pixels": (1, 1_000_000_000),
+    "list_page_size": (1, 100),
+    "idempotency_window_seconds": (60, 90 * 86400),
+    "ia_transition_days": (30, 3650),
+    "glacier_transition_days": (1, 36500),
+    "noncurrent_expiration_days": (1, 3650),
+    "download_ttl_seconds": (30, 3600),
+    "pitr_recovery_days": (1, 35),
+    "dlq_max_receive_count": (1, 1000),
+    "processor_timeout_seconds": (1, 900),
+    "processor_batch_size": (1, 100),
+    "processor_max_concurrency": (2, 1000),
+    "processor_memory_mb": (256, 10240),
+    "processing_timeout_seconds": (1, 900),
+    "processing_cpu_seconds": (1, 900),
+    "processing_memory_mb": (64, 10240),
+    "max_jpeg_scans": (1, 1000),
+    "max_metadata_segments": (16, 100_000),
+    "max_metadata_bytes": (64 * 1024, 64 * MIB),
+    "max_animation_pixels": (1, 10**11),
+    "max_presigns_per_minute": (0, 100_000),
+    "max_pending_uploads": (0, 10_000),
+    "storage_quota_bytes": (0, 10**15),
+    "health_cache_seconds": (1, 60),
+    "max_audio_duration_seconds": (1, 86400),
+    "max_video_duration_seconds": (1, 86400),
+    "max_video_frame_pixels": (1, 16384 * 16384),
+    "max_media_streams": (1, 64),
+    "media_read_max_bytes": (MIB, 4 * 1024 * MIB),
+    "media_read_max_requests": (4, 10000),
+    "media_processor_memory_mb": (512, 10240),
+    "media_processor_timeout_seconds": (60, 900),
+    "media_processing_timeout_seconds": (1, 900),
+    "media_processing_cpu_seconds": (1, 900),
+    "media_processing_memory_mb": (64, 10240),
+    "media_processor_batch_size": (1, 10),
+    "media_processor_max_concurrency": (2, 1000),
+    "delivery_url_ttl_seconds": (60, 86400),
+    "delivery_cache_seconds": (0, 86400),
+    "original_expiration_days": (0, 36500),
+    "derivative_expiration_days": (0, 36500),
+    # After max_upload_bytes, whose own range is then known to hold.
+    "min_upload_bytes": (1, "max_upload_bytes"),
+}
+
+
+def _check_range(name: str, value: int, lo: int, hi: int, hi_field: str = "") -> None:
+    """`lo <= value <= hi`; `hi_field` names the setting `hi` comes from, if any."""
     if not lo <= value <= hi:
-        raise SettingsError(name, f"must be between {lo} and {hi}, got {value}")
+        bound = f"{hi} ({_ref(hi_field)})" if hi_field else str(hi)
+        raise InvalidSetting(name, f"must be between {lo} and {bound}, got {value}")
 
 
 def _validate(s: Settings) -> None:
-    _check_range("presign_ttl_seconds", s.presign_ttl_seconds, 60, 43200)
+    for name, (lo, hi) in RANGES.items():
+        if isinstance(hi, str):
+            _check_range(name, getattr(s, name), lo, getattr(s, hi), hi)
+        else:
+            _check_range(name, getattr(s, name), lo, hi)
     # S3 takes at most 5 GiB in one PUT or POST: anything larger has to go multipart.
-    _check_range("multipart_threshold_bytes", s.multipart_threshold_bytes, 5 * MIB, 5 * 1024**3)
-    _check_range("multipart_part_bytes", s.multipart_part_bytes, 5 * MIB, 5 * 1024**3)
-    _check_range("pending_ttl_seconds", s.pending_ttl_seconds, 300, 90 * 86400)
-    _check_range("max_pixels", s.max_pixels, 1, 1_000_000_000)
-    _check_range("list_page_size", s.list_page_size, 1, 100)
     # A replay past the pending record's TTL would find no upload to answer with.
-    _check_range("idempotency_window_seconds", s.idempotency_window_seconds, 60, 90 * 86400)
     if s.idempotency_window_seconds > s.pending_ttl_seconds:
-        raise SettingsError("idempotency_window_seconds", "must be at most pending_ttl_seconds")
-    _check_range("ia_transition_days", s.ia_transition_days, 30, 3650)
-    _check_range("glacier_transition_days", s.glacier_transition_days, 1, 36500)
+        raise InvalidSetting(
+            "idempotency_window_seconds",
+            f"must be at most {_ref('pending_ttl_seconds')} ({s.pending_ttl_seconds}), "
+            f"got {s.idempotency_window_seconds}",
+        )
     # S3 refuses a lifecycle rule whose next transition comes less than 30 days after the
     # STANDARD_IA one (objects must sit 30 days in STANDARD_IA first): `pulumi up` would fail.
     if s.glacier_transition_days < s.ia_transition_days + 30:
-        raise SettingsError(
-            "glacier_transition_days", "must be at least 30 days after ia_transition_days"
+        raise InvalidSetting(
+            "glacier_transition_days",
+            f"must be at least 30 days after {_ref('ia_transition_days')} "
+            f"({s.ia_transition_days}), got {s.glacier_transition_days}",
         )
-    _check_range("noncurrent_expiration_days", s.noncurrent_expiration_days, 1, 3650)
     _validate_retention(s)
-    _check_range("download_ttl_seconds", s.download_ttl_seconds, 30, 3600)
-    _check_range("pitr_recovery_days", s.pitr_recovery_days, 1, 35)
-    _check_range("log_retention_days", s.log_retention_days, 1, 3653)
-    _check_range("dlq_max_receive_count", s.dlq_max_receive_count, 1, 1000)
-    _check_range("processor_timeout_seconds", s.processor_timeout_seconds, 1, 900)
-    _check_range("processor_batch_size", s.processor_batch_size, 1, 100)
-    _check_range("processor_max_concurrency", s.processor_max_concurrency, 2, 1000)
-    _check_range("processor_memory_mb", s.processor_memory_mb, 256, 10240)
-    _check_range("processing_timeout_seconds", s.processing_timeout_seconds, 1, 900)
-    _check_range("processing_cpu_seconds", s.processing_cpu_seconds, 1, 900)
-    _check_range("processing_memory_mb", s.processing_memory_mb, 64, 10240)
-    _check_range("max_jpeg_scans", s.max_jpeg_scans, 1, 1000)
-    _check_range("max_metadata_segments", s.max_metadata_segments, 16, 100_000)
-    _check_range("max_metadata_bytes", s.max_metadata_bytes, 64 * 1024, 64 * MIB)
-    _check_range("max_animation_pixels", s.max_animation_pixels, 1, 10**11)
+    if s.log_retention_days not in LOG_RETENTION_DAYS:
+        raise InvalidSetting(
+            "log_retention_days",
+            f"CloudWatch Logs keeps logs only for one of {', '.join(map(str, LOG_RETENTION_DAYS))} "
+            f"days, got {s.log_retention_days}",
+        )
     _validate_budgets(s)
     _validate_delivery(s)
     _validate_media(s)
     _validate_limits(s)
 
     if not s.allowed_types:
-        raise SettingsError("allowed_types", "must name at least one content type")
+        raise InvalidSetting("allowed_types", "must name at least one content type")
     for t in s.allowed_types:
         if t not in KNOWN_TYPES:
-            raise SettingsError(
+            raise InvalidSetting(
                 "allowed_types", f"unknown content type {t!r} (known: {', '.join(KNOWN_TYPES)})"
             )
     if not s.derivatives:
-        raise SettingsError("derivatives", "must list at least one derivative")
+        raise InvalidSetting("derivatives", "must list at least one derivative")
     seen: set[str] = set()
     for d in s.derivatives:
         if not _NAME_RE.match(d.name):
-            raise SettingsError("derivatives", f"name {d.name!r} must match {_NAME_RE.pattern}")
+            raise InvalidSetting("derivatives", f"name {d.name!r} must match {_NAME_RE.pattern}")
         if d.name in seen:
-            raise SettingsError("derivatives", f"duplicate name {d.name!r}")
+            raise InvalidSetting("derivatives", f"duplicate name {d.name!r}")
         seen.add(d.name)
         if d.format not in DERIVATIVE_FORMATS:
-            raise SettingsError(
+            raise InvalidSetting(
                 "derivatives",
                 f"{d.name}: unknown format {d.format!r} (known: {', '.join(DERIVATIVE_FORMATS)})",
             )
         if not 16 <= d.max_edge <= 8192:
-            raise SettingsError("derivatives", f"{d.name}: max_edge must be 16..8192")
+            raise InvalidSetting("derivatives", f"{d.name}: max_edge must be 16..8192")
         if not 1 <= d.quality <= 100:
-            raise SettingsError("derivatives", f"{d.name}: quality must be 1..100")
+            raise InvalidSetting("derivatives", f"{d.name}: quality must be 1..100")
         if d.speed is not None:
             if d.format != "avif":
-                raise SettingsError("derivatives", f"{d.name}: speed applies to avif only")
+                raise InvalidSetting("derivatives", f"{d.name}: speed applies to avif only")
             if isinstance(d.speed, bool) or not 0 <= d.speed <= 10:
-                raise SettingsError("derivatives", f"{d.name}: speed must be 0..10")
+                raise InvalidSetting("derivatives", f"{d.name}: speed must be 0..10")
     if not re.fullmatch(r"[A-Za-z0-9_:.\-/]{1,128}", s.tenant_claim):
-        raise SettingsError("tenant_claim", f"{s.tenant_claim!r} is not a valid claim name")
+        raise InvalidSetting("tenant_claim", f"{s.tenant_claim!r} is not a valid claim name")
     _validate_scopes(s)
     for name in ("originals_prefix", "derivatives_prefix"):
         prefix = getattr(s, name)
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}/", prefix):
-            raise SettingsError(name, f"{prefix!r} must be one lowercase segment ending in '/'")
+            raise InvalidSetting(name, f"{prefix!r} must be one lowercase segment ending in '/'")
     if s.originals_prefix == s.derivatives_prefix:
-        raise SettingsError("derivatives_prefix", "must differ from originals_prefix")
+        raise InvalidSetting(
+            "derivatives_prefix",
+            f"must differ from {_ref('originals_prefix')} (both {s.originals_prefix!r})",
+        )
 
 
 def _validate_limits(s: Settings) -> None:
     """Per-tenant limits, the smallest upload, the operator scope and the health cache."""
-    _check_range("max_presigns_per_minute", s.max_presigns_per_minute, 0, 100_000)
-    _check_range("max_pending_uploads", s.max_pending_uploads, 0, 10_000)
-    _check_range("storage_quota_bytes", s.storage_quota_bytes, 0, 10**15)
-    _check_range("min_upload_bytes", s.min_upload_bytes, 1, s.max_upload_bytes)
-    _check_range("health_cache_seconds", s.health_cache_seconds, 1, 60)
     if not SETTING_SCOPE.fullmatch(s.operator_scope):
-        raise SettingsError(
+        raise InvalidSetting(
             "operator_scope",
             f"{s.operator_scope!r} is not a scope (1..256 printable ASCII characters without "
             'space, ", \\, comma, [ or ])',
@@ -938,66 +1103,53 @@ MAX_PARTS = 10_000
 def _validate_media(s: Settings) -> None:
     """Media kinds, per-kind limits, and the media function's budgets against each other."""
     if not s.media_kinds:
-        raise SettingsError("media_kinds", "must name at least one kind")
+        raise InvalidSetting("media_kinds", "must name at least one kind")
     for kind in s.media_kinds:
         if kind not in MEDIA_KINDS:
-            raise SettingsError(
+            raise InvalidSetting(
                 "media_kinds", f"unknown kind {kind!r} (known: {', '.join(MEDIA_KINDS)})"
             )
     if len(set(s.media_kinds)) != len(s.media_kinds):
-        raise SettingsError("media_kinds", "names a kind twice")
+        raise InvalidSetting("media_kinds", "names a kind twice")
     for kind in s.media_kinds:
         if not any(kind_of(t) == kind for t in s.allowed_types):
-            raise SettingsError(
-                "allowed_types", f"names no {kind} type, but mediaKinds turns {kind} on"
+            raise InvalidSetting(
+                "allowed_types", f"names no {kind} type, but {_ref('media_kinds')} turns {kind} on"
             )
     for name in ("max_upload_bytes", "max_audio_upload_bytes", "max_video_upload_bytes"):
         value = getattr(s, name)
-        _check_range(name, value, 1, 5 * 1024**4)
         if value >= s.multipart_threshold_bytes and -(-value // s.multipart_part_bytes) > MAX_PARTS:
-            raise SettingsError(
+            raise InvalidSetting(
                 name,
-                f"{value} bytes need more than {MAX_PARTS} parts of multipartPartBytes "
-                f"({s.multipart_part_bytes}): raise multipartPartBytes",
+                f"{value} bytes need more than {MAX_PARTS} parts of {_ref('multipart_part_bytes')} "
+                f"({s.multipart_part_bytes}): raise {_ref('multipart_part_bytes')}",
             )
-    _check_range("max_audio_duration_seconds", s.max_audio_duration_seconds, 1, 86400)
-    _check_range("max_video_duration_seconds", s.max_video_duration_seconds, 1, 86400)
-    _check_range("max_video_frame_pixels", s.max_video_frame_pixels, 1, 16384 * 16384)
-    _check_range("max_media_streams", s.max_media_streams, 1, 64)
-    _check_range("media_read_max_bytes", s.media_read_max_bytes, MIB, 4 * 1024 * MIB)
-    _check_range("media_read_max_requests", s.media_read_max_requests, 4, 10000)
-    _check_range("media_processor_memory_mb", s.media_processor_memory_mb, 512, 10240)
-    _check_range("media_processor_timeout_seconds", s.media_processor_timeout_seconds, 60, 900)
-    _check_range("media_processing_timeout_seconds", s.media_processing_timeout_seconds, 1, 900)
-    _check_range("media_processing_cpu_seconds", s.media_processing_cpu_seconds, 1, 900)
-    _check_range("media_processing_memory_mb", s.media_processing_memory_mb, 64, 10240)
-    _check_range("media_processor_batch_size", s.media_processor_batch_size, 1, 10)
-    _check_range("media_processor_max_concurrency", s.media_processor_max_concurrency, 2, 1000)
     if s.media_processing_cpu_seconds > s.media_processing_timeout_seconds:
-        raise SettingsError(
+        raise InvalidSetting(
             "media_processing_cpu_seconds",
-            f"must not exceed mediaProcessingTimeoutSeconds "
+            f"must not exceed {_ref('media_processing_timeout_seconds')} "
             f"({s.media_processing_timeout_seconds}), got {s.media_processing_cpu_seconds}",
         )
     if s.media_processing_memory_mb + PARENT_RESERVE_MB > s.media_processor_memory_mb:
-        raise SettingsError(
+        raise InvalidSetting(
             "media_processing_memory_mb",
-            f"must leave {PARENT_RESERVE_MB} MB of mediaProcessorMemoryMb "
+            f"must leave {PARENT_RESERVE_MB} MB of {_ref('media_processor_memory_mb')} "
             f"({s.media_processor_memory_mb}) to the function, got {s.media_processing_memory_mb}",
         )
     frame_mb = s.max_video_frame_pixels * DECODE_BYTES_PER_PIXEL // MIB
     if frame_mb > s.media_processing_memory_mb:
-        raise SettingsError(
+        raise InvalidSetting(
             "max_video_frame_pixels",
             f"{s.max_video_frame_pixels} pixels need about {frame_mb} MB to decode and render, "
-            f"more than mediaProcessingMemoryMb ({s.media_processing_memory_mb})",
+            f"more than {_ref('media_processing_memory_mb')} ({s.media_processing_memory_mb})",
         )
     needed = media_seconds_per_message(s) * s.media_processor_batch_size + BATCH_MARGIN_SECONDS
     if s.media_enabled and s.media_processor_timeout_seconds < needed:
-        raise SettingsError(
+        raise InvalidSetting(
             "media_processor_timeout_seconds",
-            f"must fit a batch: mediaProcessorBatchSize ({s.media_processor_batch_size}) x "
-            f"(mediaProcessingTimeoutSeconds ({s.media_processing_timeout_seconds}) + "
+            f"must fit a batch: {_ref('media_processor_batch_size')} "
+            f"({s.media_processor_batch_size}) x "
+            f"({_ref('media_processing_timeout_seconds')} ({s.media_processing_timeout_seconds}) + "
             f"{media_hash_seconds(s)} s to hash {s.max_media_bytes} bytes) + "
             f"{BATCH_MARGIN_SECONDS} s = {needed}, got {s.media_processor_timeout_seconds}",
         )
@@ -1019,15 +1171,14 @@ DELIVERY_MODES = ("private", "public")
 def _validate_delivery(s: Settings) -> None:
     """The delivery mode, and browser caching that never outlives a private URL."""
     if s.delivery_mode not in DELIVERY_MODES:
-        raise SettingsError(
+        raise InvalidSetting(
             "delivery_mode", f"must be one of {', '.join(DELIVERY_MODES)}, got {s.delivery_mode!r}"
         )
-    _check_range("delivery_url_ttl_seconds", s.delivery_url_ttl_seconds, 60, 86400)
-    _check_range("delivery_cache_seconds", s.delivery_cache_seconds, 0, 86400)
     if s.delivery_mode == "private" and s.delivery_cache_seconds > s.delivery_url_ttl_seconds:
-        raise SettingsError(
+        raise InvalidSetting(
             "delivery_cache_seconds",
-            f"must not exceed deliveryUrlTtlSeconds ({s.delivery_url_ttl_seconds}) in private "
+            f"must not exceed {_ref('delivery_url_ttl_seconds')} ({s.delivery_url_ttl_seconds}) "
+            f"in private "
             f"mode: a browser would keep showing a copy after its URL expired, got "
             f"{s.delivery_cache_seconds}",
         )
@@ -1035,25 +1186,27 @@ def _validate_delivery(s: Settings) -> None:
 
 def _validate_scopes(s: Settings) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_:.\-/]{1,128}", s.scope_claim):
-        raise SettingsError("scope_claim", f"{s.scope_claim!r} is not a valid claim name")
+        raise InvalidSetting("scope_claim", f"{s.scope_claim!r} is not a valid claim name")
     if s.scope_claim == s.tenant_claim:
         # The tenant's own name would then be a scope it grants itself (a tenant "media:admin").
-        raise SettingsError("scope_claim", "must differ from tenantClaim")
+        raise InvalidSetting(
+            "scope_claim", f"must differ from {_ref('tenant_claim')} ({s.tenant_claim!r})"
+        )
     seen: set[str] = set()
     for entry in s.operation_scopes:
         operation, sep, scope = entry.partition("=")
         if not sep:
-            raise SettingsError("operation_scopes", f"{entry!r} is not operation=scope")
+            raise InvalidSetting("operation_scopes", f"{entry!r} is not operation=scope")
         if operation not in OPERATIONS:
-            raise SettingsError(
+            raise InvalidSetting(
                 "operation_scopes",
                 f"unknown operation {operation!r} (known: {', '.join(OPERATIONS)})",
             )
         if operation in seen:
-            raise SettingsError("operation_scopes", f"{operation} is listed twice")
+            raise InvalidSetting("operation_scopes", f"{operation} is listed twice")
         seen.add(operation)
         if scope and not SETTING_SCOPE.fullmatch(scope):
-            raise SettingsError(
+            raise InvalidSetting(
                 "operation_scopes",
                 f"{operation}: {scope!r} is not a scope (1..256 printable ASCII characters "
                 'without space, ", \\, comma, [ or ])',
@@ -1067,24 +1220,22 @@ GLACIER_IR_MINIMUM_DAYS = 90
 
 def _validate_retention(s: Settings) -> None:
     """Retention expiry against the storage-class transitions of originals."""
-    _check_range("original_expiration_days", s.original_expiration_days, 0, 36500)
-    _check_range("derivative_expiration_days", s.derivative_expiration_days, 0, 36500)
     days = s.original_expiration_days
     if not days:
         return
     ia, glacier = s.ia_transition_days, s.glacier_transition_days
     if ia < days < ia + IA_MINIMUM_DAYS:
-        raise SettingsError(
+        raise InvalidSetting(
             "original_expiration_days",
             f"{days} falls within {IA_MINIMUM_DAYS} days of the STANDARD_IA transition "
-            f"(iaTransitionDays {ia}): use at most {ia} (no transition) or at least "
+            f"({_ref('ia_transition_days')} {ia}): use at most {ia} (no transition) or at least "
             f"{ia + IA_MINIMUM_DAYS}",
         )
     if glacier < days < glacier + GLACIER_IR_MINIMUM_DAYS:
-        raise SettingsError(
+        raise InvalidSetting(
             "original_expiration_days",
             f"{days} falls within {GLACIER_IR_MINIMUM_DAYS} days of the GLACIER_IR transition "
-            f"(glacierTransitionDays {glacier}): use at most {glacier} or at least "
+            f"({_ref('glacier_transition_days')} {glacier}): use at most {glacier} or at least "
             f"{glacier + GLACIER_IR_MINIMUM_DAYS}",
         )
 
@@ -1108,30 +1259,31 @@ DECODE_BYTES_PER_PIXEL = 8
 def _validate_budgets(s: Settings) -> None:
     """The per-upload budgets must fit the function, and the function a whole batch."""
     if s.processing_cpu_seconds > s.processing_timeout_seconds:
-        raise SettingsError(
+        raise InvalidSetting(
             "processing_cpu_seconds",
-            f"must not exceed processingTimeoutSeconds ({s.processing_timeout_seconds}), "
+            f"must not exceed {_ref('processing_timeout_seconds')} "
+            f"({s.processing_timeout_seconds}), "
             f"got {s.processing_cpu_seconds}",
         )
     if s.processing_memory_mb + PARENT_RESERVE_MB > s.processor_memory_mb:
-        raise SettingsError(
+        raise InvalidSetting(
             "processing_memory_mb",
-            f"must leave {PARENT_RESERVE_MB} MB of processorMemoryMb "
+            f"must leave {PARENT_RESERVE_MB} MB of {_ref('processor_memory_mb')} "
             f"({s.processor_memory_mb}) to the function, got {s.processing_memory_mb}",
         )
     decode_mb = s.max_pixels * DECODE_BYTES_PER_PIXEL // MIB
     if decode_mb > s.processing_memory_mb:
-        raise SettingsError(
+        raise InvalidSetting(
             "max_pixels",
             f"{s.max_pixels} pixels need about {decode_mb} MB to decode, more than "
-            f"processingMemoryMb ({s.processing_memory_mb})",
+            f"{_ref('processing_memory_mb')} ({s.processing_memory_mb})",
         )
     needed = s.processor_batch_size * s.processing_timeout_seconds + BATCH_MARGIN_SECONDS
     if s.processor_timeout_seconds < needed:
-        raise SettingsError(
+        raise InvalidSetting(
             "processor_timeout_seconds",
-            f"must fit a batch: processorBatchSize ({s.processor_batch_size}) x "
-            f"processingTimeoutSeconds ({s.processing_timeout_seconds}) + "
+            f"must fit a batch: {_ref('processor_batch_size')} ({s.processor_batch_size}) x "
+            f"{_ref('processing_timeout_seconds')} ({s.processing_timeout_seconds}) + "
             f"{BATCH_MARGIN_SECONDS} s = {needed}, got {s.processor_timeout_seconds}",
         )
 

@@ -17,16 +17,6 @@ from stacks.artifact import Artifact
 
 PRESIGN_HANDLER = "runtime.presign.handler"
 PROCESSOR_HANDLER = "runtime.processor.handler"
-# CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-)  # fmt: skip
-
-
-def log_retention(days: int) -> int:
-    """The smallest allowed CloudWatch retention that keeps logs at least `days`."""
-    return next(d for d in LOG_RETENTION_DAYS if d >= days)
 
 
 @dataclass(frozen=True)
@@ -87,14 +77,14 @@ class Compute(pulumi.ComponentResource):
         after_key_policy = pulumi.ResourceOptions(parent=self, depends_on=key_policy)
         self.presign_logs = aws.cloudwatch.LogGroup(
             f"{name}-presign-logs",
-            retention_in_days=log_retention(s.log_retention_days),
+            retention_in_days=s.log_retention_days,
             kms_key_id=args.key_arn,
             tags=tags,
             opts=after_key_policy,
         )
         self.processor_logs = aws.cloudwatch.LogGroup(
             f"{name}-processor-logs",
-            retention_in_days=log_retention(s.log_retention_days),
+            retention_in_days=s.log_retention_days,
             kms_key_id=args.key_arn,
             tags=tags,
             opts=after_key_policy,

@@ -7,7 +7,6 @@ default and description: Pulumi.yaml's `config:` block and the README table come
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -15,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import SettingsError
+from runtime.registry import AWS_PROVIDER_KEYS, CLI_ENV, check_stack_keys
+from runtime.registry import NAMESPACE as NAMESPACE
 from runtime.settings import Settings, describe
 from stacks.artifact import DEFAULT_ARCH, DEFAULT_PYTHON, LAMBDA_PYTHONS
 
-NAMESPACE = "mediakit"
 ENVIRONMENTS = ("dev", "prod")
 ARCHITECTURES = ("arm64", "x86_64")
 PRICE_CLASSES = ("PriceClass_100", "PriceClass_200", "PriceClass_All")
@@ -61,6 +61,16 @@ class ConfigKey:
     type: str  # string | integer | boolean | array (of strings)
     default: Any
     doc: str
+    # integer keys: the enforced range, lo..hi inclusive (printed in Pulumi.yaml and the README)
+    bounds: tuple[int, int] | None = None
+    # what docs print as the allowed values, when the bounds alone do not say it
+    allowed_text: str = ""
+
+    @property
+    def allowed(self) -> str:
+        if self.allowed_text or not self.bounds:
+            return self.allowed_text
+        return f"{self.bounds[0]}..{self.bounds[1]}"
 
 
 INFRA_KEYS: tuple[ConfigKey, ...] = (
@@ -89,8 +99,16 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         DEFAULT_PYTHON,
         "Lambda Python runtime version: 3.12, 3.13 or 3.14.",
     ),
-    ConfigKey("presignMemoryMb", "integer", 256, "Presign Lambda memory (128..10240 MB)."),
-    ConfigKey("presignTimeoutSeconds", "integer", 10, "Presign Lambda timeout (1..29 s)."),
+    ConfigKey(
+        "presignMemoryMb",
+        "integer",
+        256,
+        "Presign Lambda memory (128..10240 MB).",
+        bounds=(128, 10240),
+    ),
+    ConfigKey(
+        "presignTimeoutSeconds", "integer", 10, "Presign Lambda timeout (1..29 s).", bounds=(1, 29)
+    ),
     ConfigKey(
         "presignReservedConcurrency",
         "integer",
@@ -98,14 +116,23 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "Reserved concurrency of the presign Lambda (1..1000); -1 leaves it unreserved. Lambda "
         "keeps 100 of the account's concurrency unreserved, so reserving N needs an account "
         "quota of at least N + 100 (new accounts may have 10): see docs/deploy.md.",
+        bounds=(-1, 1000),
+        allowed_text="-1, or 1..1000",
     ),
-    ConfigKey("apiThrottleRateLimit", "integer", 50, "API steady-state requests per second."),
-    ConfigKey("apiThrottleBurstLimit", "integer", 100, "API burst of requests."),
+    ConfigKey(
+        "apiThrottleRateLimit",
+        "integer",
+        50,
+        "API steady-state requests per second.",
+        bounds=(1, 10000),
+    ),
+    ConfigKey("apiThrottleBurstLimit", "integer", 100, "API burst of requests.", bounds=(1, 5000)),
     ConfigKey(
         "alarmQueueAgeSeconds",
         "integer",
         900,
         "Alarm when the oldest ingest message is older than this.",
+        bounds=(60, 1209600),
     ),
     ConfigKey(
         "alarmProcessorErrors",
@@ -113,6 +140,7 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         1,
         "Alarm when at least this many ingest messages fail in 5 minutes: returned for retry "
         "(batchItemFailures), or in a failed, timed-out or crashed invocation.",
+        bounds=(1, 100000),
     ),
     ConfigKey(
         "alarmUploadFailures",
@@ -120,6 +148,7 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         10,
         "Alarm when at least this many uploads end failed in 5 minutes (the processor's "
         "UploadsFailed metric; hostile or broken files fail on purpose, so not 1).",
+        bounds=(1, 100000),
     ),
     ConfigKey(
         "alarmEmail", "string", "", "Email subscribed to the alarm topic (empty: no subscription)."
@@ -135,6 +164,7 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
         "integer",
         30,
         "Days the EventBridge archive keeps upload events (0: no archive).",
+        bounds=(0, 36500),
     ),
     ConfigKey(
         "tags",
@@ -210,6 +240,9 @@ INFRA_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
+_BOUNDS = {k.key: k.bounds for k in INFRA_KEYS}
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Everything the stack reads from config, validated."""
@@ -270,7 +303,7 @@ class StackConfig:
         ):
             match = pattern.match(arn)
             if match is not None and match.group("region") != region:
-                raise SettingsError(
+                raise _refused(
                     key, f"must be in the stack's region {region}, got {match.group('region')}"
                 )
 
@@ -287,8 +320,8 @@ class StackConfig:
         it would deploy fine and answer 401 to everyone, or page nobody."""
         found = self.placeholders()
         if found:
-            listed = ", ".join(f"{key}={value}" for key, value in found)
-            raise SettingsError(
+            listed = ", ".join(f"{NAMESPACE}:{key}={value}" for key, value in found)
+            raise _refused(
                 found[0][0],
                 f"placeholder values reach a real deployment ({listed}): set your own with "
                 "`pulumi config set` (see docs/deploy.md, First deploy)",
@@ -303,31 +336,31 @@ class StackConfig:
         environment = _choice(raw, "environment", ENVIRONMENTS)
         issuer = _string(raw, "jwtIssuer")
         if not _HTTPS_URL.match(issuer):
-            raise SettingsError("jwtIssuer", f"must be an https URL, got {issuer!r}")
+            raise _refused("jwtIssuer", f"must be an https URL, got {issuer!r}")
         audience = _strings(raw, "jwtAudience")
         if not audience:
-            raise SettingsError("jwtAudience", "must name at least one audience")
+            raise _refused("jwtAudience", "must name at least one audience")
         origins = _strings(raw, "corsOrigins")
         for origin in origins:
             if _ORIGIN.match(origin):
                 continue
             if environment == "dev" and _LOCAL_ORIGIN.match(origin):
                 continue
-            raise SettingsError(
+            raise _refused(
                 "corsOrigins",
                 f"{origin!r} is not an origin (https://host[:port]; http://localhost in dev)",
             )
         if environment == "prod" and not origins:
-            raise SettingsError("corsOrigins", "must list at least one origin in prod")
-        reserved = _int(raw, "presignReservedConcurrency", -1, 1000)
+            raise _refused("corsOrigins", "must list at least one origin in prod")
+        reserved = _int(raw, "presignReservedConcurrency")
         if reserved == 0:
             # Zero reserved concurrency throttles every invocation: the API would answer 500s.
-            raise SettingsError("presignReservedConcurrency", "0 disables the function; use -1")
+            raise _refused("presignReservedConcurrency", "0 disables the function; use -1")
         cdn_domain, cdn_certificate = _domain_pair(raw, "cdnDomainName", "cdnCertificateArn")
         if cdn_certificate:
             region = _match(raw, "cdnCertificateArn", _ACM_ARN, "an ACM certificate ARN")
             if region.group("region") != CLOUDFRONT_CERTIFICATE_REGION:
-                raise SettingsError(
+                raise _refused(
                     "cdnCertificateArn",
                     f"CloudFront reads certificates from {CLOUDFRONT_CERTIFICATE_REGION} only, "
                     f"got {region.group('region')}",
@@ -356,17 +389,17 @@ class StackConfig:
             cors_origins=origins,
             lambda_architecture=_choice(raw, "lambdaArchitecture", ARCHITECTURES),
             lambda_python=_choice(raw, "lambdaPython", LAMBDA_PYTHONS),
-            presign_memory_mb=_int(raw, "presignMemoryMb", 128, 10240),
-            presign_timeout_seconds=_int(raw, "presignTimeoutSeconds", 1, 29),
+            presign_memory_mb=_int(raw, "presignMemoryMb"),
+            presign_timeout_seconds=_int(raw, "presignTimeoutSeconds"),
             presign_reserved_concurrency=reserved,
-            api_throttle_rate_limit=_int(raw, "apiThrottleRateLimit", 1, 10000),
-            api_throttle_burst_limit=_int(raw, "apiThrottleBurstLimit", 1, 5000),
-            alarm_queue_age_seconds=_int(raw, "alarmQueueAgeSeconds", 60, 1209600),
-            alarm_processor_errors=_int(raw, "alarmProcessorErrors", 1, 100000),
-            alarm_upload_failures=_int(raw, "alarmUploadFailures", 1, 100000),
+            api_throttle_rate_limit=_int(raw, "apiThrottleRateLimit"),
+            api_throttle_burst_limit=_int(raw, "apiThrottleBurstLimit"),
+            alarm_queue_age_seconds=_int(raw, "alarmQueueAgeSeconds"),
+            alarm_processor_errors=_int(raw, "alarmProcessorErrors"),
+            alarm_upload_failures=_int(raw, "alarmUploadFailures"),
             alarm_email=_email(raw, "alarmEmail"),
             cdn_price_class=_choice(raw, "cdnPriceClass", PRICE_CLASSES),
-            event_archive_days=_int(raw, "eventArchiveDays", 0, 36500),
+            event_archive_days=_int(raw, "eventArchiveDays"),
             tags=_tags(raw, "tags"),
             cdn_domain_name=cdn_domain,
             cdn_certificate_arn=cdn_certificate,
@@ -422,7 +455,9 @@ class StackConfig:
 
 
 def config_reference() -> list[dict[str, Any]]:
-    """Every config key (settings first, then infrastructure) as rows for docs and Pulumi.yaml."""
+    """Every config key (settings first, then infrastructure) as rows for docs and Pulumi.yaml:
+    key, environment variable ("" for infrastructure keys), type, default, the values the
+    validator allows ("" when not a range) and the description with those values appended."""
     rows: list[dict[str, Any]] = []
     for row in describe():
         pulumi_type = {
@@ -436,22 +471,66 @@ def config_reference() -> list[dict[str, Any]]:
             # Pulumi project config has no object arrays: the value is a JSON string.
             default = json.dumps(default, separators=(",", ":"))
             doc = f"{doc} A JSON string."
-        rows.append({"key": row["config"], "type": pulumi_type, "default": default, "doc": doc})
+        rows.append(_row(row["config"], row["env"], pulumi_type, default, doc, row["allowed"]))
     for key in INFRA_KEYS:
-        rows.append({"key": key.key, "type": key.type, "default": key.default, "doc": key.doc})
+        rows.append(_row(key.key, "", key.type, key.default, key.doc, key.allowed))
     return rows
+
+
+def _row(key: str, env: str, type_: str, default: Any, doc: str, allowed: str) -> dict[str, Any]:
+    if allowed and not documents_allowed(doc, allowed):
+        doc = f"{doc} Allowed: {allowed}."
+    return {
+        "key": key,
+        "env": env,
+        "type": type_,
+        "default": default,
+        "doc": doc,
+        "allowed": allowed,
+    }
+
+
+def documents_allowed(doc: str, allowed: str) -> bool:
+    """Whether `doc` already states `allowed` (spaces and digit commas aside)."""
+
+    def squash(text: str) -> str:
+        return re.sub(r"(?<=\d),(?=\d{3})", "", text).replace(" ", "")
+
+    return squash(allowed) in squash(doc)
 
 
 README_TABLE_START = "<!-- config-reference: generated by `python -m stacks.config` -->"
 README_TABLE_END = "<!-- /config-reference -->"
 
+README_ENVIRONMENT = """\
+Every setting also has an environment form, its **environment** column, read by the Lambdas
+and by `mediakit dev`, `demo`, `loadtest` and the operator commands (where it overrides the
+stack file); the infrastructure keys (no environment column) exist in stack files only.
+Environment values are text: integers as digits, booleans as `true` or `false`, arrays as a
+comma-separated list (`MEDIAKIT_MEDIA_KINDS=image,audio`) or a JSON list
+(`MEDIAKIT_ALLOWED_TYPES='["image/jpeg","image/png"]'`), `derivatives` as a JSON list of objects
+(`MEDIAKIT_DERIVATIVES='[{{"name":"thumb","max_edge":320,"format":"webp"}}]'`). An empty value is
+refused (leave the key or variable out to get the default), except where empty is the default
+or means none: `gpsAllowedTenants`, `operationScopes` (every operation keeps its default scope)
+and the infrastructure keys whose default is empty. Any `MEDIAKIT_*` variable, `mediakit:` key
+or key without a namespace that nothing reads is refused, naming the closest known one; so is an
+`aws:` key the pulumi-aws provider does not read ({aws_count} keys: {aws_keys}). Keys of other
+namespaces (`pulumi:`, another package's) are left alone. The registry of every accepted name is
+`runtime/registry.py`.
+"""
+
 
 def readme_table() -> str:
-    """The README's configuration table (between its markers), from the same rows."""
+    """The README's configuration reference (between its markers), from the same rows: the
+    environment forms, the keys table, and the CLI's own variables."""
     lines = [
         README_TABLE_START,
-        "| key | type | default | description |",
-        "|---|---|---|---|",
+        README_ENVIRONMENT.format(
+            aws_count=len(AWS_PROVIDER_KEYS),
+            aws_keys=", ".join(f"`{k}`" for k in AWS_PROVIDER_KEYS),
+        ),
+        "| key | environment | type | default | description |",
+        "|---|---|---|---|---|",
     ]
     for row in config_reference():
         if row["default"] is None:
@@ -461,7 +540,18 @@ def readme_table() -> str:
         else:
             default = "`" + json.dumps(row["default"]) + "`"
         doc = str(row["doc"]).replace("|", "\\|")
-        lines.append(f"| `{NAMESPACE}:{row['key']}` | {row['type']} | {default} | {doc} |")
+        env = f"`{row['env']}`" if row["env"] else ""
+        lines.append(f"| `{NAMESPACE}:{row['key']}` | {env} | {row['type']} | {default} | {doc} |")
+    lines += [
+        "",
+        "The CLI's own variables, each standing in for an option (`mediakit <command> --help`); "
+        "the functions' resource names (`MEDIAKIT_BUCKET`, ...) are set by the stack or the "
+        "emulator, never by hand:",
+        "",
+        "| variable | read by |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {what} |" for name, what in sorted(CLI_ENV.items())]
     lines.append(README_TABLE_END)
     return "\n".join(lines)
 
@@ -508,55 +598,74 @@ def render_project_file() -> str:
 # --- parsing ------------------------------------------------------------------------------------
 
 
+def _refused(key: str, problem: str) -> SettingsError:
+    """The refusal of an infrastructure key, named as a stack file spells it."""
+    return SettingsError(f"{NAMESPACE}:{key}", problem)
+
+
 def _raw(get: Callable[[str], Any], key: ConfigKey) -> Any:
     value = get(key.key)
-    return key.default if value is None or value == "" else value
+    if value is None:
+        return key.default
+    if isinstance(value, str) and not value.strip():
+        # Empty is a value only where it is the documented default ("" or []: none); anywhere
+        # else it would silently deploy the default.
+        if key.default in ("", []):
+            return key.default
+        default = "none: the key is required" if key.default is None else json.dumps(key.default)
+        raise _refused(
+            key.key, f"is empty: give it a value, or leave it out for the default ({default})"
+        )
+    return value
 
 
 def _string(raw: dict[str, Any], key: str) -> str:
     value = raw[key]
     if value is None:
-        raise SettingsError(key, "is required")
+        raise _refused(key, "is required")
     if not isinstance(value, str):
-        raise SettingsError(key, f"must be a string, got {value!r}")
+        raise _refused(key, f"must be a string, got {value!r}")
     return value.strip()
 
 
 def _choice(raw: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
     value = _string(raw, key)
     if value not in choices:
-        raise SettingsError(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        raise _refused(key, f"must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def _int(raw: dict[str, Any], key: str, lo: int, hi: int) -> int:
+def _int(raw: dict[str, Any], key: str) -> int:
+    bounds = _BOUNDS[key]
+    assert bounds is not None, f"{key} declares no bounds"
+    lo, hi = bounds
     value = raw[key]
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
         value = int(value.strip())
     elif isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SettingsError(key, f"must be an integer, got {value!r}")
+        raise _refused(key, f"must be an integer, got {value!r}")
     if not lo <= value <= hi:
-        raise SettingsError(key, f"must be between {lo} and {hi}, got {value}")
+        raise _refused(key, f"must be between {lo} and {hi}, got {value}")
     return value
 
 
 def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     value = raw[key]
     if value is None:
-        raise SettingsError(key, "is required")
+        raise _refused(key, "is required")
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise SettingsError(key, f"is not valid JSON: {exc.msg}") from None
+                raise _refused(key, f"is not valid JSON: {exc.msg}") from None
         else:
             value = text.split(",")
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise SettingsError(key, "must be a list of strings")
+        raise _refused(key, "must be a list of strings")
     return tuple(v.strip() for v in value if v.strip())
 
 
@@ -564,7 +673,7 @@ def _match(raw: dict[str, Any], key: str, pattern: re.Pattern[str], what: str) -
     value = _string(raw, key)
     match = pattern.match(value)
     if match is None:
-        raise SettingsError(key, f"must be {what}, got {value!r}")
+        raise _refused(key, f"must be {what}, got {value!r}")
     return match
 
 
@@ -573,11 +682,11 @@ def _domain_pair(raw: dict[str, Any], domain_key: str, certificate_key: str) -> 
     domain, certificate = _string(raw, domain_key), _string(raw, certificate_key)
     if bool(domain) != bool(certificate):
         missing = certificate_key if domain else domain_key
-        raise SettingsError(
-            missing, f"is required with {domain_key if domain else certificate_key}"
+        raise _refused(
+            missing, f"is required with {NAMESPACE}:{domain_key if domain else certificate_key}"
         )
     if domain and not _HOSTNAME.match(domain):
-        raise SettingsError(domain_key, f"must be a lowercase DNS name, got {domain!r}")
+        raise _refused(domain_key, f"must be a lowercase DNS name, got {domain!r}")
     return domain, certificate
 
 
@@ -587,22 +696,20 @@ def _tags(raw: dict[str, Any], key: str) -> tuple[tuple[str, str], ...]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise SettingsError(key, f"is not valid JSON: {exc.msg}") from None
+            raise _refused(key, f"is not valid JSON: {exc.msg}") from None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise SettingsError(key, "must be an object of string keys and string values")
+        raise _refused(key, "must be an object of string keys and string values")
     if len(value) > MAX_TAGS - 2:
-        raise SettingsError(key, f"at most {MAX_TAGS - 2} tags (AWS allows {MAX_TAGS}, kit uses 2)")
+        raise _refused(key, f"at most {MAX_TAGS - 2} tags (AWS allows {MAX_TAGS}, kit uses 2)")
     for tag, text in value.items():
         if not 1 <= len(tag) <= 128 or len(text) > 256:
-            raise SettingsError(key, f"{tag!r}: keys are 1..128 characters, values up to 256")
+            raise _refused(key, f"{tag!r}: keys are 1..128 characters, values up to 256")
         if not (_TAG_TEXT.match(tag) and _TAG_TEXT.match(text)):
-            raise SettingsError(key, f"{tag!r}: use letters, digits, spaces and _ . : / = + - @")
+            raise _refused(key, f"{tag!r}: use letters, digits, spaces and _ . : / = + - @")
         if tag.lower().startswith(("aws:", KIT_TAG_PREFIX)):
-            raise SettingsError(
-                key, f"{tag!r}: the aws: and {KIT_TAG_PREFIX} prefixes are reserved"
-            )
+            raise _refused(key, f"{tag!r}: the aws: and {KIT_TAG_PREFIX} prefixes are reserved")
     return tuple(sorted(value.items()))
 
 
@@ -615,20 +722,19 @@ def _delivery_keys(raw: dict[str, Any]) -> dict[str, Any]:
     """The trusted signing key generations and the one that signs (default: the last)."""
     generations = _strings(raw, "deliveryKeyGenerations")
     if not 1 <= len(generations) <= MAX_KEY_GENERATIONS:
-        raise SettingsError(
-            "deliveryKeyGenerations", f"must list 1..{MAX_KEY_GENERATIONS} generations"
-        )
+        raise _refused("deliveryKeyGenerations", f"must list 1..{MAX_KEY_GENERATIONS} generations")
     for generation in generations:
         if not _GENERATION.match(generation):
-            raise SettingsError(
+            raise _refused(
                 "deliveryKeyGenerations", f"{generation!r} must be 1..16 of a-z, 0-9 and -"
             )
     if len(set(generations)) != len(generations):
-        raise SettingsError("deliveryKeyGenerations", "lists a generation twice")
+        raise _refused("deliveryKeyGenerations", "lists a generation twice")
     signing = _string(raw, "deliverySigningGeneration") or generations[-1]
     if signing not in generations:
-        raise SettingsError(
-            "deliverySigningGeneration", f"{signing!r} is not one of deliveryKeyGenerations"
+        raise _refused(
+            "deliverySigningGeneration",
+            f"{signing!r} is not one of {NAMESPACE}:deliveryKeyGenerations",
         )
     return {"delivery_key_generations": generations, "delivery_signing_generation": signing}
 
@@ -637,12 +743,12 @@ def _generations(raw: dict[str, Any], key: str) -> tuple[str, ...]:
     """1..MAX_KEY_GENERATIONS distinct key generation names of a-z, 0-9 and -."""
     generations = _strings(raw, key)
     if not 1 <= len(generations) <= MAX_KEY_GENERATIONS:
-        raise SettingsError(key, f"must list 1..{MAX_KEY_GENERATIONS} generations")
+        raise _refused(key, f"must list 1..{MAX_KEY_GENERATIONS} generations")
     for generation in generations:
         if not _GENERATION.match(generation):
-            raise SettingsError(key, f"{generation!r} must be 1..16 of a-z, 0-9 and -")
+            raise _refused(key, f"{generation!r} must be 1..16 of a-z, 0-9 and -")
     if len(set(generations)) != len(generations):
-        raise SettingsError(key, "lists a generation twice")
+        raise _refused(key, "lists a generation twice")
     return tuple(generations)
 
 
@@ -658,27 +764,48 @@ def _is_placeholder(value: str) -> bool:
 def _email(raw: dict[str, Any], key: str) -> str:
     value = _string(raw, key)
     if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-        raise SettingsError(key, f"{value!r} is not an email address")
+        raise _refused(key, f"{value!r} is not an email address")
     return value
 
 
-if __name__ == "__main__":
+def reject_unknown_keys(present: Iterable[str], source: str = "stack config") -> None:
+    """Fail on a `mediakit:` or `aws:` key that nothing reads, or a key without a namespace
+    (runtime/registry.py): Pulumi would accept a typo such as `mediakit:maxUploadByte` or
+    `aws:regoin` silently and deploy the default. Other namespaces are left alone."""
+    check_stack_keys(present, {row["key"] for row in config_reference()}, source)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate (or, with --check, compare) Pulumi.yaml and the README's reference."""
+    import argparse
     from pathlib import Path
 
+    parser = argparse.ArgumentParser(
+        prog="python -m stacks.config",
+        description="Regenerate Pulumi.yaml (project, runtime, every config key with type, "
+        "default and allowed values) and the README's configuration reference (between its "
+        f"{README_TABLE_START!r} and {README_TABLE_END!r} markers) from runtime/settings.py "
+        "(the settings, their RANGES), stacks/config.py (INFRA_KEYS) and runtime/registry.py. "
+        "Edit those, never the generated text; tests/stack/test_config.py fails when it is stale.",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if either file is stale"
+    )
+    args = parser.parse_args(argv)
     root = Path(__file__).resolve().parent.parent
-    root.joinpath("Pulumi.yaml").write_text(render_project_file())
-    readme = root / "README.md"
-    readme.write_text(render_readme(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    project, readme = root / "Pulumi.yaml", root / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    wanted = {project: render_project_file(), readme: render_readme(text)}
+    stale = [path.name for path, body in wanted.items() if path.read_text(encoding="utf-8") != body]
+    if args.check:
+        for name in stale:
+            print(f"{name} is stale: run `python -m stacks.config`")
+        return 1 if stale else 0
+    for path, body in wanted.items():
+        path.write_text(body, encoding="utf-8")
+    print(f"regenerated {', '.join(stale) or 'nothing (both were current)'}")
+    return 0
 
 
-def reject_unknown_keys(present: Iterable[str]) -> None:
-    """Fail on a `mediakit:` key that no setting reads: Pulumi would accept a typo such as
-    `maxUploadByte` silently and deploy the default."""
-    known = {row["key"] for row in config_reference()}
-    for full_key in sorted(present):
-        namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE or key in known:
-            continue
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f" (did you mean {NAMESPACE}:{close[0]}?)" if close else ""
-        raise SettingsError(full_key, f"unknown configuration key{hint}")
+if __name__ == "__main__":
+    raise SystemExit(main())

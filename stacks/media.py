@@ -21,7 +21,6 @@ import pulumi_aws as aws
 from policies import documents
 from runtime.settings import Settings
 from stacks.artifact import Artifact
-from stacks.compute import log_retention
 
 MEDIA_HANDLER = "runtime.media_processor.handler"
 # Old artifact versions are kept this long for a rollback, then expire.
@@ -160,7 +159,7 @@ class Media(pulumi.ComponentResource):
         )
         self.logs = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            retention_in_days=log_retention(s.log_retention_days),
+            retention_in_days=s.log_retention_days,
             kms_key_id=args.key_arn,
             tags=tags,
             opts=after_key_policy,

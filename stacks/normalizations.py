@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.compute import LOG_RETENTION_DAYS
+from runtime.settings import LOG_RETENTION_DAYS
 
 Inputs = Mapping[str, Any]
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")

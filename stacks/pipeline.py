@@ -13,7 +13,7 @@ from stacks.alarms import Alarms, AlarmsArgs
 from stacks.api import VENDED_LOGS_PREFIX, Api, ApiArgs, route_scopes
 from stacks.artifact import Artifact
 from stacks.cdn import Cdn, CdnArgs
-from stacks.compute import Compute, ComputeArgs, log_retention
+from stacks.compute import Compute, ComputeArgs
 from stacks.config import StackConfig
 from stacks.cursor_keys import CursorKeys, CursorKeysArgs
 from stacks.dashboard import Dashboard, DashboardArgs
@@ -251,7 +251,7 @@ class MediaPipeline(pulumi.ComponentResource):
                 cors_origins=cfg.cors_origins,
                 throttle_rate_limit=cfg.api_throttle_rate_limit,
                 throttle_burst_limit=cfg.api_throttle_burst_limit,
-                log_retention_days=log_retention(s.log_retention_days),
+                log_retention_days=s.log_retention_days,
                 key_arn=key_arn,
                 key_policy=key_policy,
                 tags=tags,

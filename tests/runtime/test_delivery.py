@@ -308,7 +308,7 @@ def test_processor_writes_derivatives_with_the_modes_cache_control(pipeline: Pip
 def test_delivery_settings_refuse_out_of_bound_values(values: dict[str, Any]) -> None:
     # GIVEN a config with one delivery value out of bounds; WHEN read; THEN refused by its key
     key = list(values)[-1]
-    with pytest.raises(SettingsError, match=f"^{key}: "):
+    with pytest.raises(SettingsError, match=f"^mediakit:{key}: "):
         Settings.from_config(values.get)
 
 

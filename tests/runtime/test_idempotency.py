@@ -324,16 +324,8 @@ def test_idempotency_window_setting_refuses_non_integers(hostile: str) -> None:
     from runtime.errors import SettingsError
     from runtime.settings import Settings
 
-    if hostile == "":
-        # empty means unset: the default
-        assert (
-            Settings.from_env(
-                {"MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": ""}
-            ).idempotency_window_seconds
-            == 86400
-        )
-        return
-    with pytest.raises(SettingsError):
+    # An empty value is refused too, not silently the default (issue 14).
+    with pytest.raises(SettingsError, match="^MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS: "):
         Settings.from_env({"MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": hostile})
 
 

@@ -240,9 +240,11 @@ def test_limit_settings_are_validated(changes: dict[str, Any], key: str) -> None
     from runtime.errors import SettingsError
     from runtime.settings import Settings
 
+    from runtime.settings import config_key
+
     with pytest.raises(SettingsError) as refused:
         Settings(**changes)
-    assert refused.value.key == key
+    assert refused.value.key == config_key(key)
 
 
 def test_min_upload_bytes_cannot_exceed_max_upload_bytes() -> None:

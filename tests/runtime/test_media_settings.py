@@ -59,10 +59,11 @@ ON = ("image", "audio", "video")
             "must leave 256 MB",
         ),
         (
-            # an 8K frame (x 8 bytes: 270 MB) does not fit a 256 MB processing budget
+            # an 8K frame (x 8 bytes: 270 MB) does not fit a 256 MB processing budget: the
+            # variable the user set is named, beside the default it conflicts with
             {"MEDIAKIT_MEDIA_PROCESSING_MEMORY_MB": "256"},
-            "MEDIAKIT_MAX_VIDEO_FRAME_PIXELS",
-            "more than mediaProcessingMemoryMb",
+            "MEDIAKIT_MEDIA_PROCESSING_MEMORY_MB",
+            "conflicts with MEDIAKIT_MAX_VIDEO_FRAME_PIXELS, which is not set",
         ),
         ({"MEDIAKIT_MEDIA_READ_MAX_BYTES": "1024"}, "MEDIAKIT_MEDIA_READ_MAX_BYTES", "between"),
         (
@@ -87,7 +88,9 @@ def test_media_function_timeout_must_fit_a_batch_of_video_budgets_and_hashes() -
         Settings.from_env(
             {"MEDIAKIT_MEDIA_KINDS": "image,video", "MEDIAKIT_MEDIA_PROCESSOR_BATCH_SIZE": "3"}
         )
-    assert caught.value.key == "MEDIAKIT_MEDIA_PROCESSOR_TIMEOUT_SECONDS"
+    # THEN the variable set is named, and the unset one it must fit
+    assert caught.value.key == "MEDIAKIT_MEDIA_PROCESSOR_BATCH_SIZE"
+    assert "MEDIAKIT_MEDIA_PROCESSOR_TIMEOUT_SECONDS, which is not set" in str(caught.value)
     # the same settings with the kinds off carry no media function, so nothing to fit
     assert Settings.from_env(
         {"MEDIAKIT_MEDIA_PROCESSOR_BATCH_SIZE": "3"}

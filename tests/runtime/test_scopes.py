@@ -311,7 +311,7 @@ def test_settings_scopes_from_env_keep_defaults_not_listed() -> None:
 
 
 def test_settings_scopes_errors_name_the_config_key() -> None:
-    with pytest.raises(SettingsError, match=r"^operationScopes: unknown operation"):
+    with pytest.raises(SettingsError, match=r"^mediakit:operationScopes: unknown operation"):
         Settings.from_config(lambda key: ["erase=x"] if key == "operationScopes" else None)
 
 

@@ -137,7 +137,8 @@ def test_invalid_config_names_the_key(stack: str, key: str, value: Any, message:
     with pytest.raises(SettingsError) as info:
         StackConfig.from_config(_get(_config(stack, **{key: value})), stack)
     # A missing companion key is named itself (cdnDomainName without cdnCertificateArn, ...).
-    named = message.split(":")[0] if ": is required" in message else key
+    named = "mediakit:" + (message.split(":")[0] if ": is required" in message else key)
+    # THEN as the stack file spells it: with the namespace
     assert info.value.key == named
     assert str(info.value).startswith(f"{named}: ")
     assert message in str(info.value)
@@ -163,7 +164,7 @@ def test_custom_domain_config_is_validated(
 ) -> None:
     with pytest.raises(SettingsError) as info:
         StackConfig.from_config(_get(_config("dev", **overrides)), "dev")
-    assert info.value.key == key
+    assert info.value.key == f"mediakit:{key}"
     assert message in str(info.value)
 
 
@@ -185,7 +186,7 @@ def test_shipped_stack_files_carry_placeholders_a_real_deploy_refuses(stack: str
     found = dict(config.placeholders())
     assert "jwtIssuer" in found
     # WHEN a real deployment would use it THEN it is refused, naming the key and the way out
-    with pytest.raises(SettingsError, match=r"^jwtIssuer: placeholder values reach a real"):
+    with pytest.raises(SettingsError, match=r"^mediakit:jwtIssuer: placeholder values reach a"):
         config.refuse_placeholders()
 
 
@@ -234,7 +235,7 @@ def test_is_offline_tells_mocks_from_an_engine(monkeypatch: pytest.MonkeyPatch) 
 def test_missing_issuer_is_required() -> None:
     values = _config("dev")
     del values["jwtIssuer"]
-    with pytest.raises(SettingsError, match=r"^jwtIssuer: is required"):
+    with pytest.raises(SettingsError, match=r"^mediakit:jwtIssuer: is required"):
         StackConfig.from_config(_get(values), "dev")
 
 
@@ -247,7 +248,9 @@ def test_program_refuses_bad_config_before_creating_resources() -> None:
 def test_program_refuses_an_unknown_key_and_suggests_the_known_one() -> None:
     # GIVEN a typo that Pulumi itself would accept silently (the default would deploy)
     # WHEN the real program runs / THEN it fails naming the key and the likely intended one
-    with pytest.raises(SettingsError, match=r"maxUploadByte: unknown .* mediakit:maxUploadBytes"):
+    with pytest.raises(
+        SettingsError, match=r"^mediakit:maxUploadByte: unknown .* mediakit:maxUploadBytes"
+    ):
         synth("dev", _config("dev", maxUploadByte=10))
 
 

@@ -72,7 +72,7 @@ def test_cursor_key_generations_refuse_bad_config(generations: list[str]) -> Non
         v = values.get(k)
         return json.dumps(v) if isinstance(v, list) else v
 
-    with pytest.raises(SettingsError, match=r"^cursorKeyGenerations: "):
+    with pytest.raises(SettingsError, match=r"^mediakit:cursorKeyGenerations: "):
         StackConfig.from_config(get, "dev")
 
 

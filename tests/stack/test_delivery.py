@@ -298,7 +298,7 @@ def test_key_generations_refuse_bad_config(config: dict[str, object], key: str) 
         v = values.get(k)
         return json.dumps(v) if isinstance(v, list) else v
 
-    with pytest.raises(SettingsError, match=f"^{key}: "):
+    with pytest.raises(SettingsError, match=f"^mediakit:{key}: "):
         StackConfig.from_config(get, "dev")
 
 

@@ -97,7 +97,7 @@ def test_retention_settings_refused_against_the_transitions(
     # WHEN the stack is synthesized / THEN the settings refuse it, naming the config key
     with pytest.raises(SettingsError, match=message) as refused:
         _retained("prod", **settings)
-    assert str(refused.value).split(":")[0] in settings
+    assert str(refused.value).split(":")[1] in settings
 
 
 def test_notification_sends_lifecycle_expiry_of_originals_to_the_ingest_queue() -> None:
