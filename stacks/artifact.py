@@ -19,13 +19,16 @@ per target and requirement set); later builds and the stack's on-demand build
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +44,11 @@ ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # Lambda's Python runtimes (all on Amazon Linux 2023, glibc 2.34) Pillow 13 ships wheels for;
 # 3.11 only exists to build for the machine running the tests.
 LAMBDA_PYTHONS = ("3.12", "3.13", "3.14")
-BUILD_PYTHONS = ("3.11", *LAMBDA_PYTHONS)
+LOCAL_PYTHON = "3.11"
+BUILD_PYTHONS = (LOCAL_PYTHON, *LAMBDA_PYTHONS)
 DEFAULT_ARCH = "arm64"
+# platform.machine() -> Lambda's name for that architecture.
+MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 DEFAULT_PYTHON = "3.14"
 # Vendored besides the SDK pins; pip resolves their dependencies for the target. pi-heif (HEIC
 # decoding: libheif + libde265, LGPL, 1.35 MB) has manylinux_2_28 wheels for both architectures
@@ -79,6 +85,27 @@ _EXEC_MODE = 0o100755
 
 class BuildError(Exception):
     """The artifact cannot be built (bad target, wheels unavailable, runtime missing)."""
+
+
+def host_arch(machine: str | None = None) -> str:
+    """This machine's architecture as Lambda names it (`platform.machine()` by default); a
+    BuildError for one Lambda has no wheels for."""
+    import platform
+
+    found = machine if machine is not None else platform.machine()
+    arch = MACHINES.get(found.lower())
+    if arch is None:
+        raise BuildError(
+            f"this machine is {found or 'of an unknown architecture'}, neither arm64 nor "
+            "x86_64: pass --arch arm64 or --arch x86_64"
+        )
+    return arch
+
+
+def default_arch(python: str, machine: str | None = None) -> str:
+    """The architecture to build for when none is given: this machine's for the local-only
+    Python (its zip is imported here, by the tests), else Lambda's default (`DEFAULT_ARCH`)."""
+    return host_arch(machine) if python == LOCAL_PYTHON else DEFAULT_ARCH
 
 
 @dataclass(frozen=True)
@@ -185,20 +212,62 @@ def fetch_wheels(target: Target, cache_dir: Path = CACHE_DIR / "wheels") -> list
     wheels = sorted(wheel_dir.glob("*.whl"))
     if wheels:
         return wheels
-    wheel_dir.mkdir(parents=True, exist_ok=True)
-    # No --no-deps: the SDK's closure (s3transfer, jmespath, urllib3, dateutil, six) comes too,
-    # so nothing the runtime imports is left to whatever the Lambda runtime ships.
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet"]
-    cmd += ["--only-binary=:all:", "--implementation", "cp", "--python-version", target.python]
-    for platform in target.platforms:
-        cmd += ["--platform", platform]
-    cmd += ["--dest", str(wheel_dir), *wanted]
-    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
-    wheels = sorted(wheel_dir.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise BuildError(f"pip download failed for {target.name}: {proc.stderr.strip()[-800:]}")
-    return wheels
+    # Said once, on stderr: the first build of a target needs the network (PyPI) and takes a while.
+    print(
+        f"building the Lambda artifacts: downloading the wheels for {target.name} "
+        f"(first build of this target only, then cached in {cache_dir})...",
+        file=sys.stderr,
+        flush=True,
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Downloaded next to the cache and renamed into place whole: a download that fails half-way
+    # never leaves a partial wheel set that later builds would take for the full one.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{wheel_dir.name}.", dir=cache_dir))
+    try:
+        # No --no-deps: the SDK's closure (s3transfer, jmespath, urllib3, dateutil, six) comes
+        # too, so nothing the runtime imports is left to whatever the Lambda runtime ships.
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet"]
+        cmd += ["--only-binary=:all:", "--implementation", "cp"]
+        cmd += ["--python-version", target.python]
+        for platform in target.platforms:
+            cmd += ["--platform", platform]
+        cmd += ["--dest", str(tmp), *wanted]
+        env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+        if proc.returncode != 0 or not any(tmp.glob("*.whl")):
+            raise BuildError(download_failure(target, proc.stderr))
+        with contextlib.suppress(OSError):
+            wheel_dir.rmdir()  # an empty folder an older version left
+        try:
+            os.replace(tmp, wheel_dir)
+        except OSError:
+            if not any(wheel_dir.glob("*.whl")):  # else a concurrent build finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return sorted(wheel_dir.glob("*.whl"))
+
+
+# pip's words for "no index answered": a refused or failed connection, or no version at all.
+_OFFLINE = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Name or service not known|"
+    r"Temporary failure in name resolution|Max retries exceeded|\(from versions: none\)"
+)
+
+
+def download_failure(target: Target, pip_stderr: str) -> str:
+    """One line for a failed `pip download`: the likely cause first, then pip's own last error."""
+    errors = [line.removeprefix("ERROR: ").strip() for line in pip_stderr.splitlines()]
+    errors = [line for line in errors if line and not line.startswith("WARNING:")]
+    last = errors[-1] if errors else "no output"
+    if _OFFLINE.search(pip_stderr):
+        cause = (
+            "no package index answered (offline? PIP_INDEX_URL wrong?): connect to PyPI or "
+            "point PIP_INDEX_URL at a reachable index, then run again"
+        )
+    else:
+        cause = "see pip's error"
+    return f"cannot download the Lambda wheels for {target.name}: {cause} (pip: {last[-300:]})"
 
 
 def manifest(target: Target, wheels: list[Path]) -> dict[str, Any]:

@@ -21,13 +21,15 @@ FORBIDDEN = {
 }
 ROOMS = ("cli", "local", "corpus", "ops")
 # The client side of the API (its client, the upload state it resumes from, bulk import, the
-# OpenAPI document's loader) and the drivers behind `demo` and `loadtest`.
+# OpenAPI document's loader), the drivers behind `demo` and `loadtest`, and the exit codes and
+# user-facing errors every room raises (errors.py).
 TOP_LEVEL_MODULES = {
     "__init__.py",
     "apispec.py",
     "bulk_import.py",
     "client.py",
     "demo.py",
+    "errors.py",
     "loadtest.py",
     "upload_state.py",
 }

@@ -4,19 +4,63 @@ dependencies load lazily so that `mediakit --help` stays fast."""
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 import click
 
+from mediakit.errors import (
+    DEBUG_VARIABLE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    explain,
+    internal_error,
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class MediakitGroup(click.Group):
+    """The one error boundary of every command (subgroups included, CliRunner too): a failure
+    becomes one line on stderr and a documented exit code (`mediakit.errors`), never a
+    traceback unless MEDIAKIT_DEBUG=1 asks for it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            clean = explain(exc)
+            if clean is not None:
+                raise clean from exc
+            if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+                raise
+            click.echo(internal_error(exc), err=True)
+            raise click.exceptions.Exit(EXIT_INTERNAL) from exc
+
+
+@click.group(cls=MediakitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mediakit")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """mediakit: secure direct-to-S3 media uploads on AWS, and the same pipeline on your laptop."""
+    """mediakit: secure direct-to-S3 media uploads on AWS, and the same pipeline on your laptop.
+
+    Exit codes (every command): 0 done; 1 done, and the answer is no (findings, a failed
+    upload, not found); 2 could not run (usage, settings, stack or env file, no emulator or
+    AWS credentials, a tool failed); 70 internal error; 130 interrupted."""
     ctx.ensure_object(dict)
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command (while the CLI itself starts): no traceback either.
+        click.echo("\ninterrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 # Command registration: one line per command module (keep sorted).

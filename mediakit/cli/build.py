@@ -14,10 +14,11 @@ from stacks.artifact import (
     DEFAULT_PYTHON,
     FUNCTIONS,
     HANDLER_MODULES,
+    LOCAL_PYTHON,
     ROOT,
-    BuildError,
     Target,
     build,
+    default_arch,
     read_manifest,
     sdk_pins,
 )
@@ -27,10 +28,10 @@ from stacks.artifact import (
 @click.option(
     "--arch",
     type=click.Choice(sorted(ARCHITECTURES)),
-    default=DEFAULT_ARCH,
-    show_default=True,
+    default=None,
     envvar="MEDIAKIT_LAMBDA_ARCH",
-    help="Lambda architecture to fetch Pillow wheels for.",
+    help=f"Lambda architecture to fetch the wheels for. Default: {DEFAULT_ARCH}; with --python "
+    f"{LOCAL_PYTHON}, this machine's.",
 )
 @click.option(
     "--python",
@@ -39,7 +40,8 @@ from stacks.artifact import (
     default=DEFAULT_PYTHON,
     show_default=True,
     envvar="MEDIAKIT_LAMBDA_PYTHON",
-    help="Lambda Python version (3.11 builds for a local cp311 interpreter, for tests).",
+    help=f"Lambda Python version ({LOCAL_PYTHON} builds for this machine's own cp311 "
+    "interpreter, for tests).",
 )
 @click.option(
     "--function",
@@ -57,10 +59,13 @@ from stacks.artifact import (
     show_default=True,
     help="Directory the zip is written to.",
 )
-def build_command(arch: str, python_version: str, functions: str, out_dir: Path) -> None:
+def build_command(arch: str | None, python_version: str, functions: str, out_dir: Path) -> None:
     """Build each function's Lambda zip reproducibly: runtime/, the pinned AWS SDK and
     Powertools, and each function's own libraries (the processor's Pillow and pi-heif; the
-    media function's PyAV too)."""
+    media function's PyAV too). Downloads the wheels on a target's first build."""
+    # Without --arch, a --python 3.11 build is for this machine (a zip for arm64 would not
+    # import here); a Lambda Python builds for Lambda's default, arm64.
+    arch = arch or default_arch(python_version)
     wanted = FUNCTIONS if functions == "all" else (functions,)
     missing = [
         f"{HANDLER_MODULES[m]}.py"
@@ -70,10 +75,8 @@ def build_command(arch: str, python_version: str, functions: str, out_dir: Path)
     if missing:
         click.echo(f"warning: runtime/{', '.join(missing)} missing: handlers will not import")
     for function in wanted:
-        try:
-            artifact = build(Target(arch, python_version, function), out_dir)
-        except BuildError as exc:
-            raise click.ClickException(str(exc)) from None
+        # A BuildError (no wheels, a bad pin) is one line and exit 2, by the CLI's boundary.
+        artifact = build(Target(arch, python_version, function), out_dir)
         manifest = read_manifest(artifact.path)
         bundled = manifest["distributions"]
         click.echo(f"{artifact.path}\nsha256 {artifact.sha256}\nsize {artifact.size} bytes")

@@ -30,23 +30,22 @@ def erase_command(tenant: str, env_file: Path, outputs: Path | None, yes: bool) 
     from mediakit.ops import erase
 
     segment = erase.tenant_segment(tenant)
-    with erase.aws_errors():
-        target = (
-            erase.EraseTarget.from_outputs(outputs)
-            if outputs
-            else erase.EraseTarget.from_env_file(env_file)
-        )
-        found = erase.inventory(target, segment)
-        click.echo(
-            f"tenant {tenant!r} (segment {segment}) on {target.where}, bucket {target.bucket}, "
-            f"table {target.table}: {found.summary()}"
-        )
-        if found.empty:
-            click.echo("nothing to erase")
-            return
-        if not yes:
-            click.confirm("Erase all of it for good (no restore)?", abort=True)
-        outcome = erase.erase(target, found, report=click.echo)
+    target = (
+        erase.EraseTarget.from_outputs(outputs)
+        if outputs
+        else erase.EraseTarget.from_env_file(env_file)
+    )
+    found = erase.inventory(target, segment)
+    click.echo(
+        f"tenant {tenant!r} (segment {segment}) on {target.where}, bucket {target.bucket}, "
+        f"table {target.table}: {found.summary()}"
+    )
+    if found.empty:
+        click.echo("nothing to erase")
+        return
+    if not yes:
+        click.confirm("Erase all of it for good (no restore)?", abort=True)
+    outcome = erase.erase(target, found, report=click.echo)
     click.echo(
         f"removed {len(outcome.removed_objects)} object version(s) and delete marker(s), "
         f"{len(outcome.removed_items)} record(s)"

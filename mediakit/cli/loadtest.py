@@ -49,18 +49,26 @@ def loadtest_command(
     Expected outcomes follow the MEDIAKIT_* settings of this environment: give it the same
     ones the `mediakit dev` behind --env-file runs with.
     """
-    from mediakit.local.emulator import DevEnv, Emulator
+    from mediakit.errors import SetupError
+    from mediakit.local.emulator import DevEnv, Emulator, NoDevIssuer
 
     settings = Settings.from_env(os.environ)
     jobs = plan(n, invalid_ratio=invalid_ratio, seed=seed, settings=settings)
     if env_file is not None:
-        report = run(
-            DevEnv.read(env_file),
-            jobs,
-            concurrency=concurrency,
-            timeout=timeout,
-            retry_creates=retry_creates,
-        )
+        try:
+            report = run(
+                DevEnv.read(env_file),
+                jobs,
+                concurrency=concurrency,
+                timeout=timeout,
+                retry_creates=retry_creates,
+            )
+        except NoDevIssuer:
+            raise SetupError(
+                f"the emulator of {env_file} trusts a real identity provider (--issuer), and "
+                "the load test mints dev tokens: run it against a `mediakit dev` started "
+                "without --issuer"
+            ) from None
     else:
         with Emulator(settings) as env:
             report = run(

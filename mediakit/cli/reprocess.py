@@ -45,20 +45,19 @@ def reprocess_command(
         raise click.UsageError("give exactly one of --tenant T or --all")
     segment = erase.tenant_segment(tenant) if tenant is not None else None
     stamp = reprocess.since_stamp(since)
-    with erase.aws_errors():
-        target = (
-            reprocess.ReprocessTarget.from_outputs(outputs)
-            if outputs
-            else reprocess.ReprocessTarget.from_env_file(env_file)
-        )
-        found = reprocess.candidates(target, segment, stamp)
-        scope = f"tenant {tenant!r} (segment {segment})" if segment else "every tenant"
-        when = f", created since {stamp}" if stamp else ""
-        click.echo(f"{scope} on {target.where}{when}: {len(found)} completed upload(s)")
-        if dry_run or not found:
-            return
-        with click.progressbar(length=len(found), label="queueing", file=None) as bar:
-            outcome = reprocess.send(target, found, progress=bar.update)
+    target = (
+        reprocess.ReprocessTarget.from_outputs(outputs)
+        if outputs
+        else reprocess.ReprocessTarget.from_env_file(env_file)
+    )
+    found = reprocess.candidates(target, segment, stamp)
+    scope = f"tenant {tenant!r} (segment {segment})" if segment else "every tenant"
+    when = f", created since {stamp}" if stamp else ""
+    click.echo(f"{scope} on {target.where}{when}: {len(found)} completed upload(s)")
+    if dry_run or not found:
+        return
+    with click.progressbar(length=len(found), label="queueing", file=None) as bar:
+        outcome = reprocess.send(target, found, progress=bar.update)
     click.echo(f"queued {len(outcome.sent)} re-render(s)")
     if outcome.skipped:
         click.echo(

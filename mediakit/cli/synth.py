@@ -33,14 +33,11 @@ from mediakit.cli.options import stack_name
 def synth_command(stack: str, out_file: Path | None) -> None:
     """Run the Pulumi program offline under mocks and write the resource graph JSON."""
     from policies.synth import synth
-    from runtime.errors import SettingsError
 
     started = time.perf_counter()
-    try:
-        graph = synth(stack)
-    except (FileNotFoundError, SettingsError) as exc:
-        # A bad config value is the user's to fix: show the key, not a traceback.
-        raise click.ClickException(str(exc)) from None
+    # A missing or malformed Pulumi.<stack>.yaml, a bad config value: one line naming the file
+    # or key, exit 2, by the CLI's error boundary (mediakit.errors).
+    graph = synth(stack)
     text = json.dumps(graph, indent=2, sort_keys=False) + "\n"
     if out_file is None:
         click.echo(text, nl=False)

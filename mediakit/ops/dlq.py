@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
+from mediakit.errors import SetupError
 from mediakit.ops.outputs import queue_region, read_outputs
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class DlqTarget:
             (env.media_dlq_url, env.media_queue_url) if media else (env.dlq_url, env.queue_url)
         )
         if not dlq_url:
-            raise click.ClickException(f"{path}: the emulator runs no media function")
+            raise SetupError(f"{path}: the emulator runs no media function (audio/video off)")
         return cls(
             sqs=env.client("sqs"),
             dlq_url=dlq_url,

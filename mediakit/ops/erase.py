@@ -14,7 +14,6 @@ reported (and the command exits non-zero), so a retry finishes the job.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -90,13 +89,10 @@ class EraseTarget:
 def _prefixes() -> tuple[str, str]:
     """The stack's key prefixes: the defaults, or MEDIAKIT_ORIGINALS_PREFIX and
     MEDIAKIT_DERIVATIVES_PREFIX when the stack set others (read as the runtime reads them)."""
-    from runtime.errors import SettingsError
     from runtime.settings import Settings
 
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        raise click.ClickException(f"invalid setting {exc}") from None
+    # An invalid MEDIAKIT_* value is a SettingsError naming it: one line, exit 2 (mediakit.errors).
+    settings = Settings.from_env(os.environ)
     return settings.originals_prefix, settings.derivatives_prefix
 
 
@@ -109,38 +105,6 @@ def tenant_segment(tenant: str) -> str:
         return keys.sanitise_tenant(tenant)
     except MediakitError as exc:
         raise click.BadParameter(exc.message, param_hint="--tenant") from None
-
-
-@contextlib.contextmanager
-def aws_errors() -> Iterator[None]:
-    """Turn what boto3 raises (no credentials, no region, an emulator that is not running, a
-    refused call) into a one-line `click.ClickException`, without a traceback."""
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        NoRegionError,
-    )
-
-    try:
-        yield
-    except NoCredentialsError:
-        raise click.ClickException(
-            "no AWS credentials: configure them for the stack's account (aws configure, "
-            "AWS_PROFILE or the AWS_* variables)"
-        ) from None
-    except NoRegionError:
-        raise click.ClickException("no AWS region: set AWS_REGION or AWS_DEFAULT_REGION") from None
-    except EndpointConnectionError as exc:
-        raise click.ClickException(
-            f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}: is `mediakit dev` "
-            "running (or the network up)?"
-        ) from None
-    except ClientError as exc:
-        raise click.ClickException(_client_error(exc)) from None
-    except BotoCoreError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _client_error(exc: Any) -> str:

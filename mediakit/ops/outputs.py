@@ -8,21 +8,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import click
+from mediakit.errors import SetupError
 
 
 def read_outputs(path: Path, required: Iterable[str]) -> dict[str, Any]:
-    """The outputs in `path`; a clean error if it cannot be read, is not a JSON object of
+    """The outputs in `path`; a clean error (exit 2) if it cannot be read, is not a JSON object of
     outputs, or lacks one of `required`."""
     try:
         outputs = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read stack outputs {path}: {exc}") from None
+        raise SetupError(f"cannot read stack outputs {path}: {exc}") from None
     if not isinstance(outputs, dict):
-        raise click.ClickException(f"{path} is not a JSON object of stack outputs")
+        raise SetupError(f"{path} is not a JSON object of stack outputs")
     missing = [k for k in required if not outputs.get(k)]
     if missing:
-        raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+        raise SetupError(f"{path} lacks {', '.join(missing)}")
     return outputs
 
 

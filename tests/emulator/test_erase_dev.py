@@ -192,8 +192,8 @@ def test_erase_dead_emulator_is_one_line(emulator: DevEnv, tmp_path: Path) -> No
     DevEnv(**data).write(path)
     # WHEN erasing THEN one line says it cannot reach it
     result = _erase(path, "--yes")
-    assert result.exit_code == 1
-    assert "cannot reach" in result.output
+    assert result.exit_code == 2
+    assert "no emulator answers at" in result.output
     assert "mediakit dev" in result.output
     assert isinstance(result.exception, SystemExit)
 
@@ -221,7 +221,7 @@ def test_erase_outputs_without_credentials_is_one_line(
     )
     # WHEN erasing THEN one line asks for credentials
     result = CliRunner().invoke(cli, ["erase", "--tenant", "t", "--outputs", str(outputs)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no AWS credentials" in result.output
     assert isinstance(result.exception, SystemExit)
 
@@ -234,7 +234,7 @@ def test_erase_unusable_outputs_is_one_line(tmp_path: Path, content: str, messag
     outputs = tmp_path / "outputs.json"
     outputs.write_text(content)
     result = CliRunner().invoke(cli, ["erase", "--tenant", "t", "--outputs", str(outputs)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output
     assert isinstance(result.exception, SystemExit)
 

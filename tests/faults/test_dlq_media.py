@@ -73,5 +73,5 @@ def test_dlq_media_on_an_image_only_stack_names_what_is_missing(tmp_path: Path) 
         json.dumps({"dlq_url": "https://x/1/d", "ingest_queue_url": "https://x/1/q"})
     )
     result = CliRunner().invoke(cli, ["dlq", "--outputs", str(outputs), "--media", "list"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "media_dlq_url, media_queue_url" in result.output

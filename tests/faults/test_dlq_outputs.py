@@ -73,7 +73,7 @@ def test_dlq_outputs_missing_queue_urls_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["dlq", "--outputs", str(path), "list"])
 
     # THEN it names what is missing
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "dlq_url, ingest_queue_url" in result.output
 
 

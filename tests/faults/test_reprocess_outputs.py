@@ -126,7 +126,7 @@ def test_reprocess_outputs_without_credentials_or_keys_is_one_line(
 ) -> None:
     # GIVEN outputs lacking the queue, then no AWS credentials at all
     lacking = _run(deployed, {"table_name": TABLE}, "--all")
-    assert lacking.exit_code == 1
+    assert lacking.exit_code == 2
     assert "lacks ingest_queue_url" in lacking.output
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
@@ -136,7 +136,7 @@ def test_reprocess_outputs_without_credentials_or_keys_is_one_line(
     # WHEN the command runs
     result = _run(deployed, deployed["outputs"], "--all")
     # THEN it says so in one line, without a traceback
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "no AWS credentials" in result.output
     assert "Traceback" not in result.output
 
