@@ -168,10 +168,26 @@ def test_dev_dlq_redrive_and_purge_need_a_target_and_confirmation(
     assert no_target.exit_code == 2
     assert unknown.exit_code == 1
     assert "no-such-id" in unknown.output
-    assert declined.exit_code == 1
+    # (declining is the user's choice, not an error: exit 0, nothing purged)
+    assert declined.exit_code == 0, declined.output
+    assert "Delete 1 dead message(s) for good?" in declined.output
+    assert declined.output.rstrip().endswith("nothing purged")
     assert [(m["body"], m["upload_id"]) for m in listed] == [("junk", None)]
     # AND purge --yes removes it
     purged = runner.invoke(cli, [*base, "purge", "--yes"])
     assert purged.exit_code == 0, purged.output
     assert "purged 1 message(s)" in purged.output
     assert queue_depth(sqs, dev.dlq_url) == 0
+
+
+def test_dev_dlq_purge_of_an_empty_dlq_says_so_without_asking(
+    dev: DevEnv, env_file: Path, sqs: Any
+) -> None:
+    # GIVEN an empty DLQ
+    assert queue_depth(sqs, dev.dlq_url) == 0
+    # WHEN purge runs without --yes and with no answer to give
+    result = CliRunner().invoke(cli, ["dlq", "--env-file", str(env_file), "purge"], input="")
+    # THEN it says the DLQ is empty, asks nothing and succeeds
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "the DLQ is empty: nothing to purge"
+    assert "Traceback" not in result.output
