@@ -130,7 +130,7 @@ def environment_names() -> dict[str, str]:
 
 def _hint(name: str, known: Iterable[str], spell: str = "{}") -> str:
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
-    return f" (did you mean {spell.format(close[0])}?)" if close else ""
+    return f", did you mean {spell.format(close[0])}?" if close else ""
 
 
 def check_environ(environ: Mapping[str, str]) -> None:
@@ -140,8 +140,9 @@ def check_environ(environ: Mapping[str, str]) -> None:
         if name.startswith(ENV_PREFIX) and name not in known:
             raise SettingsError(
                 name,
-                "unknown environment variable" + _hint(name, known) + ": mediakit reads no "
-                "such variable (the settings table in the README lists every MEDIAKIT_ name)",
+                "unknown variable, nothing reads it"
+                + _hint(name, known)
+                + " (the README's configuration reference lists every MEDIAKIT_ name)",
             )
 
 
@@ -156,13 +157,15 @@ def check_stack_keys(
             # Pulumi files a namespace-less key under the project (mediakit:), but the kit's
             # stack files and readers always spell the namespace: ask for it.
             if full_key in project_keys:
-                hint = f" (write {NAMESPACE}:{full_key})"
+                hint = f", write {NAMESPACE}:{full_key}"
             else:
                 hint = _hint(full_key, project_keys, NAMESPACE + ":{}")
-            raise SettingsError(full_key, f"config key without a namespace in {source}{hint}")
+            raise SettingsError(full_key, f"key without a namespace in {source}{hint}")
         if namespace == NAMESPACE and key not in project_keys:
             hint = _hint(key, project_keys, NAMESPACE + ":{}")
-            raise SettingsError(full_key, f"unknown configuration key in {source}{hint}")
+            raise SettingsError(full_key, f"unknown key in {source}{hint}")
         if namespace == "aws" and key not in AWS_PROVIDER_KEYS:
             hint = _hint(key, AWS_PROVIDER_KEYS, "aws:{}")
-            raise SettingsError(full_key, f"unknown aws provider key in {source}{hint}")
+            raise SettingsError(
+                full_key, f"unknown key in {source}: the aws provider reads no such key{hint}"
+            )

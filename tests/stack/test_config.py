@@ -271,3 +271,81 @@ def test_readme_configuration_table_is_generated_from_the_reference() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert readme == render_readme(readme), "stale README table: run `python -m stacks.config`"
     assert readme_table() in readme
+
+
+def test_every_enforced_range_is_in_pulumi_yaml_and_the_readme() -> None:
+    # GIVEN the validators' ranges (RANGES, logRetentionDays' CloudWatch values, INFRA_KEYS
+    # bounds) / THEN each key's description in Pulumi.yaml and its README row state them
+    from runtime.settings import RANGES, allowed_values, config_key
+    from stacks.config import documents_allowed
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("`")[1]: line for line in readme.splitlines() if line.startswith("| `")}
+    allowed = {config_key(name): allowed_values(name) for name in RANGES}
+    allowed["logRetentionDays"] = allowed_values("log_retention_days")
+    allowed |= {k.key: k.allowed for k in INFRA_KEYS if k.bounds is not None}
+    # the ranges the issue found undocumented are among them
+    assert {"processorBatchSize", "eventArchiveDays", "iaTransitionDays", "pendingTtlSeconds"} | {
+        "apiThrottleRateLimit",
+        "apiThrottleBurstLimit",
+        "presignReservedConcurrency",
+        "maxPixels",
+    } <= set(allowed)
+    for key, text in allowed.items():
+        assert text
+        assert documents_allowed(project[key]["description"], text), key
+        assert documents_allowed(rows[f"mediakit:{key}"], text), key
+
+
+def test_readme_reference_gives_every_settings_environment_form() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("<!-- config-reference") : readme.index("<!-- /config-ref")]
+    for row in describe():
+        assert f"| `mediakit:{row['config']}` | `{row['env']}` |" in section
+    # arrays and derivatives have a documented environment spelling
+    assert "MEDIAKIT_MEDIA_KINDS=image,audio" in section
+    assert 'MEDIAKIT_ALLOWED_TYPES=\'["image/jpeg","image/png"]\'' in section
+    assert 'MEDIAKIT_DERIVATIVES=\'[{"name":"thumb"' in section
+    from runtime.registry import CLI_ENV
+
+    for name in CLI_ENV:
+        assert f"| `{name}` |" in section
+
+
+def test_config_generator_explains_itself_and_reports_the_files_current() -> None:
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "stacks.config"]
+    helped = subprocess.run([*run, "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert helped.returncode == 0
+    assert "Pulumi.yaml" in helped.stdout
+    assert "README" in helped.stdout
+    checked = subprocess.run([*run, "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert (checked.returncode, checked.stdout) == (0, "")
+
+
+@pytest.mark.parametrize("stack", ["dev", "example-media"])
+def test_synthesized_functions_environment_is_all_registered_names(stack: str) -> None:
+    # GIVEN the variables the stack hands each function (settings + resource names)
+    from runtime.registry import check_environ
+
+    graph = synth(stack)
+    functions = [r for r in graph["resources"] if r["type"] == "aws:lambda/function:Function"]
+    assert len(functions) >= 2
+    for function in functions:
+        variables = function["inputs"]["environment"]["variables"]
+        assert "MEDIAKIT_BUCKET" in variables
+        # THEN the runtime's reader refuses none of them
+        check_environ(variables)
+
+
+def test_log_groups_keep_logs_exactly_log_retention_days(dev: Any) -> None:
+    # GIVEN logRetentionDays 14 in Pulumi.dev.yaml / THEN every log group keeps 14 days
+    groups = dev.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert groups
+    assert {g["inputs"]["retentionInDays"] for g in groups} == {14}
+    # AND a value CloudWatch does not offer is refused, not rounded up
+    with pytest.raises(SettingsError, match=r"^mediakit:logRetentionDays: CloudWatch Logs keeps"):
+        StackConfig.from_config(_get(_config("dev", logRetentionDays=10)), "dev")
