@@ -20,22 +20,24 @@ TEST_DEBS := jq curl
 
 .PHONY: demo test bench lint typecheck unit checkov-venv chromium test-debs clean
 
-# The venv itself, with a current pip: Python 3.11's bundled pip 23.2 misses the download cache
-# newer pips fill (http-v2) and doubled `make demo`'s time here.
+# The venv itself, with a current pip (Python 3.11.7 bundles pip 23.2).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# --no-compile: pip would byte-compile every module of every package at install, pulumi-aws's
+# 270 MB of generated code included (more than half of `make demo`'s install time here); Python
+# compiles the modules a command imports the first time it imports them.
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[demo]"
+	$(BIN)/pip install --quiet --no-compile -e ".[demo]"
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-compile -e ".[dev]"
 	touch $@ $(DEMO_STAMP)
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/pip install --quiet --no-compile -e ".[bench]"
 	touch $@ $(DEMO_STAMP)
 
 $(CHECKOV_VENV)/.installed: policies/requirements-checkov.txt
