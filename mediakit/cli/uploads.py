@@ -15,6 +15,7 @@ import click
 
 from mediakit import upload_state
 from mediakit.cli.options import env_file_option
+from mediakit.errors import SetupError
 from mediakit.local.emulator import (
     DEFAULT_ENV_FILE,
     DevEnv,
@@ -128,19 +129,23 @@ def _dev_env(env_file: Path, api_url: str | None) -> DevEnv:
     try:
         env = DevEnv.read(env_file)
     except (EnvFileMissing, StaleEnvFile):
-        raise click.ClickException(needed) from None
+        raise SetupError(needed) from None
     if env.api_url.rstrip("/") != api_url.rstrip("/"):
-        raise click.ClickException(f"{needed} (the emulator in {env_file} serves {env.api_url})")
+        raise SetupError(f"{needed} (the emulator in {env_file} serves {env.api_url})")
     return env
 
 
-def _fail(exc: Exception) -> click.ClickException:
-    """Show the API's JSON error on stderr and exit non-zero."""
+def _fail(exc: Exception, api_url: str) -> click.ClickException:
+    """Show the API's JSON error on stderr and exit non-zero; an API that does not answer is
+    a setup error naming it (exit 2)."""
     from mediakit.client import ApiError
+    from mediakit.errors import unreachable
 
     if isinstance(exc, ApiError):
         click.echo(json.dumps(exc.to_json(), indent=2), err=True)
         return click.ClickException(f"{exc.url or 'request'} failed with HTTP {exc.status}")
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return SetupError(unreachable(api_url))
     return click.ClickException(str(exc))
 
 
@@ -325,6 +330,10 @@ def upload_command(
             click.echo(f"{path}: cannot resume: {exc}", err=True)
             continue
         except (ApiError, OSError) as exc:
+            if created is None and isinstance(exc, ConnectionError | TimeoutError):
+                # The API itself does not answer: every other file would fail the same way.
+                _still_processing(sent_uploads, follow)
+                raise _fail(exc, client.api_url) from None
             failures += 1
             click.echo(f"{path}: upload failed", err=True)
             if isinstance(exc, ApiError):
@@ -494,7 +503,7 @@ def abort_command(
     try:
         record = client.delete_upload(upload_id)
     except (ApiError, OSError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, client.api_url) from None
     for found in sorted(state_dir.glob("*.json")) if state_dir.is_dir() else []:
         try:
             state = upload_state.load(found)
@@ -520,5 +529,5 @@ def status_command(
     try:
         record = client.get_upload(upload_id)
     except (ApiError, OSError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, client.api_url) from None
     click.echo(json.dumps(record, indent=2, sort_keys=True))

@@ -388,3 +388,32 @@ def test_status_of_a_well_formed_unknown_id_is_the_api_404(env_file: Path) -> No
     _clean(result)
     assert result.exit_code == 1
     assert '"status": 404' in result.stderr
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_status_and_upload_against_an_api_that_does_not_answer_say_which(tmp_path: Path) -> None:
+    # GIVEN an --api-url nothing listens on, and a token
+    api = f"http://127.0.0.1:{_closed_port()}"
+    photos = [str(path) for path in _jpegs(tmp_path, 2)]
+    given = ["--api-url", api, "--token", "t"]
+    # WHEN status and an upload of two files are run against it
+    status = CliRunner().invoke(cli, ["status", new_upload_id(), *given])
+    upload = CliRunner().invoke(cli, ["upload", *photos, *given])
+    # THEN each says in one line that nothing answers there (exit 2), the upload without
+    # trying every other file
+    for result in (status, upload):
+        _clean(result)
+        assert result.exit_code == 2, result.output
+        errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error: ")]
+        assert errors == [
+            f"Error: no emulator answers at {api}: start `mediakit dev` (or pass --env-file "
+            "with the file of the one that is running)"
+        ], result.stderr
+    assert "upload failed" not in upload.stderr
