@@ -189,7 +189,7 @@ def token_command(env_file: Path, tenant: str, ttl: int, scopes: tuple[str, ...]
 @api_options
 @click.option(
     "--wait/--no-wait", default=False,
-    help="Once every file is sent, wait for all of them to be processed (at once).",
+    help="Once every file is sent, wait for them to be processed (8 watched at a time).",
 )  # fmt: skip
 @click.option(
     "--timeout", type=click.FloatRange(0, min_open=True), default=120, show_default=True,
@@ -257,7 +257,7 @@ def upload_command(
 
     Exit status: 0 all sent (with --wait: all completed); 1 a request failed or an upload did
     not complete; 124 with --wait, none failed but some were still processing at --timeout;
-    2 usage errors; 130 interrupted.
+    2 usage errors or an API that does not answer; 130 interrupted.
     """
     from mediakit.client import ApiError, CannotResume, UploadInterrupted, guessed_content_type
 
