@@ -145,3 +145,27 @@ def test_environment_typos_are_refused_with_a_suggestion() -> None:
         Settings.from_env({"MEDIAKIT_QQQ": "1"})
     # Variables outside the MEDIAKIT_ namespace are none of its business
     assert Settings.from_env({"MEDIAKITX": "1", "AWS_REGION": "eu-west-1"}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "args", "suggestion"),
+    [
+        ("MEDIAKIT_TOKNE", ["status", "01abc"], "MEDIAKIT_TOKEN"),
+        ("MEDIAKIT_MAX_UPLOD_BYTES", ["token", "--tenant", "t"], "MEDIAKIT_MAX_UPLOAD_BYTES"),
+        ("MEDIAKIT_DEV_PROT", ["build", "--arch", "arm64"], "MEDIAKIT_DEV_PORT"),
+    ],
+)
+def test_every_command_refuses_a_typod_variable_before_running(
+    variable: str, args: list[str], suggestion: str
+) -> None:
+    from click.testing import CliRunner
+
+    from mediakit.cli import cli
+
+    # GIVEN a misspelled MEDIAKIT_ variable in the shell / WHEN any command runs
+    result = CliRunner().invoke(cli, args, env={variable: "1"})
+    # THEN it stops with one line naming the variable and the likely one, exit 2 (settings)
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output
+    assert f"{variable}: unknown variable, nothing reads it, did you mean {suggestion}?" in output

@@ -52,6 +52,10 @@ def cli(ctx: click.Context) -> None:
     upload, not found); 2 could not run (usage, settings, stack or env file, no emulator or
     AWS credentials, a tool failed); 70 internal error; 130 interrupted."""
     ctx.ensure_object(dict)
+    # A MEDIAKIT_* variable nothing reads is a typo every command would otherwise ignore.
+    from runtime.registry import check_environ
+
+    check_environ(os.environ)
 
 
 def main() -> None:
