@@ -522,12 +522,25 @@ def abort_command(
 def status_command(
     upload_id: str, env_file: Path, tenant: str, api_url: str | None, token: str | None
 ) -> None:
-    """Print the status record of UPLOAD_ID as JSON."""
+    """Print the status record of UPLOAD_ID as JSON (uploads are per tenant: another
+    tenant's answers 404 like a missing one)."""
     from mediakit.client import ApiError
 
     client = _client(env_file, tenant, api_url, token)
     try:
         record = client.get_upload(upload_id)
-    except (ApiError, OSError) as exc:
+    except ApiError as exc:
+        if exc.status != 404:
+            raise _fail(exc, client.api_url) from None
+        click.echo(json.dumps(exc.to_json(), indent=2), err=True)
+        if api_url and token:
+            hint = "this token's tenant: uploads are per tenant, use a token of the one it was"
+        else:
+            hint = (
+                f"tenant {tenant!r}: uploads are per tenant, pass the --tenant it was made "
+                "with (the demo's is 'demo')"
+            )
+        raise click.ClickException(f"no upload {upload_id} for {hint}") from None
+    except OSError as exc:
         raise _fail(exc, client.api_url) from None
     click.echo(json.dumps(record, indent=2, sort_keys=True))

@@ -381,13 +381,28 @@ def test_token_for_a_tenant_with_spaces_and_unicode_is_accepted(
     assert client.call("GET", "/v1/uploads")["items"] == []
 
 
-def test_status_of_a_well_formed_unknown_id_is_the_api_404(env_file: Path) -> None:
-    # GIVEN / WHEN a well-formed id nobody created
-    result = CliRunner().invoke(cli, ["status", new_upload_id(), "--env-file", str(env_file)])
-    # THEN the API's own 404 is shown (the id check lets real ids through)
-    _clean(result)
-    assert result.exit_code == 1
-    assert '"status": 404' in result.stderr
+def test_status_of_another_tenants_upload_says_uploads_are_per_tenant(
+    env_file: Path, tmp_path: Path
+) -> None:
+    # GIVEN an upload made as tenant t1
+    (photo,) = _jpegs(tmp_path, 1)
+    made = CliRunner().invoke(
+        cli, ["upload", str(photo), "--env-file", str(env_file), "--tenant", "t1"]
+    )
+    upload_id = _records(made.stdout)[0]["upload_id"]
+    # WHEN its status is asked without --tenant (the default tenant), and with a well-formed id
+    # nobody made
+    for asked in (upload_id, new_upload_id()):
+        result = CliRunner().invoke(cli, ["status", asked, "--env-file", str(env_file)])
+        # THEN the API's own 404 is shown (the id check lets real ids through), and the error
+        # says uploads are per tenant and which tenant was asked
+        _clean(result)
+        assert result.exit_code == 1
+        assert '"status": 404' in result.stderr
+        assert (
+            f"Error: no upload {asked} for tenant 'dev': uploads are per tenant, pass the "
+            "--tenant it was made with (the demo's is 'demo')"
+        ) in result.stderr
 
 
 def _closed_port() -> int:
