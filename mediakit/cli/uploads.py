@@ -407,6 +407,10 @@ def _wait_all(
     from mediakit.client import TERMINAL_STATUSES, ApiError, in_parallel
 
     deadline = time.monotonic() + timeout
+    click.echo(
+        f"waiting for {len(sent_uploads)} upload(s) to be processed (--timeout {timeout:g} s)",
+        err=True,
+    )
     failed = timed_out = 0
     waiting = dict.fromkeys(range(len(sent_uploads)))
     jobs = list(enumerate(sent_uploads))

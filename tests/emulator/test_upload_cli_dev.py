@@ -209,6 +209,7 @@ def test_upload_wait_of_several_files_waits_for_them_at_once(
     for photo in photos:
         assert f"{photo}: timed out after 1.5 s, last status pending_upload" in result.stderr
     assert "3 of 3 upload(s) still processing" in result.stderr
+    assert "waiting for 3 upload(s) to be processed (--timeout 1.5 s)" in result.stderr
 
 
 def test_upload_wait_of_several_files_prints_every_final_record(
