@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 
 from mediakit.cli.options import env_file_option, stack_name
+from mediakit.errors import SetupError
 from mediakit.local.emulator import (
     DEFAULT_STACK,
     DEV_AUDIENCE,
@@ -36,6 +38,13 @@ def _echo_processor(line: str) -> None:
 
 def _echo_function_log(line: str) -> None:
     click.echo(f"    {line}", err=True)
+
+
+def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """Click callback: FloatRange lets NaN through (every comparison with it is false)."""
+    if math.isnan(value):
+        raise click.BadParameter("nan is not a share between 0 and 1", ctx=ctx, param=param)
+    return value
 
 
 @click.command("dev")
@@ -82,7 +91,7 @@ def _echo_function_log(line: str) -> None:
 )  # fmt: skip
 @click.option(
     "--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-    envvar="MEDIAKIT_DEV_FAIL_RATE", metavar="R",
+    envvar="MEDIAKIT_DEV_FAIL_RATE", metavar="R", callback=_share,
     help="Share of processor invocations (0..1) that fail before the handler runs, so the "
     "message is retried and dead-lettered after maxReceiveCount receives: of the first n "
     "invocations exactly ceil(n*R) fail, starting with the first (0.5: every other one).",
@@ -134,13 +143,13 @@ def dev_command(
             function_log=None if quiet else _echo_function_log,
         )
     except (FileNotFoundError, SettingsError, ProvisionError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupError(str(exc)) from None
     # Signals are caught from the start so a Ctrl-C during provisioning still shuts down cleanly.
     with shutdown_signals() as stop:
         try:
             env = emulator.start()
         except OSError as exc:
-            raise click.ClickException(f"cannot start the emulator: {exc}") from None
+            raise SetupError(f"cannot start the emulator: {exc}") from None
         try:
             # Checked again: another emulator may have claimed the file while this one started.
             stale = claim_env_file(env, env_file) or stale

@@ -23,8 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import click
-
+from mediakit.errors import SetupError
 from mediakit.local.faults import FailRate
 from mediakit.local.provision import (
     FunctionSpec,
@@ -138,28 +137,28 @@ class DevEnv:
     @classmethod
     def read(cls, path: Path, *, running: bool = True) -> DevEnv:
         """Load an env file; a missing, incomplete or (with `running`) stale one is a
-        `click.ClickException` saying what to do."""
+        `SetupError` (exit 2) saying what to do."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise EnvFileMissing(path) from None
         except json.JSONDecodeError as exc:
-            raise click.ClickException(f"{path} is not valid JSON: {exc}") from None
+            raise SetupError(f"{path} is not valid JSON: {exc}") from None
         except OSError as exc:
-            raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise SetupError(f"cannot read {path}: {exc.strerror or exc}") from None
         if not isinstance(data, dict):
-            raise click.ClickException(f"{path} is not an env file written by `mediakit dev`")
+            raise SetupError(f"{path} is not an env file written by `mediakit dev`")
         names = [f.name for f in fields(cls) if f.name in data or f.default is MISSING]
         missing = [n for n in names if n not in data]
         if missing:
-            raise click.ClickException(f"{path} lacks {', '.join(missing)}")
+            raise SetupError(f"{path} lacks {', '.join(missing)}")
         values: dict[str, Any] = {n: str(data[n]) for n in names}
         if "pid" in values:
             try:
                 values["pid"] = int(values["pid"])
             except ValueError:
                 pid = values["pid"]
-                raise click.ClickException(f"{path}: pid {pid!r} is not a number") from None
+                raise SetupError(f"{path}: pid {pid!r} is not a number") from None
         env = cls(**values)
         if running and not env.is_running():
             raise StaleEnvFile(path, env)
@@ -190,7 +189,7 @@ class DevEnv:
             return False
 
 
-class EnvFileMissing(click.ClickException):
+class EnvFileMissing(SetupError):
     """No env file where a command looked for one."""
 
     def __init__(self, path: Path) -> None:
@@ -204,7 +203,7 @@ class EnvFileMissing(click.ClickException):
         )
 
 
-class StaleEnvFile(click.ClickException):
+class StaleEnvFile(SetupError):
     """The env file names an emulator that is no longer running (SIGKILLed, or its machine
     rebooted): its endpoints and signing key are dead."""
 
@@ -215,7 +214,7 @@ class StaleEnvFile(click.ClickException):
         )
 
 
-class EnvFileInUse(click.ClickException):
+class EnvFileInUse(SetupError):
     """Another live `mediakit dev` owns the env file."""
 
     def __init__(self, path: Path, env: DevEnv) -> None:
@@ -273,7 +272,7 @@ def live_owner(path: Path, env: DevEnv | None = None) -> DevEnv | None:
     `EnvFileInUse` when another running emulator (not `env`'s run) owns it."""
     try:
         current = DevEnv.read(path, running=False)
-    except click.ClickException:
+    except SetupError:
         return None  # missing or unreadable: nobody's
     if env is not None and current.run_id and current.run_id == env.run_id:
         return None
@@ -287,7 +286,7 @@ def release_env_file(env: DevEnv, path: Path) -> bool:
     never strands another's; returns whether it did."""
     try:
         current = DevEnv.read(path, running=False)
-    except click.ClickException:
+    except SetupError:
         return False
     if (current.run_id, current.pid) != (env.run_id, env.pid):
         return False

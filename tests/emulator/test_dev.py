@@ -151,7 +151,7 @@ def test_dev_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             cli, ["dev", "--port", str(port), "--env-file", str(tmp_path / "dev.json")]
         )
     # THEN it fails cleanly, leaves no env file, and a later emulator can start
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot start the emulator" in result.output
     assert not (tmp_path / "dev.json").exists()
     from mediakit.local.emulator import Emulator

@@ -130,12 +130,12 @@ def test_sigkilled_dev_leaves_a_file_every_reader_calls_stale(
         ["upload", str(photo)],
     ):
         result = runner.invoke(cli, [*args, "--env-file", str(env_file)])
-        # THEN each refuses with one clean line, exit 1, naming the pid and port
-        assert result.exit_code == 1, (args, result.output)
+        # THEN each refuses with one clean line, exit 2 (could not run), naming the pid and port
+        assert result.exit_code == 2, (args, result.output)
         assert stale in _clean(result), (args, result.output)
         assert "Connection refused" not in result.output
     dlq = runner.invoke(cli, ["dlq", "--env-file", str(env_file), "list"])
-    assert dlq.exit_code == 1
+    assert dlq.exit_code == 2
     assert stale in _clean(dlq)
 
     # AND a new `mediakit dev` replaces the stale file, saying so, and serves the readers
@@ -162,7 +162,7 @@ def test_second_dev_refuses_a_live_env_file_and_leaves_it_alone(
         timeout=BOOT_SECONDS,
     )
     # THEN it refuses at once, naming the live emulator and both ways on
-    assert second.returncode == 1
+    assert second.returncode == 2
     message = second.stdout + second.stderr
     assert "Traceback" not in message
     assert f"{env_file} belongs to the running emulator (pid {env.pid}, port {env.api_port}" in (
@@ -232,12 +232,12 @@ def test_missing_env_file_message_names_where_it_looked(
     default = runner.invoke(cli, ["status", NO_UPLOAD])
     explicit = runner.invoke(cli, ["token", "--tenant", "a", "--env-file", "nope.json"])
     # THEN each says which path was looked for and how to get one
-    assert default.exit_code == 1
+    assert default.exit_code == 2
     assert (
         f"no .mediakit/dev.json in {tmp_path} or any parent directory: start the emulator "
         "with `mediakit dev` first"
     ) in _clean(default)
-    assert explicit.exit_code == 1
+    assert explicit.exit_code == 2
     assert f"{tmp_path / 'nope.json'} not found" in _clean(explicit)
 
 
@@ -259,7 +259,7 @@ def test_api_url_without_token_asks_for_a_token(tmp_path: Path) -> None:
     with_stale = runner.invoke(cli, args)
     # THEN both say a token is needed, not to start the emulator
     for result in (missing, with_stale):
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         text = _clean(result)
         assert "--api-url https://api.example.test needs a token: pass --token" in text
         assert "mediakit token" in text
@@ -278,7 +278,7 @@ def test_api_url_of_another_api_with_a_live_emulator_asks_for_a_token(
     other = runner.invoke(cli, [*base, "--api-url", "https://api.example.test"])
     own = runner.invoke(cli, [*base, "--api-url", env.api_url])
     # THEN a dev token is not sent elsewhere: a token is asked for; for its own API it is minted
-    assert other.exit_code == 1
+    assert other.exit_code == 2
     assert "needs a token: pass --token" in _clean(other)
     assert f"serves {env.api_url}" in other.output
     assert own.exit_code == 1
