@@ -23,6 +23,8 @@ import click
 from mediakit.local.emulator import (
     DEFAULT_ENV_FILE,
     Emulator,
+    claim_env_file,
+    release_env_file,
     shutdown_signals,
     wait_for,
 )
@@ -300,11 +302,12 @@ def run_demo(
         if keep_running:
             target = env_file or Path(DEFAULT_ENV_FILE)
             with shutdown_signals() as stop:
-                env.write(target)
+                # Never over a live `mediakit dev`'s file (EnvFileInUse says how to go on).
+                claim_env_file(env, target)
                 echo(f"\nemulator still running; env file {target}. Ctrl-C to stop.")
                 echo(follow_up(outcomes, target))
                 try:
                     wait_for(stop)
                 finally:
-                    target.unlink(missing_ok=True)
+                    release_env_file(env, target)
         return 0 if ok else 1
