@@ -174,7 +174,7 @@ def test_erase_partial_failure_exits_non_zero_with_what_remains(
 
 def test_erase_missing_env_file_is_one_line(tmp_path: Path) -> None:
     result = _erase(tmp_path / "absent.json", "--yes")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # could not run (mediakit.errors.SetupError)
     assert "not found: start the emulator with `mediakit dev` first" in result.output
     assert "Traceback" not in result.output
     assert result.exception is not None
