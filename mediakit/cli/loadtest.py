@@ -14,7 +14,7 @@ from runtime.settings import Settings
 
 @click.command("loadtest")
 @click.option(
-    "--env-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     envvar="MEDIAKIT_ENV_FILE",
     help="Env file of a running `mediakit dev`; without it an emulator starts in this process.",
 )  # fmt: skip

@@ -45,6 +45,7 @@ class DlqTarget:
         from mediakit.local.emulator import DevEnv
         from runtime.records import Store
 
+        _check_settings()
         env = DevEnv.read(path)
         dlq_url, queue_url = (
             (env.media_dlq_url, env.media_queue_url) if media else (env.dlq_url, env.queue_url)
@@ -67,6 +68,7 @@ class DlqTarget:
 
         from runtime.records import Store
 
+        _check_settings()
         dlq_key, queue_key = (
             ("media_dlq_url", "media_queue_url") if media else ("dlq_url", "ingest_queue_url")
         )
@@ -81,6 +83,14 @@ class DlqTarget:
             queue_url=str(outputs[queue_key]),
             store=Store(session.client("dynamodb"), str(table)) if table else None,
         )
+
+
+def _check_settings() -> None:
+    """Refuse an invalid MEDIAKIT_* value (a SettingsError naming it) before any call: the
+    messages' keys are parsed with the settings' prefixes."""
+    from runtime.settings import Settings
+
+    Settings.from_env(os.environ)
 
 
 @dataclass
