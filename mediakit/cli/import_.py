@@ -11,6 +11,7 @@ import click
 
 from mediakit import upload_state
 from mediakit.cli.uploads import _client, api_options, dev_env_file_option
+from mediakit.errors import SetupError
 
 
 @click.command("import")
@@ -57,7 +58,8 @@ def import_command(
     TENANT: validated and processed like any upload, in parallel, honouring Retry-After, each
     carrying its relative path and timestamps in its metadata. Waits for every file's final
     status and prints a summary; run it again to resume (files already imported are skipped).
-    Exits 1 if any file did not complete, 130 when interrupted."""
+    Exits 1 if any file did not complete, 2 if it could not start (env file, manifest), 130
+    when interrupted."""
     from mediakit import bulk_import
 
     client = _client(env_file, tenant, api_url, token)
@@ -65,7 +67,8 @@ def import_command(
     try:
         book = bulk_import.Manifest.open(manifest_file, root=folder, api_url=client.api_url)
     except bulk_import.ManifestError as exc:
-        raise click.ClickException(str(exc)) from None
+        # A manifest of another folder or API, or unreadable: nothing was imported (exit 2).
+        raise SetupError(str(exc)) from None
     sources = bulk_import.scan(folder, skip=manifest_file)
     importer = bulk_import.Importer(client, folder, book, state_dir=state_dir, wait_timeout=timeout)
     with click.progressbar(length=len(sources), label="importing", file=sys.stderr) as bar:

@@ -210,11 +210,11 @@ def test_import_does_not_trust_a_manifest_edited_by_hand(
     # AND a manifest that is not JSON, or another folder's, stops the import before any upload
     manifest.write_text("{broken")
     broken = _import(dev, root, manifest)
-    assert broken.exit_code == 1
+    assert broken.exit_code == 2  # could not start: nothing was imported
     assert "unreadable manifest" in broken.output
     manifest.write_text(json.dumps({**raw, "root": "/elsewhere"}))
     elsewhere = _import(dev, root, manifest)
-    assert elsewhere.exit_code == 1
+    assert elsewhere.exit_code == 2
     assert "is the manifest of '/elsewhere'" in elsewhere.output
     assert tap.creates == 2
 
