@@ -20,6 +20,7 @@ from runtime.settings import (
     RANGES,
     Settings,
     config_key,
+    describe,
     env_name,
     stack_key,
 )
@@ -271,3 +272,30 @@ def test_a_stack_file_key_with_no_value_is_refused_not_defaulted(tmp_path: Path)
     # WHEN the stack reads it THEN it is refused naming the key
     with pytest.raises(SettingsError, match=r"^mediakit:maxUploadBytes: is empty"):
         StackConfig.from_config(lambda k: None if k not in values else _text(values[k]), "dev")
+
+
+# Settings whose every value of their type is valid (any tenant name may be GPS-allowed).
+UNCONSTRAINED = {"gps_allowed_tenants"}
+BAD_BY_TYPE = {
+    "integer": "-99999999999999999",
+    "boolean": "maybe",
+    "string": "not valid!",
+    "list of strings": "not valid!",
+    "list of objects": '[{"name": "a"}]',
+}
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("row", describe(), ids=lambda row: str(row["config"]))
+def test_every_constrained_setting_refuses_a_bad_value_naming_the_users_key(
+    source: str, row: dict[str, Any]
+) -> None:
+    # GIVEN a value no validator of that setting's type accepts (a new setting is covered too)
+    field = str(row["field"])
+    if field in UNCONSTRAINED:
+        return
+    read, key_of = SOURCES[source]
+    # WHEN read THEN refused, named as the user wrote it, and no Python name in the message
+    with pytest.raises(SettingsError) as refused:
+        read({field: BAD_BY_TYPE[str(row["type"])]})
+    _assert_spelled(refused.value, key_of, field)
