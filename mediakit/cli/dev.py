@@ -6,6 +6,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from mediakit.local.emulator import (
     DEV_AUDIENCE,
     Emulator,
     claim_env_file,
+    detach_terminal,
     live_owner,
     release_env_file,
     shutdown_signals,
@@ -180,6 +182,8 @@ def dev_command(
         finally:
             # The env file goes first: no reader may find it pointing at a port being closed.
             release_env_file(env, env_file)
+            if stop.signum == signal.SIGHUP:
+                detach_terminal()
             _say("mediakit dev: stopping")
             emulator.stop()
 

@@ -7,6 +7,7 @@ Lambda does. `mediakit dev` serves it until Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -857,14 +858,22 @@ def mint_token(env: DevEnv, tenant: str, ttl: int = 3600, scopes: tuple[str, ...
     )
 
 
+class ShutdownEvent(threading.Event):
+    """Set by the first shutdown signal, which it keeps (`signum`)."""
+
+    signum: int | None = None
+
+
 @contextmanager
-def shutdown_signals() -> Iterator[threading.Event]:
+def shutdown_signals() -> Iterator[ShutdownEvent]:
     """Turn Ctrl-C, SIGTERM and SIGHUP (the terminal of `mediakit dev &` closed) into an event
     for the duration of the block (main thread only). A SIGHUP ignored on entry (`nohup`) stays
     ignored."""
-    stop = threading.Event()
+    stop = ShutdownEvent()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.signum is None:
+            stop.signum = signum
         stop.set()
 
     sigs = [signal.SIGINT, signal.SIGTERM]
@@ -876,6 +885,21 @@ def shutdown_signals() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def detach_terminal() -> None:
+    """After SIGHUP the terminal is gone and every write to it fails: point stdout and stderr
+    (their file descriptors, which the functions' workers share) at /dev/null, so shutting down
+    and exiting cannot fail on a message nobody can read."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def wait_for(stop: threading.Event) -> None:

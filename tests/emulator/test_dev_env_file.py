@@ -8,7 +8,10 @@ user's); each boots in a few seconds and every wait is bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -104,6 +107,42 @@ def test_dev_removes_its_env_file_on_every_signal_it_can_catch(
     # THEN it shut down cleanly and took its env file with it
     assert code == 0, output
     assert "Traceback" not in output
+    assert not env_file.exists()
+
+
+def test_closing_the_terminal_of_dev_removes_its_env_file(tmp_path: Path) -> None:
+    # GIVEN `mediakit dev` serving in a terminal (a pseudo-terminal it writes its banner to)
+    env_file = tmp_path / "dev.json"
+    done = (0, 0)
+    pid, master = pty.fork()
+    if pid == 0:  # the child: nothing but exec
+        try:
+            os.execv(MEDIAKIT, [MEDIAKIT, "dev", "--env-file", str(env_file)])  # noqa: S606
+        finally:
+            os._exit(127)  # never back into pytest
+    try:
+        banner = b""
+        deadline = time.monotonic() + BOOT_SECONDS
+        while b"Ctrl-C to stop" not in banner:
+            assert time.monotonic() < deadline, banner.decode(errors="replace")
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                banner += os.read(master, 65536)
+        assert env_file.exists()
+        # WHEN the terminal goes away (the kernel hangs up its session: SIGHUP, then every
+        # write to it fails)
+        os.close(master)
+        deadline = time.monotonic() + 30
+        while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+            assert time.monotonic() < deadline, "mediakit dev did not stop after the hangup"
+            time.sleep(0.1)
+    finally:
+        if done == (0, 0):  # not reaped: never leave it running
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    # THEN it shut down cleanly (exit 0, the stop messages going nowhere) and removed its file
+    assert os.waitstatus_to_exitcode(done[1]) == 0
     assert not env_file.exists()
 
 
