@@ -9,7 +9,10 @@ the traceback). Every command follows the same codes (the README's "Exit codes" 
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import threading
 from typing import Any
 
 import click
@@ -79,6 +82,29 @@ def internal_error(exc: BaseException) -> str:
     )
 
 
+def debugging() -> bool:
+    """MEDIAKIT_DEBUG=1 (any value but empty or 0): show tracebacks as Python would."""
+    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
+def report_thread_errors() -> None:
+    """A background thread's uncaught exception as one line (its clean error, else an internal
+    error naming the thread) instead of Python's traceback; MEDIAKIT_DEBUG=1 keeps the
+    traceback. Process-wide, so only the real entry point (`mediakit.cli.main`) installs it."""
+    if debugging():
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        clean = explain(args.exc_value)
+        where = f" (thread {args.thread.name})" if args.thread is not None else ""
+        line = f"Error: {clean.message}" if clean else internal_error(args.exc_value)
+        sys.stderr.write(f"{line}{where}\n")
+
+    threading.excepthook = hook
+
+
 def _settings(exc: BaseException) -> str | None:
     from runtime.errors import SettingsError
 
@@ -138,6 +164,10 @@ def _yaml(exc: BaseException) -> str | None:
         mark = exc.problem_mark
         where = "" if mark.name.startswith("<") else f"{mark.name} "
         problem = exc.problem or exc.context or "malformed"
+        started = exc.context_mark
+        if exc.problem and exc.context and started is not None and started.line != mark.line:
+            # Where the unclosed bracket or quote began: usually the line to fix.
+            problem += f" ({exc.context} started on line {started.line + 1})"
         return f"{where}line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {problem}"
     return f"invalid YAML: {exc}"
 

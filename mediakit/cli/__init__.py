@@ -11,11 +11,12 @@ from typing import Any
 import click
 
 from mediakit.errors import (
-    DEBUG_VARIABLE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    debugging,
     explain,
     internal_error,
+    report_thread_errors,
 )
 
 
@@ -36,7 +37,7 @@ class MediakitGroup(click.Group):
             clean = explain(exc)
             if clean is not None:
                 raise clean from exc
-            if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            if debugging():
                 raise
             click.echo(internal_error(exc), err=True)
             raise click.exceptions.Exit(EXIT_INTERNAL) from exc
@@ -59,6 +60,7 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
+    report_thread_errors()
     try:
         cli()
     except KeyboardInterrupt:

@@ -397,8 +397,15 @@ def test_no_traceback_malformed_stack_yaml(
     clean_env.setattr(policies.synth, "ROOT", root)
     # WHEN the command reads the stack (check, synth, dev: before anything starts)
     result = _run(_required_args(path, world))
-    # THEN one line names the file and the line, exit 2 (for check: a tool error, not findings)
-    _assert_clean(result, EXIT_SETUP, f"{root / 'Pulumi.dev.yaml'} line 3", "invalid YAML")
+    # THEN one line names the file, the line and where the unclosed bracket began, exit 2 (for
+    # check: a tool error, not findings)
+    _assert_clean(
+        result,
+        EXIT_SETUP,
+        f"{root / 'Pulumi.dev.yaml'} line 3",
+        "invalid YAML",
+        "started on line 2",
+    )
 
 
 # --- the wheels cannot be downloaded (PyPI unreachable) ----------------------------------
@@ -509,6 +516,33 @@ def test_no_traceback_internal_error_is_one_line_exit_70(
     clean_env.setenv("MEDIAKIT_DEBUG", "1")
     debug = _run(["dlq", "list", "--env-file", str(world.dead_env)])
     assert isinstance(debug.exception, ZeroDivisionError)
+
+
+def test_no_traceback_background_thread_error_is_one_line(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the entry point's thread hook (restored after the test)
+    import threading
+
+    from mediakit.errors import report_thread_errors
+
+    clean_env.setattr(threading, "excepthook", threading.excepthook)
+    report_thread_errors()
+
+    def crash() -> None:
+        raise ZeroDivisionError("in a worker")
+
+    # WHEN a background thread dies of an exception
+    worker = threading.Thread(target=crash, name="worker-1")
+    worker.start()
+    worker.join()
+    # THEN one line names the error and the thread, no traceback
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines() == [
+        "internal error: ZeroDivisionError: in a worker (a bug in mediakit: rerun with "
+        "MEDIAKIT_DEBUG=1 for the traceback, and report it) (thread worker-1)"
+    ]
 
 
 # --- the real entry point ----------------------------------------------------------------
