@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,11 +43,22 @@ def _echo_function_log(line: str) -> None:
     click.echo(f"    {line}", err=True)
 
 
-def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """Click callback: FloatRange lets NaN through (every comparison with it is false)."""
-    if math.isnan(value):
-        raise click.BadParameter("nan is not a share between 0 and 1", ctx=ctx, param=param)
-    return value
+class Share(click.ParamType[float]):
+    """A share between 0 and 1 (0.5 = half). Not click.FloatRange: it lets NaN through (every
+    comparison with it is false) and calls a typo "not a valid float range"."""
+
+    name = "share"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            share = math.nan
+        if not 0 <= share <= 1:  # NaN fails this too
+            self.fail(f"{value!r} is not a share between 0 and 1 (e.g. 0.5)", param, ctx)
+        return share
 
 
 @click.command("dev")
@@ -92,8 +104,8 @@ def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
     "timeout); lower it to watch retries and dead-lettering quickly.",
 )  # fmt: skip
 @click.option(
-    "--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-    envvar="MEDIAKIT_DEV_FAIL_RATE", metavar="R", callback=_share,
+    "--fail-rate", type=Share(), default=0.0, show_default=True,
+    envvar="MEDIAKIT_DEV_FAIL_RATE", metavar="R",
     help="Share of processor invocations (0..1) that fail before the handler runs, so the "
     "message is retried and dead-lettered after maxReceiveCount receives: of the first n "
     "invocations exactly ceil(n*R) fail, starting with the first (0.5: every other one).",

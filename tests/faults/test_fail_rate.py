@@ -57,7 +57,7 @@ def test_fail_rate_fault_line_names_its_count() -> None:
     assert faults.next_fault() is None
 
 
-@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc", "nan"])
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc", "nan", "inf", ""])
 def test_dev_fail_rate_typo_is_a_usage_error(value: str, tmp_path: Path) -> None:
     # GIVEN / WHEN a fail rate outside 0..1 or not a number
     result = CliRunner().invoke(
@@ -65,7 +65,7 @@ def test_dev_fail_rate_typo_is_a_usage_error(value: str, tmp_path: Path) -> None
     )
     # THEN click refuses it before anything starts: usage error, no traceback, no env file
     assert result.exit_code == 2, result.output
-    assert "--fail-rate" in result.output
+    assert f"'--fail-rate': {value!r} is not a share between 0 and 1" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "dev.json").exists()
 
