@@ -504,8 +504,8 @@ README_TABLE_END = "<!-- /config-reference -->"
 
 README_ENVIRONMENT = """\
 Every setting also has an environment form, its **environment** column, read by the Lambdas
-and by `mediakit dev`, `demo`, `loadtest` and the operator commands (where it overrides the
-stack file); the infrastructure keys (no environment column) exist in stack files only.
+and by `mediakit dev` (where it overrides the stack file's value), `demo`, `loadtest` and the
+operator commands; the infrastructure keys (no environment column) exist in stack files only.
 Environment values are text: integers as digits, booleans as `true` or `false`, arrays as a
 comma-separated list (`MEDIAKIT_MEDIA_KINDS=image,audio`) or a JSON list
 (`MEDIAKIT_ALLOWED_TYPES='["image/jpeg","image/png"]'`), `derivatives` as a JSON list of objects
