@@ -144,7 +144,7 @@ def test_cli_synth_unknown_stack_fails_with_a_message() -> None:
     from mediakit.cli import cli
 
     result = CliRunner().invoke(cli, ["synth", "--stack", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # could not run (mediakit.errors), as check's missing stack
     assert "Pulumi.nope.yaml" in result.output
 
 
