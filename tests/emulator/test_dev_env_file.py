@@ -13,6 +13,7 @@ import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mediakit.cli import cli
-from mediakit.local.emulator import DevEnv, release_env_file
+from mediakit.local.emulator import (
+    DevEnv,
+    EnvFileInUse,
+    StaleEnvFile,
+    claim_env_file,
+    release_env_file,
+)
 
 MEDIAKIT = str(Path(sys.executable).with_name("mediakit"))
 BOOT_SECONDS = 60
@@ -256,7 +263,7 @@ def test_readers_find_the_env_file_from_a_subdirectory(
     assert token.exit_code == 0, token.output
     assert token.output.count(".") == 2  # a JWT
     assert status.exit_code == 1
-    assert "HTTP 404" in _clean(status)
+    assert '"code": "not_found"' in _clean(status)  # the API answered
     dev.stop()
 
 
@@ -321,9 +328,70 @@ def test_api_url_of_another_api_with_a_live_emulator_asks_for_a_token(
     assert "needs a token: pass --token" in _clean(other)
     assert f"serves {env.api_url}" in other.output
     assert own.exit_code == 1
-    assert "HTTP 404" in _clean(own)
+    assert '"code": "not_found"' in _clean(own)  # the API answered
     dev.stop()
 
 
 def _placeholder_env() -> dict[str, str]:
-    return {f.name: f"value-{f.name}" for f in fields(DevEnv) if f.name not in ("pid", "api_url")}
+    skip = ("pid", "api_url", "run_id")
+    return {f.name: f"value-{f.name}" for f in fields(DevEnv) if f.name not in skip}
+
+
+# --- the ownership rules, without a subprocess ---------------------------------------------
+
+
+@pytest.fixture
+def listening() -> Iterator[str]:
+    """The URL of a port that accepts connections (stands for a live emulator's API)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _run(api_url: str, run_id: str, pid: int | None = None) -> DevEnv:
+    return DevEnv(**_placeholder_env(), api_url=api_url, pid=pid or os.getpid(), run_id=run_id)
+
+
+def test_claim_refuses_a_live_file_replaces_a_stale_one_and_release_checks_the_run(
+    tmp_path: Path, listening: str
+) -> None:
+    path = tmp_path / "dev.json"
+    first, second = _run(listening, "first"), _run(listening, "second")
+    # GIVEN a file claimed by a live run
+    assert claim_env_file(first, path) is None
+    # WHEN another run claims it THEN it is refused, the file unchanged
+    with pytest.raises(EnvFileInUse, match=f"pid {os.getpid()}, port "):
+        claim_env_file(second, path)
+    assert DevEnv.read(path).run_id == "first"
+    # AND the other run's release leaves it; the owner's removes it
+    assert not release_env_file(second, path)
+    assert path.exists()
+    assert release_env_file(first, path)
+    assert not path.exists()
+    # GIVEN a stale file (its pid gone) WHEN claimed THEN replaced, and the stale env returned
+    dead = _run(listening, "dead", pid=2**22 + 1)
+    dead.write(path)
+    assert claim_env_file(second, path) == dead
+    assert DevEnv.read(path).run_id == "second"
+
+
+def test_exclusive_write_never_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "dev.json"
+    _run("http://127.0.0.1:9", "a").write(path, exclusive=True)
+    with pytest.raises(FileExistsError):
+        _run("http://127.0.0.1:9", "b").write(path, exclusive=True)
+    assert DevEnv.read(path, running=False).run_id == "a"
+    assert [p.name for p in tmp_path.iterdir()] == ["dev.json"]  # no temp file left
+
+
+def test_env_file_of_a_dead_port_is_stale_even_with_a_live_pid(tmp_path: Path) -> None:
+    # GIVEN a file naming this (live) process but a port nothing listens on (a reused pid)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = tmp_path / "dev.json"
+    _run(f"http://127.0.0.1:{port}", "x").write(path)
+    # WHEN / THEN it is stale
+    with pytest.raises(StaleEnvFile, match=f"pid {os.getpid()}, port {port}"):
+        DevEnv.read(path)
