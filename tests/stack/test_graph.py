@@ -177,5 +177,5 @@ def test_load_stack_config_refuses_an_invalid_stack_name(name: str, tmp_path: Pa
 @pytest.mark.parametrize("name", ["dev", "prod", "Prod2", "eu-west-1.prod", "team_a.dev", "9"])
 def test_load_stack_config_accepts_valid_stack_names(name: str, tmp_path: Path) -> None:
     # GIVEN a Pulumi.<stack>.yaml for a valid name WHEN loaded THEN its config is read
-    (tmp_path / f"Pulumi.{name}.yaml").write_text("config:\n  mediakit:prefix: x\n")
-    assert load_stack_config(name, tmp_path) == {"prefix": "x"}
+    (tmp_path / f"Pulumi.{name}.yaml").write_text("config:\n  mediakit:originalsPrefix: x/\n")
+    assert load_stack_config(name, tmp_path) == {"originalsPrefix": "x/"}
