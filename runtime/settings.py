@@ -401,8 +401,9 @@ class Settings:
             + ", ".join(OPERATIONS)
             + " (abort = DELETE of a pending_upload, delete = DELETE of any other, purge = "
             "DELETE ?purge=true). An operation not listed keeps its default (delete, restore "
-            "and purge need media:admin; the others none beyond a valid tenant); operation= "
-            "with no scope needs none. A scope is 1..256 printable ASCII characters, without "
+            "and purge need media:admin; the others none beyond a valid tenant; empty: every "
+            "default); operation= with no scope needs none. A scope is 1..256 printable ASCII "
+            "characters, without "
             'space, ", \\, comma, [ or ]; matched exactly (no prefixes, case-sensitive).',
         ),
     )
@@ -410,7 +411,8 @@ class Settings:
         default=(),
         metadata=_meta(
             "gpsAllowedTenants",
-            "Tenants whose status records may carry GPS from EXIF ('*' = all). Default: none.",
+            "Tenants whose status records may carry GPS from EXIF ('*' = all). Default and empty: "
+            "none.",
         ),
     )
     list_page_size: int = field(
