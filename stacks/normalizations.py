@@ -120,7 +120,7 @@ RULES: tuple[Normalization, ...] = (
         resource_type="aws:cloudwatch/logGroup:LogGroup",
         inputs="retentionInDays",
         aws_does="rejects any value outside its fixed list (InvalidParameterException)",
-        kit_does="rounds logRetentionDays up to the next allowed value",
+        kit_does="refuses a logRetentionDays outside that list (runtime/settings.py)",
         source="CloudWatch Logs API Reference, PutRetentionPolicy (retentionInDays)",
         trips=_retention_not_allowed,
     ),
