@@ -4,7 +4,8 @@ emulator, no AWS credentials, an invalid setting, a malformed stack file, a miss
 
 The CLI's error boundary (`mediakit.cli.MediakitGroup`) routes every exception through
 `explain`; what it cannot explain is a bug, reported in one line too (`MEDIAKIT_DEBUG=1` shows
-the traceback). Every command follows the same codes (the README's "Exit codes" table):
+the traceback). Every command follows the same codes, below (the README's "Exit codes" table
+says what 1 means for each).
 """
 
 from __future__ import annotations
