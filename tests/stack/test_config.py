@@ -349,3 +349,13 @@ def test_log_groups_keep_logs_exactly_log_retention_days(dev: Any) -> None:
     # AND a value CloudWatch does not offer is refused, not rounded up
     with pytest.raises(SettingsError, match=r"^mediakit:logRetentionDays: CloudWatch Logs keeps"):
         StackConfig.from_config(_get(_config("dev", logRetentionDays=10)), "dev")
+
+
+@pytest.mark.parametrize(
+    "stack", sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+)
+def test_every_shipped_stack_file_passes_the_key_registry(stack: str) -> None:
+    # GIVEN a shipped Pulumi.<stack>.yaml (aws: provider keys beside the kit's) / THEN no key
+    # is refused and its settings validate
+    config = StackConfig.from_config(_get(load_stack_config(stack)), stack)
+    assert config.stack == stack
