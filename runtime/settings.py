@@ -952,6 +952,7 @@ RANGES: dict[str, tuple[int, int | str]] = {
     "max_audio_upload_bytes": (1, 5 * 1024**4),
     "max_video_upload_bytes": (1, 5 * 1024**4),
     "presign_ttl_seconds": (60, 43200),
+    # S3 takes at most 5 GiB in one PUT or POST: anything larger has to go multipart.
     "multipart_threshold_bytes": (5 * MIB, 5 * 1024**3),
     "multipart_part_bytes": (5 * MIB, 5 * 1024**3),
     "pending_ttl_seconds": (300, 90 * 86400),
@@ -1014,7 +1015,6 @@ def _validate(s: Settings) -> None:
             _check_range(name, getattr(s, name), lo, getattr(s, hi), hi)
         else:
             _check_range(name, getattr(s, name), lo, hi)
-    # S3 takes at most 5 GiB in one PUT or POST: anything larger has to go multipart.
     # A replay past the pending record's TTL would find no upload to answer with.
     if s.idempotency_window_seconds > s.pending_ttl_seconds:
         raise InvalidSetting(
