@@ -527,6 +527,21 @@ class DevApiServer(ThreadingHTTPServer):
         if self._access_log is not None:
             self._access_log(method, path, status, seconds)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a traceback for any handler error; a client that hung up before
+        its answer was written (Ctrl-C on `mediakit demo`, a client timeout) is routine and
+        says nothing, anything else is one line (MEDIAKIT_DEBUG=1: the traceback)."""
+        from mediakit.errors import debugging, one_line
+
+        exc = sys.exc_info()[1]
+        if debugging():
+            super().handle_error(request, client_address)
+        elif not isinstance(exc, ConnectionError):  # BrokenPipe, ConnectionReset/Aborted
+            what = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+            sys.stderr.write(
+                f"dev API: a request from {client_address[0]} failed: {one_line(what)}\n"
+            )
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]

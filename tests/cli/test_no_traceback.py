@@ -545,6 +545,28 @@ def test_no_traceback_background_thread_error_is_one_line(
     ]
 
 
+def test_no_traceback_dev_api_client_hanging_up_is_silent(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the emulator's HTTP API (socketserver prints a traceback for any handler error)
+    from mediakit.local.gateway import DevApiServer
+
+    server = DevApiServer(None)
+    try:
+        # WHEN a client hangs up before its answer is written (Ctrl-C on `mediakit demo`),
+        # then a handler fails otherwise
+        for exc in (BrokenPipeError(32, "Broken pipe"), ValueError("bad")):
+            try:
+                raise exc
+            except Exception:
+                server.handle_error(None, ("127.0.0.1", 5000))
+    finally:
+        server.server_close()
+    # THEN the first says nothing and the second one line, without a traceback
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["dev API: a request from 127.0.0.1 failed: ValueError: bad"]
+
+
 # --- the real entry point ----------------------------------------------------------------
 
 
