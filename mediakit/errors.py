@@ -10,10 +10,14 @@ says what 1 means for each).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -88,10 +92,13 @@ def debugging() -> bool:
     return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
 
-def report_thread_errors() -> None:
-    """A background thread's uncaught exception as one line (its clean error, else an internal
-    error naming the thread) instead of Python's traceback; MEDIAKIT_DEBUG=1 keeps the
-    traceback. Process-wide, so only the real entry point (`mediakit.cli.main`) installs it."""
+def report_background_errors() -> None:
+    """What a command does not raise itself, in one line too, instead of Python's tracebacks:
+    a background thread's uncaught exception (its clean error, else an internal error naming
+    the thread) and asyncio's logged callback errors (Pulumi's event loop under `synth`), the
+    latter dropped once Ctrl-C is under way (the loop's teardown noise). MEDIAKIT_DEBUG=1 keeps
+    Python's output. Process-wide, so only the real entry point (`mediakit.cli.main`)
+    installs it."""
     if debugging():
         return
 
@@ -104,6 +111,54 @@ def report_thread_errors() -> None:
         sys.stderr.write(f"{line}{where}\n")
 
     threading.excepthook = hook
+    logging.getLogger("asyncio").addFilter(_OneLineUnlessInterrupted())
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
+
+
+_INTERRUPTED = threading.Event()
+
+
+@contextlib.contextmanager
+def exit_at_once_on_ctrl_c() -> Iterator[None]:
+    """Ctrl-C ends the process at once (exit 130) for the block's duration, for work with
+    nothing to clean up that a KeyboardInterrupt would hang: Pulumi's event loop under mocks
+    (`synth`, `check`) waits for ever for the program an interrupt stopped half-way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        sys.stderr.write("\ninterrupted\n")
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """Python's own Ctrl-C (KeyboardInterrupt), remembering that it came."""
+    _INTERRUPTED.set()
+    signal.default_int_handler(signum, frame)
+
+
+class _OneLineUnlessInterrupted(logging.Filter):
+    """A log record's traceback folded into its one line; nothing at all after Ctrl-C."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _INTERRUPTED.is_set():
+            return False
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = one_line(f"{record.getMessage()}: {type(exc).__name__}: {exc}")
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def _settings(exc: BaseException) -> str | None:

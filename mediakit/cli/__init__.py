@@ -16,7 +16,7 @@ from mediakit.errors import (
     debugging,
     explain,
     internal_error,
-    report_thread_errors,
+    report_background_errors,
 )
 
 
@@ -60,7 +60,7 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    report_thread_errors()
+    report_background_errors()
     try:
         cli()
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -518,16 +519,29 @@ def test_no_traceback_internal_error_is_one_line_exit_70(
     assert isinstance(debug.exception, ZeroDivisionError)
 
 
-def test_no_traceback_background_thread_error_is_one_line(
-    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # GIVEN the entry point's thread hook (restored after the test)
+@pytest.fixture
+def background_hooks(clean_env: pytest.MonkeyPatch) -> Iterator[None]:
+    """The entry point's process-wide hooks, installed for one test and removed after it."""
+    import logging
+    import signal
     import threading
 
-    from mediakit.errors import report_thread_errors
+    from mediakit import errors
 
+    asyncio_log = logging.getLogger("asyncio")
     clean_env.setattr(threading, "excepthook", threading.excepthook)
-    report_thread_errors()
+    clean_env.setattr(asyncio_log, "filters", list(asyncio_log.filters))
+    previous = signal.getsignal(signal.SIGINT)
+    errors.report_background_errors()
+    yield
+    signal.signal(signal.SIGINT, previous)
+    errors._INTERRUPTED.clear()
+
+
+def test_no_traceback_background_thread_error_is_one_line(
+    background_hooks: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
 
     def crash() -> None:
         raise ZeroDivisionError("in a worker")
@@ -543,6 +557,30 @@ def test_no_traceback_background_thread_error_is_one_line(
         "internal error: ZeroDivisionError: in a worker (a bug in mediakit: rerun with "
         "MEDIAKIT_DEBUG=1 for the traceback, and report it) (thread worker-1)"
     ]
+
+
+def test_no_traceback_asyncio_errors_one_line_and_none_after_ctrl_c(
+    background_hooks: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import signal
+
+    log = logging.getLogger("asyncio")
+    # WHEN asyncio logs a callback error (Pulumi's loop under synth)
+    log.error("Exception in callback step()", exc_info=RuntimeError("Leaving task"))
+    # THEN it is one line, without the traceback
+    assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [
+        ("Exception in callback step(): RuntimeError: Leaving task", None)
+    ]
+    # AND once Ctrl-C came (the entry point's SIGINT handler still raises KeyboardInterrupt),
+    # the loop's teardown noise is dropped
+    handler = signal.getsignal(signal.SIGINT)
+    assert callable(handler)
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGINT, None)
+    caplog.clear()
+    log.error("Exception in callback step()", exc_info=RuntimeError("Leaving task"))
+    assert caplog.records == []
 
 
 def test_no_traceback_dev_api_client_hanging_up_is_silent(
@@ -565,6 +603,28 @@ def test_no_traceback_dev_api_client_hanging_up_is_silent(
     # THEN the first says nothing and the second one line, without a traceback
     err = capsys.readouterr().err
     assert err.splitlines() == ["dev API: a request from 127.0.0.1 failed: ValueError: bad"]
+
+
+def test_no_traceback_ctrl_c_during_synth_exits_at_once() -> None:
+    # GIVEN a process inside `exit_at_once_on_ctrl_c` (synth/check around Pulumi's event loop,
+    # which a KeyboardInterrupt left waiting for ever), then after it
+    program = (
+        "import os, signal, time\n"
+        "from mediakit.errors import exit_at_once_on_ctrl_c\n"
+        "with exit_at_once_on_ctrl_c():\n"
+        "    pass\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+        "with exit_at_once_on_ctrl_c():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(30)\n"
+    )
+    # WHEN Ctrl-C arrives inside it
+    proc = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=30, check=False
+    )
+    # THEN the process ends at once with 130 and one line, the handler restored in between
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr
+    assert proc.stderr.strip() == "interrupted"
 
 
 # --- the real entry point ----------------------------------------------------------------
