@@ -10,14 +10,12 @@ says what 1 means for each).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -117,27 +115,6 @@ def report_background_errors() -> None:
 
 
 _INTERRUPTED = threading.Event()
-
-
-@contextlib.contextmanager
-def exit_at_once_on_ctrl_c() -> Iterator[None]:
-    """Ctrl-C ends the process at once (exit 130) for the block's duration, for work with
-    nothing to clean up that a KeyboardInterrupt would hang: Pulumi's event loop under mocks
-    (`synth`, `check`) waits for ever for the program an interrupt stopped half-way."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        sys.stderr.write("\ninterrupted\n")
-        sys.stderr.flush()
-        os._exit(EXIT_INTERRUPTED)
-
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

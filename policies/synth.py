@@ -25,6 +25,7 @@ import hashlib
 import json
 import re
 import runpy
+import signal
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -420,6 +421,24 @@ def _stand_in_artifact() -> Iterator[None]:
         build.ensure_artifact = real
 
 
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C until the block ends, then raise it: a KeyboardInterrupt inside Pulumi's
+    event loop stops the program half-way and leaves the loop waiting for ever (the run takes
+    a second or two). Only the main thread receives signals; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
 def _config_string(value: Any) -> str:
     # The Pulumi CLI hands structured values to programs as JSON strings; do the same.
     return value if isinstance(value, str) else json.dumps(value)
@@ -466,7 +485,8 @@ def synth(
         exported = getattr(root, "outputs", {})
         outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
 
-    _sync_await(run_pulumi_func(program_run))
+    with _ctrl_c_deferred():
+        _sync_await(run_pulumi_func(program_run))
 
     resources: list[dict[str, Any]] = []
     custom_urns = {urn for urn, record in monitor.records.items() if record["custom"]}

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from mediakit.cli.options import stack_name
-from mediakit.errors import exit_at_once_on_ctrl_c
 
 
 @click.command("check")
@@ -81,8 +80,7 @@ def check_command(
             graphs = check.load_graphs(graph_files)
         else:
             assert stack is not None
-            with exit_at_once_on_ctrl_c():  # Pulumi's loop would hang on a KeyboardInterrupt
-                graphs = {stack: check.synth_graph(stack)}
+            graphs = {stack: check.synth_graph(stack)}
         synth_seconds = time.perf_counter() - started
         with tempfile.TemporaryDirectory(prefix="mediakit-check-") as tmp:
             run = check.check_graphs(

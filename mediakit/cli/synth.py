@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from mediakit.cli.options import stack_name
-from mediakit.errors import exit_at_once_on_ctrl_c
 
 
 @click.command("synth")
@@ -38,8 +37,7 @@ def synth_command(stack: str, out_file: Path | None) -> None:
     started = time.perf_counter()
     # A missing or malformed Pulumi.<stack>.yaml, a bad config value: one line naming the file
     # or key, exit 2, by the CLI's error boundary (mediakit.errors).
-    with exit_at_once_on_ctrl_c():
-        graph = synth(stack)
+    graph = synth(stack)
     text = json.dumps(graph, indent=2, sort_keys=False) + "\n"
     if out_file is None:
         click.echo(text, nl=False)
