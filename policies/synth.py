@@ -423,9 +423,11 @@ def _stand_in_artifact() -> Iterator[None]:
 
 @contextmanager
 def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C until the block ends, then raise it: a KeyboardInterrupt inside Pulumi's
-    event loop stops the program half-way and leaves the loop waiting for ever (the run takes
-    a second or two). Only the main thread receives signals; elsewhere nothing changes."""
+    """Hold a Ctrl-C until the block ends, then hand it to the handler it would have reached
+    (Python's raises KeyboardInterrupt; `mediakit dev`'s own asks it to stop): a
+    KeyboardInterrupt inside Pulumi's event loop stops the program half-way and leaves the
+    loop waiting for ever (the run takes a second or two). Only the main thread receives
+    signals; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -435,7 +437,9 @@ def _ctrl_c_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if held:
+    if held and callable(previous):
+        previous(signal.SIGINT, None)
+    elif held and previous != signal.SIG_IGN:
         raise KeyboardInterrupt
 
 
