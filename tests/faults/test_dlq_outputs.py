@@ -88,6 +88,6 @@ def test_dlq_without_a_running_dev_says_how_to_start_one(tmp_path: Path) -> None
     # GIVEN no env file / WHEN dlq list runs against it
     result = CliRunner().invoke(cli, ["dlq", "--env-file", str(tmp_path / "none.json"), "list"])
 
-    # THEN it fails with the hint to start `mediakit dev`
-    assert result.exit_code == 1
+    # THEN it could not run (exit 2), with the hint to start `mediakit dev`
+    assert result.exit_code == 2
     assert "mediakit dev" in result.output
