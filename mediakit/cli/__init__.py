@@ -51,7 +51,8 @@ def cli(ctx: click.Context) -> None:
 
     Exit codes (every command): 0 done; 1 done, and the answer is no (findings, a failed
     upload, not found); 2 could not run (usage, settings, stack or env file, no emulator or
-    AWS credentials, a tool failed); 70 internal error; 130 interrupted."""
+    AWS credentials, a tool failed); 124 `upload --wait` timed out; 70 internal error; 130
+    interrupted. The README's "Exit codes" section has them per command."""
     ctx.ensure_object(dict)
     # A MEDIAKIT_* variable nothing reads is a typo every command would otherwise ignore.
     from runtime.registry import check_environ
