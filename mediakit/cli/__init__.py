@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -33,14 +33,35 @@ class MediakitGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-        except Exception as exc:
-            clean = explain(exc)
-            if clean is not None:
-                raise clean from exc
-            if debugging():
+        except BrokenPipeError as exc:
+            # The reader of our output went away (`mediakit dlq list | head`): click's own
+            # handling exits quietly. A pipe to a server that broke is a failure to explain.
+            if _stdout_closed():
                 raise
-            click.echo(internal_error(exc), err=True)
-            raise click.exceptions.Exit(EXIT_INTERNAL) from exc
+            _fail(exc)
+        except Exception as exc:
+            _fail(exc)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    clean = explain(exc)
+    if clean is not None:
+        raise clean from exc
+    if debugging():
+        raise exc
+    click.echo(internal_error(exc), err=True)
+    raise click.exceptions.Exit(EXIT_INTERNAL) from exc
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is the pipe that broke (its unwritten bytes fail to flush again)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 @click.group(cls=MediakitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mediakit import upload_state
-from mediakit.cli.uploads import _client, api_options, dev_env_file_option
+from mediakit.cli.uploads import _client, api_options, check_tenant, dev_env_file_option
 from mediakit.errors import SetupError
 
 
@@ -19,7 +19,7 @@ from mediakit.errors import SetupError
     "folder", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR"
 )
 @click.option(
-    "--tenant", required=True, envvar="MEDIAKIT_TENANT",
+    "--tenant", required=True, envvar="MEDIAKIT_TENANT", callback=check_tenant,
     help="Tenant to import into (the dev token's; with --token, the token's own tenant counts).",
 )  # fmt: skip
 @dev_env_file_option

@@ -114,7 +114,7 @@ def _client(env_file: Path, tenant: str, api_url: str | None, token: str | None)
     try:
         return ApiClient(api_url or env.api_url, token or mint_token(env, tenant))
     except NoDevIssuer as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupError(str(exc)) from None
 
 
 def _dev_env(env_file: Path, api_url: str | None) -> DevEnv:
@@ -177,7 +177,7 @@ def token_command(env_file: Path, tenant: str, ttl: int, scopes: tuple[str, ...]
     try:
         click.echo(mint_token(DevEnv.read(env_file), tenant, ttl, scopes))
     except NoDevIssuer as exc:
-        raise click.ClickException(str(exc)) from None
+        raise SetupError(str(exc)) from None
 
 
 @click.command("upload")

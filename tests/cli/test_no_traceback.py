@@ -519,6 +519,58 @@ def test_no_traceback_internal_error_is_one_line_exit_70(
     assert isinstance(debug.exception, ZeroDivisionError)
 
 
+def test_no_traceback_closed_stdout_is_quiet_a_broken_server_pipe_is_explained(
+    world: World, clean_env: pytest.MonkeyPatch
+) -> None:
+    import mediakit.cli as cli_module
+
+    # GIVEN a command whose write fails with a broken pipe
+    _raise_in_read(clean_env, BrokenPipeError(32, "Broken pipe"))
+    # WHEN the pipe is the server's (stdout is fine) THEN it is a failure to reach it, exit 2
+    clean_env.setattr(cli_module, "_stdout_closed", lambda: False)
+    server = _run(["dlq", "list", "--env-file", str(world.dead_env)])
+    assert server.exit_code == EXIT_SETUP, server.output
+    assert "Broken pipe" in server.stderr
+    assert "Traceback" not in server.output
+    # WHEN it is our own stdout (`mediakit dlq list | head` after head exited) THEN no message
+    # at all: click's quiet EPIPE exit (1), not "cannot reach the server"
+    clean_env.setattr(cli_module, "_stdout_closed", lambda: True)
+    reader_gone = _run(["dlq", "list", "--env-file", str(world.dead_env)])
+    assert reader_gone.exit_code == 1, reader_gone.output
+    assert "reach" not in reader_gone.stderr
+    assert "Traceback" not in reader_gone.output
+
+
+def test_no_traceback_token_from_an_emulator_trusting_a_real_idp_is_exit_2(
+    world: World, clean_env: pytest.MonkeyPatch
+) -> None:
+    from mediakit.cli import uploads
+    from mediakit.local.emulator import NoDevIssuer
+
+    # GIVEN `mediakit dev --issuer URL`: its env file carries no signing key to mint with
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise NoDevIssuer("mediakit dev trusts the identity provider https://idp.example")
+
+    clean_env.setattr(DevEnv, "read", classmethod(lambda cls, path, **kwargs: object()))
+    clean_env.setattr(uploads, "mint_token", refuse)
+    # WHEN a token is asked for THEN one line naming the provider, exit 2 (could not run)
+    result = _run(["token", "--tenant", "t", "--env-file", str(world.dead_env)])
+    assert result.exit_code == EXIT_SETUP, result.output
+    assert "https://idp.example" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_no_traceback_import_refuses_a_tenant_the_api_refuses(
+    world: World, clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a folder to import and a blank tenant (a token for it would be refused 403)
+    # WHEN imported THEN a usage error before any request, exit 2, like token/upload/status
+    result = _run(["import", str(tmp_path), "--tenant", " ", "--env-file", str(world.dead_env)])
+    assert result.exit_code == 2, result.output
+    assert "--tenant" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.fixture
 def background_hooks(clean_env: pytest.MonkeyPatch) -> Iterator[None]:
     """The entry point's process-wide hooks, installed for one test and removed after it."""
