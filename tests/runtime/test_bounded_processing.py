@@ -209,7 +209,6 @@ def test_permanent_fault_from_the_child_records_its_code(pipeline: Pipeline) -> 
 )
 def test_budgets_must_fit_the_function(changes: dict[str, int], key: str) -> None:
     from runtime.errors import SettingsError
-
     from runtime.settings import config_key
 
     with pytest.raises(SettingsError) as caught:

@@ -325,7 +325,7 @@ def test_idempotency_window_setting_refuses_non_integers(hostile: str) -> None:
     from runtime.settings import Settings
 
     # An empty value is refused too, not silently the default (issue 14).
-    with pytest.raises(SettingsError, match="^MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS: "):
+    with pytest.raises(SettingsError, match=r"^MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS: "):
         Settings.from_env({"MEDIAKIT_IDEMPOTENCY_WINDOW_SECONDS": hostile})
 
 

@@ -238,9 +238,7 @@ def test_erase_removes_the_rate_windows_of_the_tenant_only(pipeline: Pipeline) -
 )
 def test_limit_settings_are_validated(changes: dict[str, Any], key: str) -> None:
     from runtime.errors import SettingsError
-    from runtime.settings import Settings
-
-    from runtime.settings import config_key
+    from runtime.settings import Settings, config_key
 
     with pytest.raises(SettingsError) as refused:
         Settings(**changes)
