@@ -80,7 +80,8 @@ def specs(args: AlarmsArgs) -> list[AlarmSpec]:
         # until the DLQ alarm, maxReceiveCount visibility timeouts later. The event source
         # mapping's FailedInvokeEventCount (metrics_config EventCount, stacks/compute.py) counts
         # events of failed invocations and of responses with batchItemFailures, per mapping, so
-        # per stack (the EMF metrics carry only a `service` dimension, shared by every stack).
+        # per stack; it also counts crashes and timeouts, which the EMF ProcessingRetries metric
+        # (below, dimensioned by service and pipeline) cannot see.
         AlarmSpec(
             "processor-errors",
             "Ingest messages failed processing and return for retry (batchItemFailures, "
