@@ -897,9 +897,23 @@ def detach_terminal() -> None:
     try:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
-                os.dup2(devnull, stream.fileno())
+                fd = stream.fileno()
+                # Only the terminal went away: a stream sent to a file (`2>dev.log`) keeps it.
+                if _was_terminal(fd):
+                    os.dup2(devnull, fd)
     finally:
         os.close(devnull)
+
+
+def _was_terminal(fd: int) -> bool:
+    """A character device: a hung-up terminal no longer passes isatty(), but it stays one
+    (a file or a pipe never is; /dev/null is, and replacing it with itself is harmless)."""
+    import stat
+
+    try:
+        return stat.S_ISCHR(os.fstat(fd).st_mode)
+    except OSError:
+        return True
 
 
 def wait_for(stop: threading.Event) -> None:

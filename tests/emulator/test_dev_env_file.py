@@ -119,12 +119,18 @@ def test_dev_removes_its_env_file_on_every_signal_it_can_catch(
 
 def test_closing_the_terminal_of_dev_removes_its_env_file(tmp_path: Path) -> None:
     # GIVEN `mediakit dev` serving in a terminal (a pseudo-terminal it writes its banner to)
+    # (stderr goes to a file, which the hangup must leave alone: it is where the threads'
+    # tracebacks land if stopping ever hangs, for the failure message)
     env_file = tmp_path / "dev.json"
+    log = tmp_path / "stderr.log"
     done = (0, 0)
     pid, master = pty.fork()
     if pid == 0:  # the child: nothing but exec
         try:
-            os.execv(MEDIAKIT, [MEDIAKIT, "dev", "--env-file", str(env_file)])  # noqa: S606
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.dup2(fd, 2)
+            env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+            os.execve(MEDIAKIT, [MEDIAKIT, "dev", "--env-file", str(env_file)], env)  # noqa: S606
         finally:
             os._exit(127)  # never back into pytest
     try:
@@ -141,7 +147,11 @@ def test_closing_the_terminal_of_dev_removes_its_env_file(tmp_path: Path) -> Non
         os.close(master)
         deadline = time.monotonic() + 30
         while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
-            assert time.monotonic() < deadline, "mediakit dev did not stop after the hangup"
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGABRT)  # faulthandler: every thread's stack to the log
+                time.sleep(2)
+                stacks = log.read_text(errors="replace")[-8000:]
+                raise AssertionError(f"mediakit dev did not stop after the hangup:\n{stacks}")
             time.sleep(0.1)
     finally:
         if done == (0, 0):  # not reaped: never leave it running
@@ -149,8 +159,10 @@ def test_closing_the_terminal_of_dev_removes_its_env_file(tmp_path: Path) -> Non
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
     # THEN it shut down cleanly (exit 0, the stop messages going nowhere) and removed its file
-    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert os.waitstatus_to_exitcode(done[1]) == 0, log.read_text(errors="replace")
     assert not env_file.exists()
+    # AND its stderr, a file and not the terminal, still got the stop message
+    assert "mediakit dev: stopping" in log.read_text()
 
 
 def test_sigkilled_dev_leaves_a_file_every_reader_calls_stale(
