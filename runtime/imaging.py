@@ -26,9 +26,11 @@ Decisions worth knowing:
 - Sequences (animated AVIF, HEIF image sequences): the first frame (AVIF) or the primary still
   image (HEIF) only, like GIF and WebP, within the animation budget; a HEIF sequence with no
   still image is refused (`unsupported_type`, runtime.structure).
-- Speed: one decode (JPEG DCT-scaled when the largest derivative allows), largest derivative
-  first and each smaller one from the previous result, box reduce + bicubic split across cores,
-  rotation applied to the small results. bench/thumbnails.py compares this with pyvips.
+- Speed: one decode (a JPEG DCT-scaled by simplejpeg to the smallest eighth, 1/8 to 8/8, that
+  stays at least the largest derivative; Pillow's draft() has only 1/2, 1/4, 1/8), largest
+  derivative first and each smaller one from the previous result, box reduce + bicubic split
+  across cores, rotation applied to the small results. bench/thumbnails.py compares this with
+  pyvips.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+# simplejpeg brings numpy, whose OpenBLAS would start a thread per CPU at import for linear
+# algebra nothing here does: one is enough (and fewer threads exist when the sandbox forks).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import pi_heif
+import simplejpeg
 from PIL import Image, ImageFile
 
 from runtime import mediatypes, metadata, structure
@@ -248,7 +255,7 @@ def _process(
         # The header's size: a JPEG decoded DCT-scaled (draft) is smaller once loaded.
         width, height = image.size
         derivatives = render_derivatives(
-            image, settings.derivatives, orientation, max_pixels=settings.max_pixels
+            image, settings.derivatives, orientation, max_pixels=settings.max_pixels, source=data
         )
         if image.format in _SELF_SIZING:
             # libheif/libavif size the picture from the coded data: the decoded size counts.
@@ -401,12 +408,17 @@ def render_derivatives(
     orientation: int = 1,
     *,
     max_pixels: int | None = None,
+    source: bytes | None = None,
 ) -> list[RenderedDerivative]:
     """Decode `image` once and encode one derivative per spec, in the order of `specs` (a
     decoded file, or a plain image such as a video's poster frame).
-    `max_pixels` re-checks the decoded size of formats whose header only claims it."""
+    `max_pixels` re-checks the decoded size of formats whose header only claims it; `source`,
+    the file's bytes, lets a JPEG decode DCT-scaled to any eighth (`_decode_jpeg_scaled`)."""
     targets = _targets(image.size, specs, orientation)
     largest = max(targets.values(), key=lambda s: s[0] * s[1])
+    scaled = _decode_jpeg_scaled(image, source, largest) if source is not None else None
+    if scaled is not None:
+        return _render(scaled, specs, targets, orientation, image.info.get("icc_profile"))
     # MPO is how Pillow names multi-picture JPEGs (many phone cameras): same decoder.
     if image.format in ("JPEG", "MPO"):
         # DCT scaling: libjpeg decodes straight to 1/2, 1/4 or 1/8 size while staying >= largest.
@@ -444,6 +456,16 @@ def render_derivatives(
             f"pixel format {image.mode} is not supported", code=UNSUPPORTED_TYPE
         ) from None
 
+    return _render(base, specs, targets, orientation, icc)
+
+
+def _render(
+    base: Image.Image,
+    specs: Sequence[DerivativeSpec],
+    targets: dict[str, tuple[int, int]],
+    orientation: int,
+    icc: bytes | None,
+) -> list[RenderedDerivative]:
     # Largest first, each smaller size resampled from the previous result: every step is a
     # modest downscale of an already small image instead of another pass over the original.
     rendered: dict[str, RenderedDerivative] = {}
@@ -453,6 +475,44 @@ def render_derivatives(
         rendered[spec.name] = _encode(resized, spec, orientation, icc)
         source = resized
     return [rendered[spec.name] for spec in specs]
+
+
+# Pillow mode of a JPEG -> simplejpeg's output colour space; CMYK/YCCK files keep Pillow's path.
+_SCALED_JPEG_MODES = {"RGB": "RGB", "L": "GRAY"}
+
+
+def _decode_jpeg_scaled(
+    image: Image.Image, source: bytes, largest: tuple[int, int]
+) -> Image.Image | None:
+    """The JPEG's pixels at the smallest of libjpeg-turbo's M/8 DCT scales that stays at least
+    `largest`, or None to leave the file to Pillow's decoder.
+
+    Pillow's draft() only knows 1/2, 1/4 and 1/8: a 4000x3000 photo for a 2048 derivative
+    decodes whole (12 MP) and then resamples all of it, the largest cost of rendering. At 5/8
+    (2500x1875) the IDCT itself does most of the shrinking and the resize has 40% of the pixels
+    left; bench/thumbnails.py measures the gain and keeps the SSIM gate.
+
+    Anything simplejpeg (strict: libjpeg warnings are errors) does not decode cleanly goes back
+    to Pillow, which decides about the file as it always did (truncated stays `truncated`)."""
+    if image.format not in ("JPEG", "MPO") or image.mode not in _SCALED_JPEG_MODES:
+        return None
+    try:
+        pixels = simplejpeg.decode_jpeg(
+            source,
+            _SCALED_JPEG_MODES[image.mode],
+            min_width=largest[0],
+            min_height=largest[1],
+            strict=True,
+        )
+    except (ValueError, MemoryError):
+        return None
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    decoded = Image.fromarray(pixels)
+    # Never smaller than the derivatives need (libjpeg picks the scale; check it did).
+    if decoded.width < largest[0] or decoded.height < largest[1]:
+        return None
+    return decoded
 
 
 def _working_copy(image: Image.Image) -> Image.Image:

@@ -52,8 +52,10 @@ MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": 
 DEFAULT_PYTHON = "3.14"
 # Vendored besides the SDK pins; pip resolves their dependencies for the target. pi-heif (HEIC
 # decoding: libheif + libde265, LGPL, 1.35 MB) has manylinux_2_28 wheels for both architectures
-# and every BUILD_PYTHONS version; keep it equal to pyproject.toml's pin.
-VENDORED = ("pillow>=12", "pi-heif==1.4.0")
+# and every BUILD_PYTHONS version; keep it equal to pyproject.toml's pin. simplejpeg (JPEG
+# decoding at any eighth of the size: libjpeg-turbo, MIT/BSD/IJG) brings numpy (BSD-3, with
+# OpenBLAS: 15 MB of the zip, never called) and has the same wheels.
+VENDORED = ("pillow>=12", "pi-heif==1.4.0", "simplejpeg==1.9.0")
 # What each function's artifact vendors beyond the pins: only the processor decodes media.
 FUNCTIONS = ("presign", "processor", "media")
 # The media function (audio/video) decodes with PyAV too: its pin comes from pyproject.toml's

@@ -24,7 +24,8 @@ from stacks import artifact
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 # What the demo must never cost a newcomer: linters, type checkers and stubs, test tools, the
-# browser driver, the bench's references, the contract validators, and moto's `server` extra
+# browser driver, the bench's references (numpy is not one any more: the processor decodes
+# JPEGs with simplejpeg, which needs it), the contract validators, and moto's `server` extra
 # (CloudFormation linting, symbolic maths) for services the emulator never runs.
 NOT_FOR_THE_DEMO = {
     "mypy",
@@ -34,7 +35,6 @@ NOT_FOR_THE_DEMO = {
     "playwright",
     "pyvips",
     "pyvips-binary",
-    "numpy",
     "boto3-stubs",
     "botocore-stubs",
     "types-pyyaml",
