@@ -508,11 +508,12 @@ def _decode_jpeg_scaled(
         return None
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    decoded = Image.fromarray(pixels)
-    # Never smaller than the derivatives need (libjpeg picks the scale; check it did).
-    if decoded.width < largest[0] or decoded.height < largest[1]:
+    height, width = pixels.shape[:2]
+    # Never smaller than the derivatives need (libjpeg picks the scale: check it did), never
+    # larger than the header Pillow read and the pixel budget was checked against.
+    if not (largest[0] <= width <= image.width and largest[1] <= height <= image.height):
         return None
-    return decoded
+    return Image.fromarray(pixels)
 
 
 def _working_copy(image: Image.Image) -> Image.Image:

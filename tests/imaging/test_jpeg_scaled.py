@@ -160,3 +160,21 @@ def test_small_jpeg_decodes_whole(
     result = _run(data, settings)
     assert decodes == [(900, 600)]
     assert reopen(result.derivatives[0].body).size == (900, 600)
+
+
+def test_a_decode_larger_than_the_header_is_not_trusted(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, encode: Encode, reopen: Reopen
+) -> None:
+    # GIVEN a decoder that hands back more pixels than the header (which the pixel budget was
+    # checked against) claimed: a file whose frames disagree
+    import numpy as np
+
+    monkeypatch.setattr(
+        imaging.simplejpeg, "decode_jpeg", lambda *a, **k: np.zeros((4000, 6000, 3), np.uint8)
+    )
+    data = encode(Image.new("RGB", (1200, 800), (10, 200, 30)), "JPEG", quality=90)
+    # WHEN processed THEN Pillow's decode of the header's 1200x800 is what renders
+    result = _run(data, settings)
+    large = reopen(next(d for d in result.derivatives if d.name == "large").body)
+    assert large.size == (1200, 800)
+    assert large.getpixel((600, 400))[1] > 150  # the green picture, not the decoder's zeros
