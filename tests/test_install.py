@@ -250,3 +250,12 @@ def test_make_clean_removes_everything_the_commands_write(tmp_path: Path) -> Non
     left = sorted(rel for rel in written if (tmp_path / rel).exists())
     assert left == []
     assert (tmp_path / "runtime" / "api.py").is_file()
+
+
+def test_the_install_prints_no_deprecation_of_ours() -> None:
+    # GIVEN pyproject.toml WHEN pip builds the editable install of `make demo` THEN setuptools
+    # has nothing to warn about: a TOML-table licence printed a 12-line BuildBackendWarning box
+    # four times into a newcomer's first command (an SPDX string needs setuptools >= 77)
+    assert isinstance(PYPROJECT["license"], str)
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]
+    assert build["requires"] == ["setuptools>=77"]
