@@ -133,17 +133,22 @@ def _hint(name: str, known: Iterable[str], spell: str = "{}") -> str:
     return f", did you mean {spell.format(close[0])}?" if close else ""
 
 
+def unknown_environ(environ: Mapping[str, str]) -> list[str]:
+    """The `MEDIAKIT_*` variables in `environ` that nothing reads, sorted."""
+    known = environment_names()
+    return sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
+
+
 def check_environ(environ: Mapping[str, str]) -> None:
     """Refuse a `MEDIAKIT_*` variable nothing reads (a typo would otherwise run on a default)."""
-    known = environment_names()
-    for name in sorted(environ):
-        if name.startswith(ENV_PREFIX) and name not in known:
-            raise SettingsError(
-                name,
-                "unknown variable, nothing reads it"
-                + _hint(name, known)
-                + " (the README's configuration reference lists every MEDIAKIT_ name)",
-            )
+    unknown = unknown_environ(environ)
+    if unknown:
+        raise SettingsError(
+            unknown[0],
+            "unknown variable, nothing reads it"
+            + _hint(unknown[0], environment_names())
+            + " (the README's configuration reference lists every MEDIAKIT_ name)",
+        )
 
 
 def check_stack_keys(

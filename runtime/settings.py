@@ -684,12 +684,16 @@ class Settings:
     # -- construction --------------------------------------------------------------------------
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+    def from_env(cls, environ: Mapping[str, str], *, strict: bool = True) -> Settings:
         """Read from `MEDIAKIT_*` environment variables; absent ones take defaults. A
-        `MEDIAKIT_*` variable nothing reads (runtime/registry.py) is refused as a typo."""
-        from runtime.registry import check_environ
+        `MEDIAKIT_*` variable nothing reads (runtime/registry.py) is refused as a typo, unless
+        `strict` is off: the deployed functions (runtime/config.py), where a variable an operator
+        added, or one a newer release sets before its code arrives, must not stop every
+        invocation; they log it instead."""
+        if strict:
+            from runtime.registry import check_environ
 
-        check_environ(environ)
+            check_environ(environ)
         return cls._from_raw(lambda f: environ.get(env_name(f)), env_name)
 
     @classmethod

@@ -174,3 +174,24 @@ def test_every_command_refuses_a_typod_variable_before_running(
     assert result.exit_code == 2, output
     assert "Traceback" not in output
     assert f"{variable}: unknown variable, nothing reads it, did you mean {suggestion}?" in output
+
+
+def test_a_deployed_function_logs_an_unknown_variable_and_keeps_working(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a function whose environment carries a MEDIAKIT_ variable nothing reads (added in
+    # the console, or set by a newer release before its code arrived)
+    from runtime import config
+
+    monkeypatch.setenv("MEDIAKIT_NOTE", "added by hand")
+    config.reset()
+    try:
+        # WHEN it reads its settings THEN it runs on them, and the log names the variable
+        with caplog.at_level("WARNING", logger="runtime.config"):
+            assert config.settings().max_upload_bytes > 0
+        assert "MEDIAKIT_NOTE" in caplog.text
+    finally:
+        config.reset()
+    # AND where a person is (the CLI, the emulator, the stack) the same variable is a typo
+    with pytest.raises(SettingsError, match="MEDIAKIT_NOTE"):
+        Settings.from_env({"MEDIAKIT_NOTE": "added by hand"})
