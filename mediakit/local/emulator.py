@@ -115,9 +115,8 @@ class DevEnv:
         """A boto3 client for `service` on the emulator's AWS endpoint, with dev credentials."""
         return _dev_session(self.region).client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
 
-    def write(self, path: Path, *, exclusive: bool = False) -> None:
-        """Write atomically: readers never see a half-written file. `exclusive`: only if no
-        file is there (`FileExistsError` otherwise), decided atomically by the file system."""
+    def write(self, path: Path) -> None:
+        """Write atomically: readers never see a half-written file."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
@@ -126,11 +125,7 @@ class DevEnv:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(self.to_json(), fh, indent=2, sort_keys=True)
                 fh.write("\n")
-            if exclusive:
-                os.link(tmp, path)
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, path)
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -140,6 +135,7 @@ class DevEnv:
         """Load an env file; a missing, incomplete or (with `running`) stale one is a
         `SetupError` (exit 2) saying what to do."""
         try:
+            _check_trusted(path)
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise EnvFileMissing(path) from None
@@ -227,6 +223,23 @@ class EnvFileInUse(SetupError):
         )
 
 
+def _check_trusted(path: Path) -> None:
+    """An env file names the API a command sends uploads to and the key its tokens are signed
+    with: only one of this user's, that nobody else can write, is read (as ssh treats its
+    config)."""
+    st = path.stat()
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise SetupError(
+            f"{path} belongs to another user (uid {st.st_uid}): not trusted; start your own "
+            "`mediakit dev`, or pass --env-file with the file it wrote"
+        )
+    if st.st_mode & 0o022:
+        raise SetupError(
+            f"{path} is writable by other users (mode {st.st_mode & 0o777:o}): not trusted; "
+            f"`chmod 600 {path}` if it is yours"
+        )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -241,40 +254,57 @@ def _pid_alive(pid: int) -> bool:
 
 def find_env_file() -> Path:
     """Where the default env file is: `.mediakit/dev.json` in the working directory, else in the
-    nearest parent that has one (as git finds `.git`), else the relative default (whose
-    `EnvFileMissing` names the search)."""
+    nearest parent that has one (as git finds `.git`), but never above the project (a folder
+    with `.git` or `Pulumi.yaml`) or the home directory: a folder higher up (`/tmp`) may hold a
+    file someone else planted. Else the relative default (whose `EnvFileMissing` names the
+    search)."""
     default = Path(DEFAULT_ENV_FILE)
-    if default.is_file():
-        return default
-    for folder in Path.cwd().absolute().parents:
+    home = Path.home().absolute()
+    for folder in (Path.cwd().absolute(), *Path.cwd().absolute().parents):
         if (folder / default).is_file():
-            return folder / default
+            return default if folder == Path.cwd().absolute() else folder / default
+        if folder == home or any((folder / mark).exists() for mark in (".git", "Pulumi.yaml")):
+            break
     return default
 
 
+@contextmanager
+def _env_file_lock(path: Path) -> Iterator[None]:
+    """Held while an emulator decides about `path` and writes or removes it, so two emulators
+    starting (or one starting, one stopping) over the same file take turns."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def claim_env_file(env: DevEnv, path: Path) -> DevEnv | None:
-    """Write `env` to `path` unless a live emulator of another run owns it (`EnvFileInUse`);
-    returns the stale env it replaced, if any."""
-    while True:
+    """Write `env` to `path` unless a live emulator of another run owns it (`EnvFileInUse`) or
+    it is not an env file at all (`SetupError`: `--env-file .env` must never eat a user's
+    file); returns the stale env it replaced, if any."""
+    with _env_file_lock(path):
         previous = live_owner(path, env)
-        if path.exists():
-            env.write(path)  # stale, unreadable or already ours
-            return previous
-        try:
-            # Two emulators finishing their start at once: only one creates the file.
-            env.write(path, exclusive=True)
-            return None
-        except FileExistsError:
-            continue  # written since: check its owner again
+        env.write(path)
+        return previous
 
 
 def live_owner(path: Path, env: DevEnv | None = None) -> DevEnv | None:
-    """None when `path` is free to write; the stale env it holds when its emulator is gone;
-    `EnvFileInUse` when another running emulator (not `env`'s run) owns it."""
+    """None when `path` is free to write (absent, empty, or `env`'s own); the stale env it
+    holds when its emulator is gone; `EnvFileInUse` when another running emulator owns it; a
+    `SetupError` when it is something else (not an env file of ours, another user's)."""
+    if not os.path.lexists(path) or (path.is_file() and path.stat().st_size == 0):
+        return None
     try:
         current = DevEnv.read(path, running=False)
-    except SetupError:
-        return None  # missing or unreadable: nobody's
+    except SetupError as exc:
+        raise SetupError(
+            f"{exc.message}; it is not replaced: remove it, or pass another --env-file"
+        ) from None
     if env is not None and current.run_id and current.run_id == env.run_id:
         return None
     if current.is_running():
@@ -285,14 +315,15 @@ def live_owner(path: Path, env: DevEnv | None = None) -> DevEnv | None:
 def release_env_file(env: DevEnv, path: Path) -> bool:
     """Delete the env file if it is still `env`'s (same run id and pid), so a stopping emulator
     never strands another's; returns whether it did."""
-    try:
-        current = DevEnv.read(path, running=False)
-    except SetupError:
-        return False
-    if (current.run_id, current.pid) != (env.run_id, env.pid):
-        return False
-    path.unlink(missing_ok=True)
-    return True
+    with _env_file_lock(path):
+        try:
+            current = DevEnv.read(path, running=False)
+        except SetupError:
+            return False
+        if (current.run_id, current.pid) != (env.run_id, env.pid):
+            return False
+        path.unlink(missing_ok=True)
+        return True
 
 
 def _dev_session(region: str) -> Session:

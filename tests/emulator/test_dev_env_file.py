@@ -25,11 +25,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mediakit.cli import cli
+from mediakit.errors import SetupError
 from mediakit.local.emulator import (
+    DEFAULT_ENV_FILE,
     DevEnv,
     EnvFileInUse,
     StaleEnvFile,
     claim_env_file,
+    find_env_file,
     release_env_file,
 )
 
@@ -388,13 +391,86 @@ def test_claim_refuses_a_live_file_replaces_a_stale_one_and_release_checks_the_r
     assert DevEnv.read(path).run_id == "second"
 
 
-def test_exclusive_write_never_replaces(tmp_path: Path) -> None:
+def test_claim_never_eats_a_file_that_is_not_an_env_file(tmp_path: Path) -> None:
+    # GIVEN `mediakit dev --env-file .env` (docker's meaning of the flag) over a user's file
+    path = tmp_path / ".env"
+    path.write_text("DATABASE_URL=postgres://me\n")
+    # WHEN claimed THEN refused, the file untouched (it used to be overwritten, then deleted)
+    with pytest.raises(SetupError, match="it is not replaced: remove it, or pass another"):
+        claim_env_file(_run("http://127.0.0.1:9", "a"), path)
+    assert path.read_text() == "DATABASE_URL=postgres://me\n"
+    # AND an empty file is free to take
+    empty = tmp_path / "empty.json"
+    empty.touch(mode=0o600)
+    assert claim_env_file(_run("http://127.0.0.1:9", "a"), empty) is None
+    assert DevEnv.read(empty, running=False).run_id == "a"
+
+
+def test_claim_over_a_dangling_symlink_is_refused_at_once(tmp_path: Path) -> None:
+    # GIVEN .mediakit/dev.json a symlink to nothing (it made the old claim loop for ever)
     path = tmp_path / "dev.json"
-    _run("http://127.0.0.1:9", "a").write(path, exclusive=True)
-    with pytest.raises(FileExistsError):
-        _run("http://127.0.0.1:9", "b").write(path, exclusive=True)
-    assert DevEnv.read(path, running=False).run_id == "a"
-    assert [p.name for p in tmp_path.iterdir()] == ["dev.json"]  # no temp file left
+    path.symlink_to(tmp_path / "gone.json")
+    # WHEN claimed THEN one clean refusal, nothing written, no temp file left
+    with pytest.raises(SetupError, match="not replaced"):
+        claim_env_file(_run("http://127.0.0.1:9", "a"), path)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "dev.json"
+    ]
+
+
+def test_concurrent_claims_take_turns(tmp_path: Path, listening: str) -> None:
+    # GIVEN two live runs claiming one free file at the same moment
+    import threading
+
+    path = tmp_path / "dev.json"
+    runs = [_run(listening, "first"), _run(listening, "second")]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def claim(env: DevEnv) -> None:
+        barrier.wait()
+        try:
+            claim_env_file(env, path)
+            outcomes.append("claimed")
+        except EnvFileInUse:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=claim, args=(env,)) for env in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    # THEN exactly one holds it and the other was told so: never both "claimed"
+    assert sorted(outcomes) == ["claimed", "refused"]
+    assert DevEnv.read(path).run_id in {"first", "second"}
+
+
+def test_an_env_file_others_can_write_is_not_trusted(tmp_path: Path) -> None:
+    # GIVEN an env file anybody may have written (world-writable)
+    path = tmp_path / "dev.json"
+    _run("http://127.0.0.1:9", "a").write(path)
+    path.chmod(0o666)
+    # WHEN read THEN refused with how to fix it: its API gets the uploads, its key the tokens
+    with pytest.raises(SetupError, match=r"writable by other users .* `chmod 600 "):
+        DevEnv.read(path, running=False)
+
+
+def test_the_search_stops_at_the_project_and_never_reads_a_planted_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an env file in a folder above a project (e.g. /tmp/.mediakit/dev.json planted by
+    # another user) and a command run inside the project, which has none
+    _run("http://127.0.0.1:9", "planted").write(tmp_path / DEFAULT_ENV_FILE)
+    project = tmp_path / "work" / "repo"
+    (project / "sub").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text("name: mediakit\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(project / "sub")
+    # WHEN the default file is looked for THEN the search ends at the project: not found
+    assert find_env_file() == Path(DEFAULT_ENV_FILE)
+    # AND a file in the project is found from its subfolder
+    _run("http://127.0.0.1:9", "ours").write(project / DEFAULT_ENV_FILE)
+    assert find_env_file() == project / DEFAULT_ENV_FILE
 
 
 def test_env_file_of_a_dead_port_is_stale_even_with_a_live_pid(tmp_path: Path) -> None:
