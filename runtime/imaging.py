@@ -497,6 +497,11 @@ def _decode_jpeg_scaled(
     if image.format not in ("JPEG", "MPO") or image.mode not in _SCALED_JPEG_MODES:
         return None
     try:
+        # libjpeg's own reading of the frame size first (microseconds, nothing decoded): it
+        # allocates for that size, which must be the one the pixel budget was checked against.
+        height, width = simplejpeg.decode_jpeg_header(source)[:2]
+        if (width, height) != image.size:
+            return None
         pixels = simplejpeg.decode_jpeg(
             source,
             _SCALED_JPEG_MODES[image.mode],
@@ -511,6 +516,8 @@ def _decode_jpeg_scaled(
     height, width = pixels.shape[:2]
     # Never smaller than the derivatives need (libjpeg picks the scale: check it did), never
     # larger than the header Pillow read and the pixel budget was checked against.
+    # A file libjpeg only warns about (strict refuses it) is decoded a second time by Pillow:
+    # at most twice the decode, inside the same CPU budget (runtime.sandbox).
     if not (largest[0] <= width <= image.width and largest[1] <= height <= image.height):
         return None
     return Image.fromarray(pixels)

@@ -178,3 +178,18 @@ def test_a_decode_larger_than_the_header_is_not_trusted(
     large = reopen(next(d for d in result.derivatives if d.name == "large").body)
     assert large.size == (1200, 800)
     assert large.getpixel((600, 400))[1] > 150  # the green picture, not the decoder's zeros
+
+
+def test_a_frame_size_libjpeg_reads_differently_from_pillow_is_left_to_pillow(
+    monkeypatch: pytest.MonkeyPatch, decodes: list[tuple[int, int]], settings: Settings
+) -> None:
+    # GIVEN a file whose frame libjpeg sizes otherwise than the header Pillow read (and the
+    # pixel budget was checked against): libjpeg would allocate for its own size
+    monkeypatch.setattr(
+        imaging.simplejpeg, "decode_jpeg_header", lambda data: (40_000, 60_000, "YCbCr", "420")
+    )
+    data = large_jpeg((1600, 1200))
+    # WHEN processed THEN nothing is decoded at libjpeg's size: Pillow's path renders it
+    result = _run(data, settings)
+    assert decodes == []
+    assert (result.width, result.height) == (1600, 1200)
