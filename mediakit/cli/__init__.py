@@ -28,7 +28,13 @@ class MediakitGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+        except click.Abort as exc:
+            # click turns Ctrl-C at a prompt (erase, dlq purge) into Abort: interrupted too.
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                click.echo("\ninterrupted", err=True)
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+            raise
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
             raise
         except KeyboardInterrupt:
             click.echo("\ninterrupted", err=True)

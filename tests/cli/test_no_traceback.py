@@ -571,6 +571,35 @@ def test_no_traceback_import_refuses_a_tenant_the_api_refuses(
     assert "Traceback" not in result.output
 
 
+def test_no_traceback_ctrl_c_at_a_prompt_is_exit_130() -> None:
+    # GIVEN a command asking for confirmation (as erase and dlq purge do) and the user pressing
+    # Ctrl-C there: click.confirm turns the KeyboardInterrupt into Abort, as mirrored here
+    # (CliRunner feeds prompts from its own input, so a real keypress cannot be injected)
+    from click.testing import CliRunner
+
+    from mediakit.cli import MediakitGroup
+
+    @click.group(cls=MediakitGroup)
+    def group() -> None:
+        """A group with the CLI's error boundary."""
+
+    @group.command()
+    @click.option("--eof", is_flag=True)
+    def ask(eof: bool) -> None:
+        try:
+            raise EOFError if eof else KeyboardInterrupt
+        except (KeyboardInterrupt, EOFError):
+            raise click.Abort() from None  # what click.termui.confirm does
+
+    # WHEN it stops THEN 130 and "interrupted" like Ctrl-C anywhere else (click alone: 1)
+    result = CliRunner().invoke(group, ["ask"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert "interrupted" in result.stderr
+    assert "Traceback" not in result.output
+    # AND stdin closed at the prompt (EOF) stays click's plain abort, 1: nobody interrupted
+    assert CliRunner().invoke(group, ["ask", "--eof"]).exit_code == 1
+
+
 @pytest.fixture
 def background_hooks(clean_env: pytest.MonkeyPatch) -> Iterator[None]:
     """The entry point's process-wide hooks, installed for one test and removed after it."""
