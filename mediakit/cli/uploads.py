@@ -89,18 +89,53 @@ def tenant_option(func: F) -> F:
     )(func)
 
 
+def check_api_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An http(s) URL with a host (and a port that is a number): `localhost:3000` would
+    otherwise lose its host when paths are joined to it."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL with a host, e.g. https://abc.execute-api."
+            "eu-west-1.amazonaws.com or http://127.0.0.1:8000"
+        )
+    return value
+
+
+def check_token(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A bearer token is one word of printable ASCII (a token file saved with CRLF, or pasted
+    with a space, would fail as an HTTP header)."""
+    if value is None:
+        return None
+    if not value or any(not ("!" <= c <= "~") for c in value):
+        raise click.BadParameter(
+            "a bearer token is printable ASCII without spaces or line breaks (a JWT: "
+            "xxx.yyy.zzz); check for a trailing newline or carriage return"
+        )
+    return value
+
+
 def api_options(func: F) -> F:
     """--api-url/--token: skip the env file and call any deployment with a real token."""
     func = click.option(
         "--token",
         envvar="MEDIAKIT_TOKEN",
         default=None,
+        callback=check_token,
         help="Bearer token to use instead of minting a dev token from the env file.",
     )(func)
     return click.option(
         "--api-url",
         envvar="MEDIAKIT_API_URL",
         default=None,
+        callback=check_api_url,
         help="API base URL to use instead of the env file's (e.g. the stack's api_url).",
     )(func)
 

@@ -600,6 +600,29 @@ def test_no_traceback_ctrl_c_at_a_prompt_is_exit_130() -> None:
     assert CliRunner().invoke(group, ["ask", "--eof"]).exit_code == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--api-url", "localhost:3000"], "--api-url"),
+        (["--api-url", "http://127.0.0.1:80a"], "--api-url"),
+        (["--api-url", "ftp://example.com"], "--api-url"),
+        (["--api-url", "https://example.com", "--token", "eyJ.a.b\r"], "--token"),
+        (["--api-url", "https://example.com", "--token", "Bearer eyJ.a.b"], "--token"),
+    ],
+)
+def test_no_traceback_a_malformed_api_url_or_token_is_a_usage_error(
+    args: list[str], named: str, clean_env: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an --api-url without a scheme (urljoin dropped its host) or a token with a CR or a
+    # space (an invalid HTTP header): both were "internal error ... a bug in mediakit", exit 70
+    # WHEN used THEN a usage error naming the option, exit 2, before any request
+    result = _run(["status", *args, "--tenant", "t", "01" + "z" * 24])
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert "internal error" not in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.fixture
 def background_hooks(clean_env: pytest.MonkeyPatch) -> Iterator[None]:
     """The entry point's process-wide hooks, installed for one test and removed after it."""
