@@ -40,6 +40,10 @@ DEFAULT_PARALLEL = 4
 PART_ATTEMPTS = 3
 
 
+# The longest pause between two status reads of one upload (`ApiClient.wait`).
+MAX_POLL_SECONDS = 2.0
+
+
 class ApiError(Exception):
     """A non-2xx answer: the HTTP status and the API's `{"error": {code, message}}` body."""
 
@@ -302,13 +306,25 @@ class ApiClient:
         deadline: float | None = None,
     ) -> dict[str, Any]:
         """Poll the status record until it is terminal, or until `timeout` seconds pass (or the
-        `time.monotonic()` `deadline`, when given): then the last record read, not terminal."""
+        `time.monotonic()` `deadline`, when given): then the last record read, not terminal.
+
+        Polite to a deployed API watched by many uploads at once: the interval grows by half
+        after each read up to `MAX_POLL_SECONDS`, and a 429/503 (the stage's throttling, or a
+        busy dependency) waits its Retry-After and reads again instead of failing the upload."""
         until = time.monotonic() + timeout if deadline is None else deadline
         while True:
-            record = self.status(created)
-            if record.get("status") in TERMINAL_STATUSES or time.monotonic() >= until:
-                return record
-            time.sleep(max(0.0, min(interval, until - time.monotonic())))
+            try:
+                record = self.status(created)
+            except ApiError as exc:
+                if exc.status not in (429, 503) or time.monotonic() >= until:
+                    raise
+                pause = exc.retry_after if exc.retry_after is not None else interval
+            else:
+                if record.get("status") in TERMINAL_STATUSES or time.monotonic() >= until:
+                    return record
+                pause = interval
+            interval = min(interval * 1.5, MAX_POLL_SECONDS)
+            time.sleep(max(0.0, min(pause, until - time.monotonic())))
 
     def settle(
         self, created: Mapping[str, Any], *, seconds: float, interval: float = 0.2
