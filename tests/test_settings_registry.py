@@ -195,3 +195,21 @@ def test_a_deployed_function_logs_an_unknown_variable_and_keeps_working(
     # AND where a person is (the CLI, the emulator, the stack) the same variable is a typo
     with pytest.raises(SettingsError, match="MEDIAKIT_NOTE"):
         Settings.from_env({"MEDIAKIT_NOTE": "added by hand"})
+
+
+def test_a_typo_in_the_environment_still_lets_a_command_show_its_help(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from mediakit.cli import cli
+
+    monkeypatch.setenv("MEDIAKIT_MAX_UPLOD_BYTES", "1")
+    # GIVEN a typo'd variable WHEN a command's help is asked for THEN the help, exit 0
+    shown = CliRunner().invoke(cli, ["token", "--help"])
+    assert shown.exit_code == 0, shown.output
+    assert "--tenant" in shown.output
+    # AND the command itself still refuses it, naming the likely variable
+    refused = CliRunner().invoke(cli, ["token", "--tenant", "t"])
+    assert refused.exit_code == 2
+    assert "MEDIAKIT_MAX_UPLOAD_BYTES" in refused.output

@@ -27,6 +27,8 @@ class MediakitGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            if ctx.parent is None:
+                _check_environment([*getattr(ctx, "_protected_args", ()), *ctx.args])
             return super().invoke(ctx)
         except click.Abort as exc:
             # click turns Ctrl-C at a prompt (erase, dlq purge) into Abort: interrupted too.
@@ -59,6 +61,16 @@ def _fail(exc: Exception) -> NoReturn:
     raise click.exceptions.Exit(EXIT_INTERNAL) from exc
 
 
+def _check_environment(args: list[str]) -> None:
+    """A MEDIAKIT_* variable nothing reads is a typo every command would otherwise ignore:
+    refused before any command runs, except when a command's --help is asked for."""
+    if any(arg in ("-h", "--help") for arg in args):
+        return
+    from runtime.registry import check_environ
+
+    check_environ(os.environ)
+
+
 def _stdout_closed() -> bool:
     """Whether stdout is the pipe that broke (its unwritten bytes fail to flush again)."""
     try:
@@ -81,10 +93,6 @@ def cli(ctx: click.Context) -> None:
     AWS credentials, a tool failed); 124 `upload --wait` timed out; 70 internal error; 130
     interrupted. The README's "Exit codes" section has them per command."""
     ctx.ensure_object(dict)
-    # A MEDIAKIT_* variable nothing reads is a typo every command would otherwise ignore.
-    from runtime.registry import check_environ
-
-    check_environ(os.environ)
 
 
 def main() -> None:

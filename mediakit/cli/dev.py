@@ -185,8 +185,8 @@ def dev_command(
             click.echo(f"              env    {env_file} (then: mediakit token --tenant NAME)")
             if fail_rate:
                 click.echo(
-                    f"              faults {fail_rate:.0%} of processor invocations fail before "
-                    f"running (--fail-rate {fail_rate:g})"
+                    f"              faults {fail_rate * 100:.3g}% of processor invocations fail "
+                    f"before running (--fail-rate {fail_rate:g})"
                 )
             click.echo(f"Ctrl-C to stop (pid {os.getpid()}).")
             sys.stdout.flush()

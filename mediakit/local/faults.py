@@ -8,8 +8,9 @@ has been received `maxReceiveCount` times, exactly as for a real failure.
 
 Which invocations fail is decided by a counter, not a random draw, so a run is reproducible
 (a test can rely on it): of the first n invocations exactly ceil(n * R) fail, spread evenly and
-starting with the first. With R = 0.5 every other invocation fails (an upload fails once, then
-its retry succeeds); with R = 1 every one does (every upload ends in the DLQ).
+starting with the first. With R = 0.5 every other invocation fails (an upload sent on its own
+fails once, then its retry succeeds; uploads in flight together share the counter, so one may
+draw two faults); with R = 1 every one does (every upload ends in the DLQ).
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ import math
 import threading
 from fractions import Fraction
 
-__all__ = ["FailRate", "InjectedFault"]
-
-
-class InjectedFault(RuntimeError):
-    """The error an injected fault reports in place of the handler's."""
+__all__ = ["FailRate"]
 
 
 class FailRate:
