@@ -250,11 +250,14 @@ def fetch_wheels(target: Target, cache_dir: Path = CACHE_DIR / "wheels") -> list
     return sorted(wheel_dir.glob("*.whl"))
 
 
-# pip's words for "no index answered": a refused or failed connection, or no version at all.
+# pip's words for "no index answered": a refused or failed connection.
 _OFFLINE = re.compile(
     r"NewConnectionError|Failed to establish a new connection|Name or service not known|"
-    r"Temporary failure in name resolution|Max retries exceeded|\(from versions: none\)"
+    r"Temporary failure in name resolution|Max retries exceeded"
 )
+# No wheel of a requirement for this platform and Python: the index has none, or (when pip
+# does not retry, so prints no connection error) no index answered at all.
+_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
 
 
 def download_failure(target: Target, pip_stderr: str) -> str:
@@ -262,10 +265,18 @@ def download_failure(target: Target, pip_stderr: str) -> str:
     errors = [line.removeprefix("ERROR: ").strip() for line in pip_stderr.splitlines()]
     errors = [line for line in errors if line and not line.startswith("WARNING:")]
     last = errors[-1] if errors else "no output"
+    missing = _NO_WHEEL.search(pip_stderr)
     if _OFFLINE.search(pip_stderr):
         cause = (
             "no package index answered (offline? PIP_INDEX_URL wrong?): connect to PyPI or "
             "point PIP_INDEX_URL at a reachable index, then run again"
+        )
+    elif missing:
+        # pip words both alike when it does not retry: say both.
+        cause = (
+            f"no wheel of {missing.group(1)} for that architecture and Python was found: "
+            "either the index has none (pick another --arch/--python, or a version that ships "
+            "one) or no index answered (offline? PIP_INDEX_URL wrong?)"
         )
     else:
         cause = "see pip's error"

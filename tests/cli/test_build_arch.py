@@ -105,3 +105,25 @@ def test_build_arch_cli_unknown_machine_is_one_line_exit_2(
     assert "--arch" in result.stderr
     assert "Traceback" not in result.output
     assert built == []
+
+
+def test_a_missing_wheel_is_not_blamed_on_the_network() -> None:
+    from stacks.artifact import Target, download_failure
+
+    target = Target(arch="arm64", python="3.14", function="processor")
+    # GIVEN pip reaching the index but finding no wheel of a pin for the target
+    no_wheel = (
+        "ERROR: Could not find a version that satisfies the requirement foo==1.0 (from "
+        "versions: none)\nERROR: No matching distribution found for foo==1.0\n"
+    )
+    # THEN the line names the package and both causes pip's words cannot tell apart (an
+    # index without that wheel; offline, when pip does not retry), not the network alone
+    line = download_failure(target, no_wheel)
+    assert "no wheel of foo==1.0 for that architecture and Python was found" in line
+    assert "pick another --arch/--python" in line
+    # AND an unreachable index (connection errors, then the same words) is still "offline?"
+    offline = (
+        "WARNING: Retrying ... NewConnectionError('Failed to establish a new connection')\n"
+        + no_wheel
+    )
+    assert "no package index answered (offline?" in download_failure(target, offline)

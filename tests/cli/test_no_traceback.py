@@ -441,7 +441,7 @@ def test_no_traceback_build_offline_is_a_tool_error(
     # WHEN a build needs the wheels
     result = _run(["build", "--function", "presign", "--out", str(tmp_path / "dist")])
     # THEN it said it was downloading, then one line names the cause, exit 2
-    _assert_clean(result, EXIT_SETUP, "cannot download the Lambda wheels", "no package index")
+    _assert_clean(result, EXIT_SETUP, "cannot download the Lambda wheels", "no index answered")
     assert "downloading the wheels for mediakit-presign-" in result.stderr
     # AND no partial wheel set is left for a later build to take for the full one
     assert not list((tmp_path / "wheels").glob("*/*.whl"))
