@@ -40,6 +40,11 @@ DEFAULT_PARALLEL = 4
 PART_ATTEMPTS = 3
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
 # The longest pause between two status reads of one upload (`ApiClient.wait`).
 MAX_POLL_SECONDS = 2.0
 
@@ -238,6 +243,19 @@ class ApiClient:
         """Call the API (with `extra` headers); return the JSON body of a 2xx or raise
         `ApiError`."""
         url = urljoin(self.api_url + "/", path.lstrip("/")) if "://" not in path else path
+        if _origin(url) != _origin(self.api_url):
+            # An absolute URL from an answer or a resume file (status_url): the bearer token
+            # goes to the API it was issued for, never to wherever a URL points.
+            raise ApiError(
+                0,
+                {
+                    "error": {
+                        "code": "foreign_url",
+                        "message": f"{url} is not on {self.api_url}: the token is not sent there",
+                    }
+                },
+                url,
+            )
         headers = {
             **(extra or {}),
             "authorization": f"Bearer {self.token}",

@@ -80,3 +80,19 @@ def test_the_poll_interval_grows_to_the_cap(sleeps: list[float]) -> None:
     assert sleeps[:3] == [0.2, 0.3, 0.45]
     assert max(sleeps) == client_module.MAX_POLL_SECONDS
     assert api.reads < 40
+
+
+def test_the_token_never_goes_to_another_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a status_url (from an answer, or a resume file someone edited) on another host
+    sent: list[str] = []
+    monkeypatch.setattr(client_module, "request", lambda method, url, **kw: sent.append(url))
+    api = ApiClient("https://api.example.com/", "secret-token")
+    for foreign in (
+        "https://evil.example.net/v1/uploads/u",
+        "http://api.example.com/v1/uploads/u",  # same host, plain http
+        "https://api.example.com:8443/v1/uploads/u",
+    ):
+        # WHEN it is read THEN refused before any request: the token stays home
+        with pytest.raises(ApiError, match="foreign_url"):
+            api.call("GET", foreign)
+    assert sent == []
