@@ -43,6 +43,7 @@ from runtime.records import (
     TTL_ATTRIBUTE,
     UPLOADED,
     epoch,
+    tenant_item_keys,
 )
 
 if TYPE_CHECKING:
@@ -272,14 +273,4 @@ def check_quota(
 
 def counter_keys(ddb: DynamoDBClient, table: str, tenant: str) -> Iterator[str]:
     """The primary keys of the tenant's rate windows (for `mediakit erase`)."""
-    paginator = ddb.get_paginator("query")
-    pages = paginator.paginate(
-        TableName=table,
-        IndexName=TENANT_ITEMS_INDEX,
-        KeyConditionExpression="#it = :tenant AND begins_with(#is, :rate)",
-        ExpressionAttributeNames={"#it": ITEM_TENANT, "#is": ITEM_SORT},
-        ExpressionAttributeValues={":tenant": {"S": tenant}, ":rate": {"S": RATE_SORT}},
-    )
-    for page in pages:
-        for item in page.get("Items", []):
-            yield str(item["upload_id"]["S"])
+    return tenant_item_keys(ddb, table, tenant, RATE_SORT)

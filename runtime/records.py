@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
@@ -304,6 +304,23 @@ def table_spec(name: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+def tenant_item_keys(
+    ddb: DynamoDBClient, table: str, tenant: str, sort_prefix: str
+) -> Iterator[str]:
+    """The primary keys of the tenant's items of one kind on the sparse `tenant_items` index
+    (rate windows, Idempotency-Keys: the kind is the `item_sort` prefix), for `mediakit erase`."""
+    pages = ddb.get_paginator("query").paginate(
+        TableName=table,
+        IndexName=TENANT_ITEMS_INDEX,
+        KeyConditionExpression="#tenant = :tenant AND begins_with(#sort, :prefix)",
+        ExpressionAttributeNames={"#tenant": ITEM_TENANT, "#sort": ITEM_SORT},
+        ExpressionAttributeValues={":tenant": {"S": tenant}, ":prefix": {"S": sort_prefix}},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            yield str(item["upload_id"]["S"])
 
 
 # --- attribute values ----------------------------------------------------------------------------

@@ -181,20 +181,10 @@ def _rate_windows(target: EraseTarget, tenant: str) -> Iterator[Item]:
 def _idempotency_keys(target: EraseTarget, tenant: str) -> Iterator[Item]:
     """The tenant's Idempotency-Key items (runtime/idempotency.py), by the `tenant_items` index."""
     from runtime.idempotency import SORT_PREFIX
-    from runtime.records import ITEM_SORT, ITEM_TENANT, TENANT_ITEMS_INDEX
+    from runtime.records import tenant_item_keys
 
-    paginator = target.ddb.get_paginator("query")
-    pages = paginator.paginate(
-        TableName=target.table,
-        IndexName=TENANT_ITEMS_INDEX,
-        KeyConditionExpression="#tenant = :tenant AND begins_with(#sort, :prefix)",
-        ExpressionAttributeNames={"#tenant": ITEM_TENANT, "#sort": ITEM_SORT},
-        ExpressionAttributeValues={":tenant": {"S": tenant}, ":prefix": {"S": SORT_PREFIX}},
-    )
-    for page in pages:
-        for item in page.get("Items", []):
-            key = item["upload_id"]["S"]
-            yield Item("idempotency key", target.table, {"upload_id": {"S": key}})
+    for key in tenant_item_keys(target.ddb, target.table, tenant, SORT_PREFIX):
+        yield Item("idempotency key", target.table, {"upload_id": {"S": key}})
 
 
 # Every kind of item a tenant can own, in removal order. A new kind (idempotency keys, per-tenant
