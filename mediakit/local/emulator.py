@@ -260,9 +260,10 @@ def find_env_file() -> Path:
     search)."""
     default = Path(DEFAULT_ENV_FILE)
     home = Path.home().absolute()
-    for folder in (Path.cwd().absolute(), *Path.cwd().absolute().parents):
+    cwd = Path.cwd().absolute()
+    for folder in (cwd, *cwd.parents):
         if (folder / default).is_file():
-            return default if folder == Path.cwd().absolute() else folder / default
+            return default if folder == cwd else folder / default
         if folder == home or any((folder / mark).exists() for mark in (".git", "Pulumi.yaml")):
             break
     return default
